@@ -1,0 +1,56 @@
+/// Activation functions: the named ones and any expression of x with learnable scalars.
+module Receptor.Dsl.Layers.Activations
+
+open Receptor.Dsl
+
+let private fixedActivation name aliases doc signature =
+    { Name = name
+      Aliases = aliases
+      Doc = doc
+      Signature = signature
+      AcceptsScalars = false
+      Facts = fun _ input -> Ok (Facts.pointwise 1L 0L input) }
+
+let relu = fixedActivation "relu" [] "max(x, 0)" []
+let leaky = fixedActivation "leaky" [ "leakyrelu" ] "max(x, αx)" [ Param.optional "alpha" Number (Float 0.01) "negative slope α" ]
+let elu = fixedActivation "elu" [] "x if x > 0 else α(eˣ − 1)" [ Param.optional "alpha" Number (Float 1.0) "α" ]
+let selu = fixedActivation "selu" [] "scaled ELU (Klambauer et al.)" []
+let gelu = fixedActivation "gelu" [] "x·Φ(x), the exact (erf) form" []
+let silu = fixedActivation "silu" [ "swish" ] "x·σ(βx)" [ Param.optional "beta" Number (Float 1.0) "β" ]
+let mish = fixedActivation "mish" [] "x·tanh(softplus(x))" []
+let tanh = fixedActivation "tanh" [] "tanh(x)" []
+let sigmoid = fixedActivation "sigmoid" [] "1 / (1 + e⁻ˣ)" []
+let softplus = fixedActivation "softplus" [] "log(1 + eˣ)" []
+let hardswish = fixedActivation "hardswish" [] "x·relu6(x + 3)/6" []
+
+let prelu =
+    { Name = "prelu"
+      Aliases = []
+      Doc = "max(x, αx) with a learnable α per channel (He et al. 2015)"
+      Signature =
+        [ Param.optional "init" Number (Float 0.25) "initial α"
+          Param.optional "shared" Flag (Bool false) "one α for all channels" ]
+      AcceptsScalars = false
+      Facts =
+        fun args input ->
+            let parameters = if args.Bool "shared" then 1L else int64 (Shape.channels input)
+            Ok (Facts.pointwise 1L parameters input) }
+
+let rec private operations expression =
+    match expression with
+    | X | Const _ | Scalar _ -> 0L
+    | Unary (_, e) -> 1L + operations e
+    | Binary (_, a, b) -> 1L + operations a + operations b
+
+let act =
+    { Name = "act"
+      Aliases = []
+      Doc = "any activation written as an expression of x; other named arguments are learnable scalars"
+      Signature = [ Param.required "f" Activation "the expression, e.g. x * sigmoid(b * x)" ]
+      AcceptsScalars = true
+      Facts =
+        fun args input ->
+            let expression = args.Expr "f"
+            Ok (Facts.pointwise (max 1L (operations expression)) (int64 args.Scalars.Length) input) }
+
+let kinds = [ relu; leaky; prelu; elu; selu; gelu; silu; mish; tanh; sigmoid; softplus; hardswish; act ]

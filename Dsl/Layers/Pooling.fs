@@ -1,0 +1,88 @@
+/// Pooling: windowed max and average, global and adaptive.
+module Receptor.Dsl.Layers.Pooling
+
+open Receptor.Dsl
+
+let private windowed name doc extraArgs =
+    { Name = name
+      Aliases = []
+      Doc = doc
+      Signature =
+        [ Param.required "kernel" KernelSize "window size"
+          Param.sameAs "stride" KernelSize "kernel" "step of the window (default: the kernel)"
+          Param.optional "padding" PaddingSpec (Int 0) "padding on each side"
+          Param.optional "ceil" Flag (Bool false) "round the output size up, as PyTorch's ceil_mode" ]
+        @ extraArgs
+      AcceptsScalars = false
+      Facts =
+        fun args input ->
+            Facts.needsSpatial name input
+            |> Result.bind (fun (c, h, w) ->
+                let kh, kw = args.Pair "kernel"
+                let sh, sw = args.Pair "stride"
+                let top, left, bottom, right = Facts.resolvePadding (args.Padding "padding") (h, w) (kh, kw) (sh, sw)
+                if 2 * max top bottom > kh || 2 * max left right > kw then
+                    Error (sprintf "%s: padding must be at most half the kernel (%d×%d)" name kh kw)
+                else
+                    let ceil = args.Bool "ceil"
+                    match Facts.windowOutput h kh sh top bottom ceil, Facts.windowOutput w kw sw left right ceil with
+                    | Some oh, Some ow ->
+                        Ok
+                            { Output = Spatial (c, oh, ow)
+                              Parameters = 0L
+                              Macs = 0L
+                              Flops = int64 c * int64 oh * int64 ow * int64 kh * int64 kw
+                              Field = Facts.window (kh, kw) (sh, sw) (top, left) }
+                    | _ -> Error (sprintf "%s: window %d×%d does not fit the %d×%d input" name kh kw h w)) }
+
+let maxpool = windowed "maxpool" "max pooling" []
+
+let avgpool =
+    windowed "avgpool" "average pooling"
+        [ Param.optional "countpad" Flag (Bool true) "count padded zeros in the average" ]
+
+let private global' name doc =
+    { Name = name
+      Aliases = []
+      Doc = doc
+      Signature = []
+      AcceptsScalars = false
+      Facts =
+        fun _ input ->
+            Facts.needsSpatial name input
+            |> Result.map (fun (c, _, _) ->
+                { Output = Spatial (c, 1, 1)
+                  Parameters = 0L
+                  Macs = 0L
+                  Flops = Shape.elements input
+                  Field = Whole }) }
+
+let gavgpool = global' "gavgpool" "global average pooling to C×1×1"
+
+let gmaxpool = global' "gmaxpool" "global max pooling to C×1×1"
+
+/// The largest of PyTorch's adaptive windows, [floor(i·n/m), ceil((i+1)·n/m)), along one axis.
+let private largestAdaptiveWindow length outputs =
+    Seq.init outputs (fun i -> (((i + 1) * length + outputs - 1) / outputs) - (i * length / outputs))
+    |> Seq.max
+
+let adaptiveavgpool =
+    { Name = "adaptiveavgpool"
+      Aliases = []
+      Doc = "average pooling to a fixed output size, with PyTorch's window rule"
+      Signature = [ Param.required "size" KernelSize "output size: n or h x w" ]
+      AcceptsScalars = false
+      Facts =
+        fun args input ->
+            Facts.needsSpatial "adaptiveavgpool" input
+            |> Result.map (fun (c, h, w) ->
+                let oh, ow = args.Pair "size"
+                let kh, kw = largestAdaptiveWindow h oh, largestAdaptiveWindow w ow
+                { Output = Spatial (c, oh, ow)
+                  Parameters = 0L
+                  Macs = 0L
+                  Flops = int64 c * int64 oh * int64 ow * int64 kh * int64 kw
+                  Field =
+                    Window ((float kh, float kw), (float h / float oh, float w / float ow), (0.0, 0.0)) }) }
+
+let kinds = [ maxpool; avgpool; gavgpool; gmaxpool; adaptiveavgpool ]

@@ -1,0 +1,109 @@
+/// Layers that reshape, connect densely, pad, resample, scale or drop.
+module Receptor.Dsl.Layers.Structural
+
+open Receptor.Dsl
+
+let identity =
+    { Name = "identity"
+      Aliases = [ "id" ]
+      Doc = "returns its input"
+      Signature = []
+      AcceptsScalars = false
+      Facts = fun _ input -> Ok (Facts.pointwise 0L 0L input) }
+
+let dropout =
+    { Name = "dropout"
+      Aliases = []
+      Doc = "zeroes each element with probability p in training, scaling the rest by 1/(1 − p)"
+      Signature = [ Param.optional "p" Fraction (Float 0.5) "drop probability" ]
+      AcceptsScalars = false
+      Facts = fun _ input -> Ok (Facts.pointwise 1L 0L input) }
+
+let scale =
+    { Name = "scale"
+      Aliases = []
+      Doc = "multiplies by a constant"
+      Signature = [ Param.required "factor" Number "the constant" ]
+      AcceptsScalars = false
+      Facts = fun _ input -> Ok (Facts.pointwise 1L 0L input) }
+
+let flatten =
+    { Name = "flatten"
+      Aliases = []
+      Doc = "C×H×W to a flat vector of C·H·W"
+      Signature = []
+      AcceptsScalars = false
+      Facts =
+        fun _ input ->
+            Ok
+                { Output = Flat (int (Shape.elements input))
+                  Parameters = 0L
+                  Macs = 0L
+                  Flops = 0L
+                  Field = Whole } }
+
+let dense =
+    { Name = "dense"
+      Aliases = [ "linear"; "fc" ]
+      Doc = "fully connected layer on a flat vector"
+      Signature =
+        [ Param.required "out" PositiveInt "output features"
+          Param.optional "bias" Flag (Bool true) "learn a bias" ]
+      AcceptsScalars = false
+      Facts =
+        fun args input ->
+            match input with
+            | Spatial (c, h, w) -> Error (sprintf "dense needs a flat input, got %d×%d×%d; add flatten first" c h w)
+            | Flat n ->
+                let out = args.Int "out"
+                let bias = args.Bool "bias"
+                Ok
+                    { Output = Flat out
+                      Parameters = int64 n * int64 out + (if bias then int64 out else 0L)
+                      Macs = int64 n * int64 out
+                      Flops = if bias then int64 out else 0L
+                      Field = Whole } }
+
+let zeropad =
+    { Name = "zeropad"
+      Aliases = []
+      Doc = "adds zeros around the image: n, or h x w on each side"
+      Signature = [ Param.required "padding" KernelSize "zeros on each side" ]
+      AcceptsScalars = false
+      Facts =
+        fun args input ->
+            Facts.needsSpatial "zeropad" input
+            |> Result.map (fun (c, h, w) ->
+                let ph, pw = args.Pair "padding"
+                { Output = Spatial (c, h + 2 * ph, w + 2 * pw)
+                  Parameters = 0L
+                  Macs = 0L
+                  Flops = 0L
+                  Field = Facts.window (1, 1) (1, 1) (ph, pw) }) }
+
+let upsample =
+    { Name = "upsample"
+      Aliases = []
+      Doc = "enlarges H and W by an integer factor"
+      Signature =
+        [ Param.required "factor" PositiveInt "scale factor"
+          Param.optional "mode" (OneOf [ "nearest"; "bilinear" ]) (Word "nearest") "interpolation" ]
+      AcceptsScalars = false
+      Facts =
+        fun args input ->
+            Facts.needsSpatial "upsample" input
+            |> Result.map (fun (c, h, w) ->
+                let f = args.Int "factor"
+                let bilinear = args.Word "mode" = "bilinear"
+                // Output unit u samples input coordinate (u + ½)/f − ½: a fractional stride 1/f; bilinear
+                // reads two neighbours, nearest one.
+                let kernel = if bilinear then 2.0 else 1.0
+                let shift = 0.5 * (1.0 - 1.0 / float f) + 0.5 * (kernel - 1.0)
+                let output = Spatial (c, h * f, w * f)
+                { Output = output
+                  Parameters = 0L
+                  Macs = 0L
+                  Flops = if bilinear then 4L * Shape.elements output else 0L
+                  Field = Window ((kernel, kernel), (1.0 / float f, 1.0 / float f), (shift, shift)) }) }
+
+let kinds = [ identity; dropout; scale; flatten; dense; zeropad; upsample ]

@@ -1,0 +1,353 @@
+/// The text syntax, parsed with FParsec. Errors carry file:line:column and what was expected; an
+/// unknown name suggests the nearest known one. Nesting is bounded so that no input can exhaust the stack.
+module Receptor.Dsl.Parser
+
+open System
+open FParsec
+open Receptor.Dsl
+
+/// Parentheses nested deeper than this are an error, not a stack overflow.
+let maxNesting = 200
+
+type private State = { Depth: int; Calls: (string * Position) list }
+
+type private P<'a> = Parser<'a, State>
+
+let private comment: P<unit> = skipChar '#' >>. skipRestOfLine true
+let private ws: P<unit> = skipMany ((spaces1 <?> "white space") <|> (comment <?> "comment"))
+let private symbol s : P<unit> = skipString s >>. ws
+let private isNameStart c = Char.IsAsciiLetter c || c = '_'
+let private isNameChar c = Char.IsAsciiLetterOrDigit c || c = '_'
+let private name: P<string> = many1Satisfy2L isNameStart isNameChar "a name" .>> ws
+
+let private fatalAt (start: CharStreamState<State>) message : P<'a> =
+    fun stream ->
+        stream.BacktrackTo start
+        Reply (FatalError, messageError message)
+
+/// Runs p, then check on its result; a failed check is a fatal error placed where p began.
+let private validated (p: P<'a>) (check: 'a -> Result<'b, string>) : P<'b> =
+    fun stream ->
+        let start = stream.State
+        let reply = p stream
+        if reply.Status <> Ok then Reply (reply.Status, reply.Error)
+        else
+            match check reply.Result with
+            | Result.Ok value -> Reply value
+            | Result.Error message -> fatalAt start message stream
+
+/// Enters one level of parentheses, failing past the nesting bound.
+let private nested (p: P<'a>) : P<'a> =
+    fun stream ->
+        let state = stream.UserState
+        if state.Depth >= maxNesting then
+            Reply (FatalError, messageError (sprintf "nesting deeper than %d levels" maxNesting))
+        else
+            stream.UserState <- { state with Depth = state.Depth + 1 }
+            let reply = p stream
+            if reply.Status = Ok then stream.UserState <- { stream.UserState with Depth = state.Depth }
+            reply
+
+let private numberFormat =
+    NumberLiteralOptions.AllowFraction ||| NumberLiteralOptions.AllowExponent
+
+/// A number literal, optionally `h x w` for a pair: 3, 0.5, 1e-5, 3x5.
+let private literal: P<Value> =
+    let number =
+        numberLiteral numberFormat "a number"
+        >>= fun n ->
+            if n.IsInteger then
+                match Int32.TryParse n.String with
+                | true, i -> preturn (Int i)
+                | _ -> fail "integer out of range"
+            else preturn (Float (Double.Parse (n.String, Globalization.CultureInfo.InvariantCulture)))
+    let pairTail = attempt (skipChar 'x' >>. pint32)
+    number .>>. opt pairTail
+    >>= fun (first, second) ->
+        match first, second with
+        | Int h, Some w -> preturn (Pair (h, w))
+        | _, Some _ -> fail "a size h x w needs whole numbers"
+        | v, None -> preturn v
+    .>> ws
+
+let private negate value =
+    match value with
+    | Int i -> Int -i
+    | Float f -> Float -f
+    | other -> Arith (Minus, Int 0, other)
+
+/// Argument values: literals, words, block parameters and integer arithmetic on them.
+let private value: P<Value> =
+    let arith, arithRef = createParserForwardedToRef<Value, State> ()
+    let word =
+        name |>> fun n ->
+            match n with
+            | "true" -> Bool true
+            | "false" -> Bool false
+            | n -> Var n
+    let atom, atomRef = createParserForwardedToRef<Value, State> ()
+    atomRef.Value <-
+        choice
+            [ literal
+              word
+              nested (between (symbol "(") (symbol ")") arith)
+              symbol "-" >>. atom |>> negate ]
+        <?> "a value"
+    let binary op symbolText = symbol symbolText >>% fun a b -> Arith (op, a, b)
+    let product = chainl1 atom (binary Times "*" <|> binary Divide "/")
+    arithRef.Value <- chainl1 product (binary Plus "+" <|> attempt (binary Minus "-"))
+    arith
+
+let private unaryByName =
+    [ Abs; Square; Cube; Sqrt; Exp; Log; Sin; Cos; Sinh; Cosh; Tanh; Asinh; Atan; Sinc; Relu; Sigmoid; Softplus; Gauss; Erf; Neg ]
+    |> List.map (fun fn -> Printer.unaryName fn, fn)
+    |> Map.ofList
+
+let private binaryByName = Map.ofList [ "max", BinaryFn.Max; "min", Min ]
+
+/// Activation expressions: x, constants, learnable scalars, functions and + − × ÷.
+let private activation: P<ActExpr> =
+    let expr, exprRef = createParserForwardedToRef<ActExpr, State> ()
+    let call fnName =
+        nested (between (symbol "(") (symbol ")") (sepBy1 expr (symbol ",")))
+        >>= fun args ->
+            match Map.tryFind fnName unaryByName, Map.tryFind fnName binaryByName, args with
+            | Some fn, _, [ a ] -> preturn (Unary (fn, a))
+            | _, Some fn, [ a; b ] -> preturn (Binary (fn, a, b))
+            | Some _, _, _ -> fail (sprintf "%s takes one argument" fnName)
+            | _, Some _, _ -> fail (sprintf "%s takes two arguments" fnName)
+            | _ ->
+                let known = Seq.append (Map.keys unaryByName) (Map.keys binaryByName)
+                let hint = Registry.nearest known fnName |> Option.map (sprintf "; did you mean '%s'?") |> Option.defaultValue ""
+                fail (sprintf "unknown function '%s'%s" fnName hint)
+    let identifierTerm =
+        name >>= fun n ->
+            if n = "x" then preturn X
+            else (followedBy (skipChar '(') >>. call n) <|> preturn (Scalar n)
+    let constant =
+        numberLiteral numberFormat "a number" .>> ws
+        |>> fun n -> Const (Double.Parse (n.String, Globalization.CultureInfo.InvariantCulture))
+    let primary =
+        choice [ constant; identifierTerm; nested (between (symbol "(") (symbol ")") expr) ] <?> "an expression of x"
+    // A run of minus signs is read iteratively: a literal absorbs one, each other is a negation.
+    let factor =
+        many (symbol "-") .>>. primary
+        |>> fun (signs, p) ->
+            let p, signs =
+                match p, signs with
+                | Const c, _ :: rest -> Const -c, rest
+                | _ -> p, signs
+            signs |> List.fold (fun e _ -> Unary (Neg, e)) p
+    let binary fn symbolText = symbol symbolText >>% fun a b -> Binary (fn, a, b)
+    let product = chainl1 factor (binary Mul "*" <|> binary Div "/")
+    exprRef.Value <- chainl1 product (binary BinaryFn.Add "+" <|> binary Sub "-")
+    expr
+
+/// Turns a parsed word into the value an argument type expects.
+let private classify argType v =
+    match argType, v with
+    | PaddingSpec, Var (("same" | "valid") as w) -> Word w
+    | OneOf choices, Var w when List.contains w choices -> Word w
+    | _ -> v
+
+let rec private isConcrete v =
+    match v with
+    | Var _ -> false
+    | Arith (_, a, b) -> isConcrete a && isConcrete b
+    | _ -> true
+
+let private argumentValue argType =
+    match argType with
+    | Some Activation -> activation |>> Expr
+    | Some t -> value |>> classify t
+    | None -> value
+
+/// One argument of a layer: `value` or `name=value`, checked against the kind's signature.
+let private argument (kind: LayerKind) index : P<string * Value> =
+    let spec n = kind.Signature |> List.tryFind (fun p -> p.Name = n)
+    let namedArg =
+        attempt (name .>> symbol "=")
+        >>= fun argName ->
+            match spec argName with
+            | Some p -> argumentValue (Some p.Type) |>> fun v -> argName, v
+            | None when kind.AcceptsScalars -> argumentValue (Some Number) |>> fun v -> argName, v
+            | None ->
+                let known = kind.Signature |> List.map (fun p -> p.Name)
+                let hint =
+                    match Registry.nearest known argName with
+                    | Some n -> sprintf "; did you mean '%s'?" n
+                    | None -> sprintf "; it takes %s" (if known.IsEmpty then "no arguments" else String.concat ", " known)
+                fail (sprintf "%s has no argument '%s'%s" kind.Name argName hint)
+    let positionalArg =
+        if index < kind.Signature.Length then
+            let p = kind.Signature[index]
+            argumentValue (Some p.Type) |>> fun v -> p.Name, v
+        else fail (sprintf "%s takes at most %d arguments" kind.Name kind.Signature.Length)
+    let checkType (argName, v) =
+        match spec argName with
+        | Some p when isConcrete v && not (v |> function Arith _ -> true | _ -> false) ->
+            LayerCheck.accepts p.Type v
+            |> Result.map (fun () -> argName, v)
+            |> Result.mapError (sprintf "%s: argument '%s': %s" kind.Name argName)
+        | _ -> Result.Ok (argName, v)
+    validated (namedArg <|> positionalArg) checkType
+
+let private layerArguments (kind: LayerKind) : P<(string * Value) list> =
+    let rec from index acc =
+        argument kind index
+        >>= fun arg ->
+            let acc = arg :: acc
+            (symbol "," >>. from (index + 1) acc) <|> preturn (List.rev acc)
+    nested (between (symbol "(") (symbol ")") (from 0 [] <|> preturn []))
+
+/// Orders arguments as the signature does, scalars last; rejects repeats and missing required ones.
+let private arrange (kind: LayerKind) (args: (string * Value) list) =
+    let repeated = args |> List.countBy fst |> List.tryFind (fun (_, n) -> n > 1)
+    let missing =
+        kind.Signature |> List.tryFind (fun p -> p.Default = Required && not (List.exists (fun (n, _) -> n = p.Name) args))
+    match repeated, missing with
+    | Some (n, _), _ -> Result.Error (sprintf "%s: argument '%s' is given twice" kind.Name n)
+    | _, Some p -> Result.Error (sprintf "%s: missing argument '%s' (%s)" kind.Name p.Name p.Doc)
+    | None, None ->
+        let index n =
+            match kind.Signature |> List.tryFindIndex (fun p -> p.Name = n) with
+            | Some i -> i
+            | None -> Int32.MaxValue
+        Result.Ok { Kind = kind.Name; Args = args |> List.sortBy (fst >> index) }
+
+let private mergeByName =
+    Map.ofList [ "add", Add; "concat", Concat; "multiply", Multiply; "mean", Mean; "max", Merge.Max ]
+
+let private keywords = set [ "input"; "block"; "network"; "residual"; "repeat" ] + (mergeByName |> Map.keys |> Set.ofSeq)
+
+let private recordCall callName position : P<unit> =
+    updateUserState (fun s -> { s with Calls = (callName, position) :: s.Calls })
+
+/// Architecture expressions: `term >> term >> …`.
+let private expression: P<Node> =
+    let expr, exprRef = createParserForwardedToRef<Node, State> ()
+    let term, termRef = createParserForwardedToRef<Node, State> ()
+    let inParens p = nested (between (symbol "(") (symbol ")") p)
+    let residual =
+        inParens (
+            expr
+            .>>. opt (attempt (symbol "," >>. symbol "shortcut" >>. symbol "=") >>. expr)
+            .>>. opt (symbol "," >>. symbol "scale" >>. symbol "=" >>. value))
+        |>> fun ((body, shortcut), scale) -> Residual (body, shortcut, scale)
+    let repeat = inParens (value .>> symbol "," .>>. expr) |>> Repeat
+    let layerOrCall (start: CharStreamState<State>) (position: Position) identifier =
+        match Registry.tryFind identifier with
+        | Some kind ->
+            let args = (followedBy (skipChar '(') >>. layerArguments kind) <|> preturn []
+            args >>= fun args ->
+                match arrange kind args with
+                | Result.Ok layer -> preturn (Op layer)
+                | Result.Error message -> fatalAt start message
+        | None ->
+            let args = (followedBy (skipChar '(') >>. inParens (sepBy value (symbol ","))) <|> preturn []
+            recordCall identifier position >>. args |>> fun args -> Call (identifier, args)
+    let named =
+        fun (stream: CharStream<State>) ->
+            let start = stream.State
+            let position = stream.Position
+            let reply = name stream
+            if reply.Status <> Ok then Reply (reply.Status, reply.Error)
+            else
+                let identifier = reply.Result
+                let rest =
+                    match identifier with
+                    | "residual" -> residual
+                    | "repeat" -> repeat
+                    | merge when mergeByName.ContainsKey merge ->
+                        inParens (sepBy1 expr (symbol ",")) |>> fun branches -> Branches (mergeByName[merge], branches)
+                    | _ ->
+                        (symbol ":" >>. term |>> fun body -> Named (identifier, body))
+                        <|> layerOrCall start position identifier
+                rest stream
+    termRef.Value <- (inParens expr <|> named) <?> "a layer or block"
+    exprRef.Value <- sepBy1 term (symbol ">>") |>> function [ single ] -> single | terms -> Seq terms
+    expr
+
+let private positive: P<int> =
+    validated (pint32 .>> ws) (fun n -> if n >= 1 then Result.Ok n else Result.Error "sizes must be at least 1")
+
+let private input: P<Shape> =
+    symbol "input"
+    >>. between (symbol "(") (symbol ")") (sepBy1 positive (symbol ","))
+    >>= function
+        | [ c; h; w ] -> preturn (Spatial (c, h, w))
+        | [ n ] -> preturn (Flat n)
+        | _ -> fail "input takes (channels, height, width) or (features)"
+
+let private definitionName what : P<string> =
+    validated name (fun n ->
+        if keywords.Contains n then Result.Error (sprintf "'%s' is a keyword and cannot name a %s" n what)
+        elif (Registry.tryFind n).IsSome then Result.Error (sprintf "'%s' is a layer kind and cannot name a %s" n what)
+        else Result.Ok n)
+
+let private block: P<Block> =
+    symbol "block" >>. definitionName "block"
+    .>>. (between (symbol "(") (symbol ")") (sepBy name (symbol ",")) <|> preturn [])
+    .>> symbol "=" .>>. expression
+    |>> fun ((blockName, parameters), body) -> { Name = blockName; Parameters = parameters; Body = body }
+
+let private program: P<Program> =
+    ws >>. input .>>. many block .>> symbol "network" .>>. definitionName "network" .>> symbol "=" .>>. expression
+    .>> eof
+    |>> fun (((shape, blocks), networkName), body) -> { Name = networkName; Input = shape; Blocks = blocks; Body = body }
+
+let rec private describe (errors: ErrorMessageList) =
+    let messages = ErrorMessageList.ToSortedArray errors
+    let expected =
+        messages
+        |> Array.choose (fun m ->
+            match m with
+            | :? ErrorMessage.Expected as e -> Some e.Label
+            | :? ErrorMessage.ExpectedString as e -> Some (sprintf "'%s'" e.String)
+            | _ -> None)
+        |> Array.distinct
+    let others =
+        messages
+        |> Array.choose (fun m ->
+            match m with
+            | :? ErrorMessage.Message as e -> Some e.String
+            | :? ErrorMessage.Unexpected as e -> Some ("unexpected " + e.Label)
+            | :? ErrorMessage.UnexpectedString as e -> Some (sprintf "unexpected '%s'" e.String)
+            | :? ErrorMessage.NestedError as e -> Some (describe e.Messages)
+            | :? ErrorMessage.CompoundError as e -> Some (describe e.NestedErrorMessages)
+            | _ -> None)
+    let expectedText =
+        match expected with
+        | [||] -> []
+        | [| single |] -> [ "expected " + single ]
+        | many -> [ sprintf "expected %s or %s" (String.Join(", ", many[.. many.Length - 2])) many[many.Length - 1] ]
+    match List.ofArray others @ expectedText with
+    | [] -> "syntax error"
+    | parts -> String.concat "; " parts
+
+let private textPlace file (position: Position) = Text (file, int position.Line, int position.Column)
+
+let private run parser file (text: string) =
+    match runParserOnString parser { Depth = 0; Calls = [] } file text with
+    | Success (result, state, _) -> Result.Ok (result, state)
+    | Failure (_, error, _) -> Result.Error (Diagnostic.at (textPlace file error.Position) (describe error.Messages))
+
+/// Parses a whole `.rcp` program; every block call must name a block of the file.
+let parseProgram (file: string) (text: string) : Result<Program, Diagnostic> =
+    run program file text
+    |> Result.bind (fun (parsed, state) ->
+        let blockNames = parsed.Blocks |> List.map (fun b -> b.Name)
+        match state.Calls |> List.rev |> List.tryFind (fun (n, _) -> not (List.contains n blockNames)) with
+        | None -> Result.Ok parsed
+        | Some (unknown, position) ->
+            let diagnostic = Diagnostic.at (textPlace file position) (sprintf "unknown layer or block '%s'" unknown)
+            match Registry.nearest (Seq.append blockNames Registry.names) unknown with
+            | Some n -> Result.Error (Diagnostic.withHint (sprintf "did you mean '%s'?" n) diagnostic)
+            | None -> Result.Error diagnostic)
+
+/// Parses a single expression; names that are not layer kinds are kept as block calls.
+let parseNode (text: string) : Result<Node, Diagnostic> =
+    run (ws >>. expression .>> eof) "<expression>" text |> Result.map fst
+
+let parseActivation (text: string) : Result<ActExpr, Diagnostic> =
+    run (ws >>. activation .>> eof) "<activation>" text |> Result.map fst
