@@ -48,6 +48,9 @@ let private nested (p: P<'a>) : P<'a> =
             if reply.Status = Ok then stream.UserState <- { stream.UserState with Depth = state.Depth }
             reply
 
+/// `( p )`, counting one level of nesting once the parenthesis is consumed.
+let private parenthesised (p: P<'a>) : P<'a> = symbol "(" >>. nested (p .>> symbol ")")
+
 let private numberFormat =
     NumberLiteralOptions.AllowFraction ||| NumberLiteralOptions.AllowExponent
 
@@ -90,7 +93,7 @@ let private value: P<Value> =
         choice
             [ literal
               word
-              nested (between (symbol "(") (symbol ")") arith)
+              parenthesised arith
               symbol "-" >>. atom |>> negate ]
         <?> "a value"
     let binary op symbolText = symbol symbolText >>% fun a b -> Arith (op, a, b)
@@ -109,7 +112,7 @@ let private binaryByName = Map.ofList [ "max", BinaryFn.Max; "min", Min ]
 let private activation: P<ActExpr> =
     let expr, exprRef = createParserForwardedToRef<ActExpr, State> ()
     let call fnName =
-        nested (between (symbol "(") (symbol ")") (sepBy1 expr (symbol ",")))
+        parenthesised (sepBy1 expr (symbol ","))
         >>= fun args ->
             match Map.tryFind fnName unaryByName, Map.tryFind fnName binaryByName, args with
             | Some fn, _, [ a ] -> preturn (Unary (fn, a))
@@ -128,7 +131,7 @@ let private activation: P<ActExpr> =
         numberLiteral numberFormat "a number" .>> ws
         |>> fun n -> Const (Double.Parse (n.String, Globalization.CultureInfo.InvariantCulture))
     let primary =
-        choice [ constant; identifierTerm; nested (between (symbol "(") (symbol ")") expr) ] <?> "an expression of x"
+        choice [ constant; identifierTerm; parenthesised expr ] <?> "an expression of x"
     // A run of minus signs is read iteratively: a literal absorbs one, each other is a negation.
     let factor =
         many (symbol "-") .>>. primary
@@ -198,7 +201,7 @@ let private layerArguments (kind: LayerKind) : P<(string * Value) list> =
         >>= fun arg ->
             let acc = arg :: acc
             (symbol "," >>. from (index + 1) acc) <|> preturn (List.rev acc)
-    nested (between (symbol "(") (symbol ")") (from 0 [] <|> preturn []))
+    parenthesised (from 0 [] <|> preturn [])
 
 /// Orders arguments as the signature does, scalars last; rejects repeats and missing required ones.
 let private arrange (kind: LayerKind) (args: (string * Value) list) =
@@ -227,7 +230,7 @@ let private recordCall callName position : P<unit> =
 let private expression: P<Node> =
     let expr, exprRef = createParserForwardedToRef<Node, State> ()
     let term, termRef = createParserForwardedToRef<Node, State> ()
-    let inParens p = nested (between (symbol "(") (symbol ")") p)
+    let inParens p = parenthesised p
     let residual =
         inParens (
             expr

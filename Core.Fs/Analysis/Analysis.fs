@@ -1,0 +1,93 @@
+/// Static analysis: one fold over the checked tree giving, per node and in total, the output shape,
+/// parameters, multiply-accumulates, other FLOPs, activation memory and the theoretical receptive field.
+namespace Receptor.Core
+
+open Receptor.Dsl
+
+type NodeReport =
+    { Path: string
+      /// The layer as written, or the merge's name.
+      Op: string
+      Output: Shape
+      Parameters: int64
+      Macs: int64
+      Flops: int64
+      /// Bytes of the node's float32 output for one image.
+      Memory: int64
+      Field: Field }
+
+type Misalignment = { Path: string; Message: string }
+
+type Totals = { Parameters: int64; Macs: int64; Flops: int64; Memory: int64 }
+
+type AnalysisReport =
+    { Name: string
+      Input: Shape
+      Output: Shape
+      Nodes: NodeReport list
+      Totals: Totals
+      /// The receptive field of the network's output units.
+      Field: Field
+      Misalignments: Misalignment list }
+
+module Analysis =
+    let private bytesPerElement = 4L
+
+    /// Analyses a checked tree; the fold carries (shape, field) forwards and appends one row per node.
+    let ofChecked name (input: Shape) (root: Checked) =
+        let rows = ResizeArray<NodeReport>()
+        let misaligned = ResizeArray<Misalignment>()
+        let rec walk (shape, field) node =
+            match node with
+            | CheckedOp layer ->
+                let facts = layer.Facts
+                let field = Field.step field facts.Field
+                rows.Add
+                    { Path = layer.Path
+                      Op = Printer.layer layer.Layer
+                      Output = facts.Output
+                      Parameters = facts.Parameters
+                      Macs = facts.Macs
+                      Flops = facts.Flops
+                      Memory = bytesPerElement * Shape.elements facts.Output
+                      Field = field }
+                facts.Output, field
+            | CheckedSeq nodes -> nodes |> List.fold walk (shape, field)
+            | CheckedBranches merge ->
+                let fields = merge.Branches |> List.map (walk (shape, field) >> snd)
+                let field, problems = Field.merge fields
+                for p in problems do
+                    misaligned.Add { Path = merge.Path; Message = p }
+                rows.Add
+                    { Path = merge.Path
+                      Op = Naming.mergeName merge.Merge
+                      Output = merge.Output
+                      Parameters = 0L
+                      Macs = 0L
+                      Flops = merge.Flops
+                      Memory = bytesPerElement * Shape.elements merge.Output
+                      Field = field }
+                merge.Output, field
+        let output, field = walk (input, Field.input input) root
+        let nodes = List.ofSeq rows
+        { Name = name
+          Input = input
+          Output = output
+          Nodes = nodes
+          Totals =
+            { Parameters = nodes |> List.sumBy (fun n -> n.Parameters)
+              Macs = nodes |> List.sumBy (fun n -> n.Macs)
+              Flops = nodes |> List.sumBy (fun n -> n.Flops)
+              Memory = nodes |> List.sumBy (fun n -> n.Memory) }
+          Field = field
+          Misalignments = List.ofSeq misaligned }
+
+    let ofNode name input node =
+        Shapes.checkNode input node |> Result.map (ofChecked name input)
+
+    let ofProgram (program: Program) =
+        Shapes.checkProgram program |> Result.map (ofChecked program.Name program.Input)
+
+    /// Parses, checks and analyses a program text.
+    let ofText file text =
+        Parser.parseProgram file text |> Result.bind ofProgram

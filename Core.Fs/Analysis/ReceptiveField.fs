@@ -1,0 +1,67 @@
+/// Theoretical receptive fields (Araujo, Norris & Sim, Distill 2019), composed forwards from the input,
+/// with multi-path alignment: every path into a merge must agree on effective stride and centre offset.
+namespace Receptor.Core
+
+open Receptor.Dsl
+
+/// The receptive field along one axis, in input pixels.
+type AxisField =
+    { Size: float
+      /// Input pixels between the fields of neighbouring output units.
+      Stride: float
+      /// Effective left padding: the field of output unit 0 starts at −Padding.
+      Padding: float }
+
+type Field =
+    | Local of height: AxisField * width: AxisField
+    /// Every output unit sees the whole input.
+    | Global
+
+module AxisField =
+    let unit = { Size = 1.0; Stride = 1.0; Padding = 0.0 }
+
+    /// Centre of output unit u in input coordinates.
+    let centre (field: AxisField) (u: float) = -field.Padding + u * field.Stride + (field.Size - 1.0) / 2.0
+
+    let step (field: AxisField) kernel stride padding =
+        { Size = field.Size + (kernel - 1.0) * field.Stride
+          Stride = field.Stride * stride
+          Padding = field.Padding + padding * field.Stride }
+
+module Field =
+    let input shape =
+        match shape with
+        | Spatial _ -> Local (AxisField.unit, AxisField.unit)
+        | Flat _ -> Global
+
+    let step field (fieldStep: FieldStep) =
+        match field, fieldStep with
+        | Global, _ | _, Whole -> Global
+        | _, Pointwise -> field
+        | Local (h, w), Window ((kh, kw), (sh, sw), (ph, pw)) ->
+            Local (AxisField.step h kh sh ph, AxisField.step w kw sw pw)
+
+    let private close (a: float) (b: float) = abs (a - b) <= 1e-9 * max 1.0 (max (abs a) (abs b))
+
+    /// Why two paths into one merge are misaligned along an axis, if they are.
+    let private misalignment axis (a: AxisField) (b: AxisField) =
+        if not (close a.Stride b.Stride) then
+            Some (sprintf "%s strides %g and %g differ" axis a.Stride b.Stride)
+        elif not (close (AxisField.centre a 0.0) (AxisField.centre b 0.0)) then
+            Some (sprintf "%s centres %g and %g differ" axis (AxisField.centre a 0.0) (AxisField.centre b 0.0))
+        else None
+
+    /// The field after a merge: the largest path's, plus a message for each misaligned path.
+    let merge (fields: Field list) =
+        let locals = fields |> List.choose (function Local (h, w) -> Some (h, w) | Global -> None)
+        if locals.Length < fields.Length || locals.IsEmpty then Global, []
+        else
+            let widest = locals |> List.maxBy (fun (h, w) -> h.Size * w.Size)
+            let problems =
+                locals
+                |> List.collect (fun (h, w) ->
+                    [ misalignment "vertical" (fst widest) h; misalignment "horizontal" (snd widest) w ] |> List.choose id)
+                |> List.distinct
+            let size (pick: AxisField * AxisField -> AxisField) = locals |> List.map (pick >> fun a -> a.Size) |> List.max
+            let h, w = widest
+            Local ({ h with Size = size fst }, { w with Size = size snd }), problems

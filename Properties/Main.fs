@@ -1,0 +1,8 @@
+module Receptor.Properties.Main
+
+open Expecto
+
+let all = testList "receptor" [ LanguageTests.tests ]
+
+[<EntryPoint>]
+let main argv = runTestsWithCLIArgs [] argv all
