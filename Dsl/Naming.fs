@@ -32,6 +32,7 @@ let segments (siblings: Node list) =
         else
             let n = (match seen.TryGetValue name with | true, n -> n | _ -> 0) + 1
             seen[name] <- n
-            sprintf "%s%d" name n)
+            // relu6 twice gives relu6_1 and relu6_2, not relu61 and relu62.
+            if System.Char.IsDigit name[name.Length - 1] then name + "_" + string n else name + string n)
 
 let join path segment = if path = "" then segment else path + "/" + segment

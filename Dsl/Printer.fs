@@ -78,7 +78,7 @@ let rec value v =
     | Float f -> formatFloat f
     | Bool b -> if b then "true" else "false"
     | Word w -> w
-    | Pair (h, w) -> sprintf "%dx%d" h w
+    | Pair (h, w) -> string h + "x" + string w
     | Var name -> name
     | Arith (op, a, b) -> sprintf "%s %s %s" (arithOperand a) (arithSymbol op) (arithOperand b)
     | Expr e -> expression e
@@ -98,8 +98,8 @@ let layer (l: Layer) =
         let rest = l.Args |> List.skip positional.Length
         let args =
             (positional |> List.map (snd >> value))
-            @ (rest |> List.map (fun (n, v) -> sprintf "%s=%s" n (value v)))
-        sprintf "%s(%s)" l.Kind (String.Join(", ", args))
+            @ (rest |> List.map (fun (n, v) -> n + "=" + value v))
+        l.Kind + "(" + String.Join(", ", args) + ")"
 
 let rec node n =
     match n with

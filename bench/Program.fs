@@ -1,0 +1,11 @@
+module Receptor.Bench.Program
+
+[<EntryPoint>]
+let main argv =
+    match argv with
+    | [| "analysis" |] | [||] ->
+        printfn "%s" (AnalysisBench.run ())
+        0
+    | _ ->
+        eprintfn "usage: receptor-bench [analysis]"
+        2
