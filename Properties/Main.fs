@@ -2,7 +2,7 @@ module Receptor.Properties.Main
 
 open Expecto
 
-let all = testList "receptor" [ LanguageTests.tests ]
+let all = testList "receptor" [ LanguageTests.tests; ZooTests.tests ]
 
 [<EntryPoint>]
 let main argv = runTestsWithCLIArgs [] argv all

@@ -12,6 +12,7 @@ let private fixedActivation name aliases doc signature =
       Facts = fun _ input -> Ok (Facts.pointwise 1L 0L input) }
 
 let relu = fixedActivation "relu" [] "max(x, 0)" []
+let relu6 = fixedActivation "relu6" [] "min(max(x, 0), 6)" []
 let leaky = fixedActivation "leaky" [ "leakyrelu" ] "max(x, αx)" [ Param.optional "alpha" Number (Float 0.01) "negative slope α" ]
 let elu = fixedActivation "elu" [] "x if x > 0 else α(eˣ − 1)" [ Param.optional "alpha" Number (Float 1.0) "α" ]
 let selu = fixedActivation "selu" [] "scaled ELU (Klambauer et al.)" []
@@ -53,4 +54,4 @@ let act =
             let expression = args.Expr "f"
             Ok (Facts.pointwise (max 1L (operations expression)) (int64 args.Scalars.Length) input) }
 
-let kinds = [ relu; leaky; prelu; elu; selu; gelu; silu; mish; tanh; sigmoid; softplus; hardswish; act ]
+let kinds = [ relu; relu6; leaky; prelu; elu; selu; gelu; silu; mish; tanh; sigmoid; softplus; hardswish; act ]
