@@ -2,7 +2,7 @@ module Receptor.Properties.Main
 
 open Expecto
 
-let all = testList "receptor" [ LanguageTests.tests; ZooTests.tests ]
+let all = testList "receptor" [ ZooTests.tests; LanguageTests.tests ]
 
 [<EntryPoint>]
 let main argv = runTestsWithCLIArgs [] argv all

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds everything and runs every test suite, then prints one closing line `N passed, N failed` that sums them.
+# Works on a fresh machine with the .NET 10 SDK: NuGet packages are restored by the build.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+command -v dotnet >/dev/null || { echo "the .NET 10 SDK is required (dotnet not found)"; exit 1; }
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+if ! dotnet build Dsl.sln -c Release --nologo -v quiet >"$log" 2>&1; then
+    cat "$log"
+    printf '\n0 passed, 1 failed\n'
+    exit 1
+fi
+
+dotnet Properties/bin/Release/net10.0/Receptor.Properties.dll --no-spinner "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+# Expecto's summary: "… – P passed, I ignored, F failed, E errored." (escape sequences stripped).
+read -r passed failed < <(sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$log" \
+    | grep -Eo '[0-9]+ passed, [0-9]+ ignored, [0-9]+ failed, [0-9]+ errored' \
+    | awk '{p += $1; f += $5 + $7} END {print p + 0, f + 0}')
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+printf '\n%s passed, %s failed\n' "$passed" "$failed"
+exit "$status"
