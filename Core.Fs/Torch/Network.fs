@@ -1,0 +1,113 @@
+/// The compiler: a checked tree becomes one TorchSharp module whose parameter names follow layer paths
+/// and whose forward pass is one fold over the tree.
+namespace Receptor.Core.Torch
+
+open System.Collections.Generic
+open TorchSharp
+open Receptor.Dsl
+
+/// Called with each node's path and output during an observed forward pass.
+type Observer = string -> torch.Tensor -> unit
+
+type Network private (name: string, tree: Checked, input: Shape) as this =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor>(name)
+
+    let containers = Dictionary<string, Container>()
+
+    /// The container at a path prefix, created and registered on first use.
+    let rec containerAt (prefix: string) : torch.nn.Module =
+        if prefix = "" then this :> torch.nn.Module
+        else
+            match containers.TryGetValue prefix with
+            | true, c -> c :> torch.nn.Module
+            | _ ->
+                let cut = prefix.LastIndexOf '/'
+                let parent, segment = (if cut < 0 then "" else prefix.Substring(0, cut)), prefix.Substring(cut + 1)
+                let c = new Container(segment)
+                containerAt(parent).register_module (segment, c)
+                containers[prefix] <- c
+                c :> torch.nn.Module
+
+    let register (path: string) (kindName: string) (m: torch.nn.Module) =
+        let cut = path.LastIndexOf '/'
+        let parent = if cut < 0 then "" else path.Substring(0, cut)
+        let segment = if path = "" then kindName else path.Substring(cut + 1)
+        containerAt(parent).register_module (segment, m)
+
+    let merge (m: CheckedMerge) (outputs: torch.Tensor list) =
+        match m.Merge with
+        | Add ->
+            List.zip m.Weights outputs
+            |> List.map (fun (w, t) -> if w = 1.0 then t else t * w)
+            |> List.reduce (+)
+        | Concat -> torch.cat (Array.ofList outputs, 1L)
+        | Multiply -> outputs |> List.reduce (*)
+        | Mean -> (outputs |> List.reduce (+)) / float outputs.Length
+        | Max -> outputs |> List.reduce (fun a b -> torch.maximum (a, b))
+
+    /// Builds the forward function of a node, registering each layer's module on the way.
+    let rec build (node: Checked) : Result<Observer -> torch.Tensor -> torch.Tensor, Diagnostic> =
+        match node with
+        | CheckedOp layer ->
+            LayerModules.compile layer
+            |> Result.map (fun compiled ->
+                register layer.Path layer.Kind.Name compiled.Module
+                fun observe x ->
+                    let y = compiled.Forward x
+                    observe layer.Path y
+                    y)
+        | CheckedSeq nodes ->
+            traverse nodes
+            |> Result.map (fun steps -> fun observe x -> steps |> List.fold (fun acc step -> step observe acc) x)
+        | CheckedBranches m ->
+            traverse m.Branches
+            |> Result.map (fun branches ->
+                fun observe x ->
+                    let y = merge m (branches |> List.map (fun branch -> branch observe x))
+                    observe m.Path y
+                    y)
+
+    and traverse nodes =
+        let folder state node = state |> Result.bind (fun acc -> build node |> Result.map (fun f -> f :: acc))
+        nodes |> List.fold folder (Ok []) |> Result.map List.rev
+
+    let body = build tree
+
+    let ignoreAll: Observer = fun _ _ -> ()
+
+    member _.Input = input
+    member _.Tree = tree
+
+    override _.forward x =
+        match body with
+        | Ok run -> run ignoreAll x
+        | Error d -> invalidOp (Diagnostic.format d)
+
+    /// A forward pass that reports every node's output to the observer.
+    member _.Observe(x: torch.Tensor, observe: Observer) =
+        match body with
+        | Ok run -> run observe x
+        | Error d -> invalidOp (Diagnostic.format d)
+
+    /// Compiles a checked tree, or says which layer has no TorchSharp rule.
+    static member Compile(name: string, tree: Checked, input: Shape) : Result<Network, Diagnostic> =
+        let network = new Network(name, tree, input)
+        match network.Body with
+        | Ok _ -> Ok network
+        | Error d ->
+            network.Dispose()
+            Error d
+
+    member private _.Body = body
+
+module Network =
+    /// Parses nothing: compiles an expression that needs no blocks.
+    let ofNode name input node =
+        Shapes.checkNode input node |> Result.bind (fun tree -> Network.Compile(name, tree, input))
+
+    let ofProgram (program: Program) =
+        Shapes.checkProgram program |> Result.bind (fun tree -> Network.Compile(program.Name, tree, program.Input))
+
+    /// Learnable parameters actually held by the module.
+    let parameterCount (network: Network) =
+        network.parameters () |> Seq.sumBy (fun p -> p.numel ())
