@@ -2,7 +2,14 @@ module Receptor.Properties.Main
 
 open Expecto
 
-let all = testList "receptor" [ ZooTests.tests; LanguageTests.tests ]
+let all =
+    testList "receptor" [
+        LanguageTests.tests
+        ZooTests.tests
+        DataTests.tests
+        TorchSmokeTests.tests
+        CompileTests.tests
+    ]
 
 [<EntryPoint>]
 let main argv = runTestsWithCLIArgs [] argv all

@@ -34,29 +34,9 @@ let private expected =
       // Total 270,798,336.
       { File = "allcnnc.rcp"; Parameters = 1_369_738L; Macs = Exact 270_798_336L } ]
 
-/// The repository root: the first folder above the test binary that holds Dsl.sln (or, lacking a solution
-/// file, Examples/zoo).
-let private root =
-    lazy (
-        let rec up (dir: DirectoryInfo) =
-            if isNull dir then
-                failwithf "no folder above %s holds Dsl.sln or Examples/zoo" AppContext.BaseDirectory
-            elif File.Exists (Path.Combine (dir.FullName, "Dsl.sln"))
-                 || Directory.Exists (Path.Combine (dir.FullName, "Examples", "zoo")) then
-                dir.FullName
-            else up dir.Parent
-        up (DirectoryInfo AppContext.BaseDirectory))
-
-let private zooFolder () = Path.Combine (root.Value, "Examples", "zoo")
-
-let private read file =
-    let path = Path.Combine (zooFolder (), file)
-    path, File.ReadAllText path
-
-let private unwrap result =
-    match result with
-    | Ok value -> value
-    | Error diagnostic -> failtest (Diagnostic.format diagnostic)
+let private zooFolder = Repository.zooFolder
+let private read = Repository.readZoo
+let private unwrap result = Repository.unwrap result
 
 let private analyse file = read file ||> Analysis.ofText |> unwrap
 

@@ -1,0 +1,29 @@
+/// Where the tests find the repository's files.
+module Receptor.Properties.Repository
+
+open System
+open System.IO
+open Expecto
+open Receptor.Dsl
+
+/// The repository root: the first folder above the test binary that holds Dsl.sln.
+let root =
+    lazy (
+        let rec up (dir: DirectoryInfo) =
+            if isNull dir then failwithf "no folder above %s holds Dsl.sln" AppContext.BaseDirectory
+            elif File.Exists (Path.Combine (dir.FullName, "Dsl.sln")) then dir.FullName
+            else up dir.Parent
+        up (DirectoryInfo AppContext.BaseDirectory))
+
+let zooFolder () = Path.Combine (root.Value, "Examples", "zoo")
+
+/// A zoo file's path and text.
+let readZoo file =
+    let path = Path.Combine (zooFolder (), file)
+    path, File.ReadAllText path
+
+/// The value of a result, or a test failure with the diagnostic.
+let unwrap result =
+    match result with
+    | Ok value -> value
+    | Error diagnostic -> failtest (Diagnostic.format diagnostic)
