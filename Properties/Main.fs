@@ -9,6 +9,7 @@ let all =
         DataTests.tests
         TorchSmokeTests.tests
         CompileTests.tests
+        ExecutionTests.tests
     ]
 
 [<EntryPoint>]

@@ -43,6 +43,13 @@ let rec private operations expression =
     | Unary (_, e) -> 1L + operations e
     | Binary (_, a, b) -> 1L + operations a + operations b
 
+let rec private scalarsOf expression =
+    match expression with
+    | X | Const _ -> Set.empty
+    | Scalar name -> Set.singleton name
+    | Unary (_, e) -> scalarsOf e
+    | Binary (_, a, b) -> Set.union (scalarsOf a) (scalarsOf b)
+
 let act =
     { Name = "act"
       Aliases = []
@@ -52,6 +59,9 @@ let act =
       Facts =
         fun args input ->
             let expression = args.Expr "f"
-            Ok (Facts.pointwise (max 1L (operations expression)) (int64 args.Scalars.Length) input) }
+            let given = args.Scalars |> List.map fst |> Set.ofList
+            match Set.difference (scalarsOf expression) given |> Set.toList with
+            | missing :: _ -> Error (sprintf "act: scalar '%s' has no initial value; add %s=1.0" missing missing)
+            | [] -> Ok (Facts.pointwise (max 1L (operations expression)) (int64 args.Scalars.Length) input) }
 
 let kinds = [ relu; relu6; leaky; prelu; elu; selu; gelu; silu; mish; tanh; sigmoid; softplus; hardswish; act ]
