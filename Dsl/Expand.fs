@@ -51,6 +51,11 @@ let rec private evaluate env path value =
         | Ok _, Ok _ -> fail path "arithmetic needs numbers"
     | Int _ | Float _ | Bool _ | Word _ | Pair _ | Expr _ -> Ok value
 
+let rec private isConcrete value =
+    match value with
+    | Var _ | Arith _ -> false
+    | Int _ | Float _ | Bool _ | Word _ | Pair _ | Expr _ -> true
+
 let private traverse f items =
     let folder state item = state |> Result.bind (fun acc -> f item |> Result.map (fun x -> x :: acc))
     items |> List.fold folder (Ok []) |> Result.map List.rev
@@ -60,6 +65,7 @@ let rec private expand env path node : Result<Node, Diagnostic> =
     if env.Nodes > maxNodes then fail path (sprintf "the expanded network has more than %d nodes" maxNodes)
     else
     match node with
+    | Op layer when layer.Args |> List.forall (snd >> isConcrete) -> Ok node
     | Op layer ->
         layer.Args
         |> traverse (fun (name, value) -> evaluate env path value |> Result.map (fun v -> name, v))
