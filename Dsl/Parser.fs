@@ -131,14 +131,16 @@ let private activation: P<ActExpr> =
         numberLiteral numberFormat "a number" .>> ws
         |>> fun n -> Const (Double.Parse (n.String, Globalization.CultureInfo.InvariantCulture))
     let primary =
-        choice [ constant; identifierTerm; parenthesised expr ] <?> "an expression of x"
-    // A run of minus signs is read iteratively: a literal absorbs one, each other is a negation.
+        choice [ constant |>> (fun c -> c, true); (identifierTerm <|> parenthesised expr) |>> (fun e -> e, false) ]
+        <?> "an expression of x"
+    // A run of minus signs is read iteratively: a bare literal absorbs one (`-(2.0)` stays a negation),
+    // each other is a negation.
     let factor =
         many (symbol "-") .>>. primary
-        |>> fun (signs, p) ->
+        |>> fun (signs, (p, isLiteral)) ->
             let p, signs =
                 match p, signs with
-                | Const c, _ :: rest -> Const -c, rest
+                | Const c, _ :: rest when isLiteral -> Const -c, rest
                 | _ -> p, signs
             signs |> List.fold (fun e _ -> Unary (Neg, e)) p
     let binary fn symbolText = symbol symbolText >>% fun a b -> Binary (fn, a, b)
