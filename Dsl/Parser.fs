@@ -25,6 +25,9 @@ let private fatalAt (start: CharStreamState<State>) message : P<'a> =
         stream.BacktrackTo start
         Reply (FatalError, messageError message)
 
+/// The stream's state, to place a later error where a construct began.
+let private here: P<CharStreamState<State>> = fun stream -> Reply stream.State
+
 /// Runs p, then check on its result; a failed check is a fatal error placed where p began.
 let private validated (p: P<'a>) (check: 'a -> Result<'b, string>) : P<'b> =
     fun stream ->
@@ -171,8 +174,8 @@ let private argumentValue argType =
 let private argument (kind: LayerKind) index : P<string * Value> =
     let spec n = kind.Signature |> List.tryFind (fun p -> p.Name = n)
     let namedArg =
-        attempt (name .>> symbol "=")
-        >>= fun argName ->
+        here .>>. attempt (name .>> symbol "=")
+        >>= fun (start, argName) ->
             match spec argName with
             | Some p -> argumentValue (Some p.Type) |>> fun v -> argName, v
             | None when kind.AcceptsScalars -> argumentValue (Some Number) |>> fun v -> argName, v
@@ -182,7 +185,7 @@ let private argument (kind: LayerKind) index : P<string * Value> =
                     match Registry.nearest known argName with
                     | Some n -> sprintf "; did you mean '%s'?" n
                     | None -> sprintf "; it takes %s" (if known.IsEmpty then "no arguments" else String.concat ", " known)
-                fail (sprintf "%s has no argument '%s'%s" kind.Name argName hint)
+                fatalAt start (sprintf "%s has no argument '%s'%s" kind.Name argName hint)
     let positionalArg =
         if index < kind.Signature.Length then
             let p = kind.Signature[index]
