@@ -272,7 +272,10 @@ let private expression: P<Node> =
                         (symbol ":" >>. term |>> fun body -> Named (identifier, body))
                         <|> layerOrCall start position identifier
                 rest stream
-    termRef.Value <- (inParens expr <|> named) <?> "a layer or block"
+    // Only the first character is labelled: a label on the whole term would replace the message of an
+    // error that `fatalAt` places at the term's start, such as a missing argument.
+    let termStart = followedBy (skipChar '(' <|> skipSatisfy isNameStart) <?> "a layer or block"
+    termRef.Value <- termStart >>. (inParens expr <|> named)
     exprRef.Value <- sepBy1 term (symbol ">>") |>> function [ single ] -> single | terms -> Seq terms
     expr
 
