@@ -6,7 +6,8 @@ open System
 open FParsec
 open Receptor.Dsl
 
-/// Parentheses nested deeper than this are an error, not a stack overflow.
+/// Parentheses, names and minus signs nested deeper than this, and expressions deeper than this, are an
+/// error, not a stack overflow.
 let maxNesting = 200
 
 type private State = { Depth: int; Calls: (string * Position) list }
@@ -50,6 +51,24 @@ let private nested (p: P<'a>) : P<'a> =
             let reply = p stream
             if reply.Status = Ok then stream.UserState <- { stream.UserState with Depth = state.Depth }
             reply
+
+/// Whether a tree nests deeper than the bound; iterative, since the tree may be too deep to recurse on.
+let private deeperThan bound (children: 'a -> 'a list) (root: 'a) =
+    let pending = Collections.Generic.Stack [ struct (root, 1) ]
+    let mutable found = false
+    while not found && pending.Count > 0 do
+        let struct (node, depth) = pending.Pop()
+        if depth > bound then found <- true
+        else
+            for child in children node do
+                pending.Push(struct (child, depth + 1))
+    found
+
+/// Rejects trees deeper than the nesting bound. Operator chains such as `1 + 1 + … + 1` are read
+/// iteratively but nest as deeply as they are long, and later passes recurse on them.
+let private shallow what (children: 'a -> 'a list) (tree: 'a) =
+    if deeperThan maxNesting children tree then Result.Error (sprintf "%s nests deeper than %d levels" what maxNesting)
+    else Result.Ok tree
 
 /// `( p )`, counting one level of nesting once the parenthesis is consumed.
 let private parenthesised (p: P<'a>) : P<'a> = symbol "(" >>. nested (p .>> symbol ")")
@@ -97,12 +116,16 @@ let private value: P<Value> =
             [ literal
               word
               parenthesised arith
-              symbol "-" >>. atom |>> negate ]
+              symbol "-" >>. nested atom |>> negate ]
         <?> "a value"
     let binary op symbolText = symbol symbolText >>% fun a b -> Arith (op, a, b)
     let product = chainl1 atom (binary Times "*" <|> binary Divide "/")
     arithRef.Value <- chainl1 product (binary Plus "+" <|> attempt (binary Minus "-"))
-    arith
+    let operands value =
+        match value with
+        | Arith (_, a, b) -> [ a; b ]
+        | _ -> []
+    validated arith (shallow "an arithmetic expression" operands)
 
 let private unaryByName =
     [ Abs; Square; Cube; Sqrt; Exp; Log; Sin; Cos; Sinh; Cosh; Tanh; Asinh; Atan; Sinc; Relu; Sigmoid; Softplus; Gauss; Erf; Neg ]
@@ -149,7 +172,12 @@ let private activation: P<ActExpr> =
     let binary fn symbolText = symbol symbolText >>% fun a b -> Binary (fn, a, b)
     let product = chainl1 factor (binary Mul "*" <|> binary Div "/")
     exprRef.Value <- chainl1 product (binary BinaryFn.Add "+" <|> binary Sub "-")
-    expr
+    let operands expression =
+        match expression with
+        | Unary (_, a) -> [ a ]
+        | Binary (_, a, b) -> [ a; b ]
+        | X | Const _ | Scalar _ -> []
+    validated expr (shallow "an activation expression" operands)
 
 /// Turns a parsed word into the value an argument type expects.
 let private classify argType v =
@@ -269,7 +297,7 @@ let private expression: P<Node> =
                     | merge when mergeByName.ContainsKey merge ->
                         inParens (sepBy1 expr (symbol ",")) |>> fun branches -> Branches (mergeByName[merge], branches)
                     | _ ->
-                        (symbol ":" >>. term |>> fun body -> Named (identifier, body))
+                        (symbol ":" >>. nested term |>> fun body -> Named (identifier, body))
                         <|> layerOrCall start position identifier
                 rest stream
     // Only the first character is labelled: a label on the whole term would replace the message of an
