@@ -350,18 +350,18 @@ module Architectures =
         match shape with
         | Flat _ -> Gen.frequency [ 3, pointwise shape |> keeping shape; 1, dense () ]
         | Spatial (c, h, w) ->
-            let map = c, h, w
+            let chw = c, h, w
             Gen.frequency
                 [ yield 4, pointwise shape |> keeping shape
-                  yield 3, conv map
-                  yield 1, dwconv map
-                  yield 1, sepconv map
-                  yield 1, pool "maxpool" map
-                  yield 1, pool "avgpool" map
-                  yield 1, adaptiveAveragePool map
-                  yield 1, globalPool map
-                  if h + 4 <= maxExtent && w + 4 <= maxExtent then yield 1, zeropad map
-                  if 2 * max h w <= maxExtent then yield 1, upsample map
+                  yield 3, conv chw
+                  yield 1, dwconv chw
+                  yield 1, sepconv chw
+                  yield 1, pool "maxpool" chw
+                  yield 1, pool "avgpool" chw
+                  yield 1, adaptiveAveragePool chw
+                  yield 1, globalPool chw
+                  if h + 4 <= maxExtent && w + 4 <= maxExtent then yield 1, zeropad chw
+                  if 2 * max h w <= maxExtent then yield 1, upsample chw
                   if allowFlat then yield 1, Gen.constant (flatten, Flat (c * h * w)) ]
 
     /// The stride s with ceil(length / s) = outputs, if there is one.
@@ -712,21 +712,32 @@ module Programs =
         | Spatial (_, h, w) -> Spatial (channels, h, w)
         | Flat _ -> Flat channels
 
-    /// Programs of one to three blocks, a body of block calls and, often, a generated architecture after them.
+    /// Half of the time a parameterless block `stem` holding a generated architecture, and its output.
+    let private stem input : Gen<Block option * Shape> =
+        Gen.frequency
+            [ 1, Gen.constant (None, input)
+              1,
+              Architectures.featureMap input
+              |> Gen.map (fun (body, output) -> Some { Name = "stem"; Parameters = []; Body = body }, output) ]
+
+    /// Programs of an optional stem and one to three parameterised blocks, a body calling them and, half of
+    /// the time, a generated architecture after the calls.
     let generate: Gen<Program> =
         gen {
             let! input = Architectures.input
+            let! stemBlock, afterStem = stem input
             let! blockCount = Gen.choose (1, 3)
             let! blocks, signatures = blocks 1 [] blockCount
             let! callCount = Gen.choose (1, 3)
             let! calls = Gen.listOfLength callCount (concreteCall signatures)
-            let! tail = Architectures.typed (withChannels (calls |> List.last |> snd) input)
+            let! tail = Architectures.typed (withChannels (calls |> List.last |> snd) afterStem)
             let! withTail = coin
+            let stemCall = stemBlock |> Option.map (fun b -> Call (b.Name, [])) |> Option.toList
             let body =
-                match List.map fst calls @ (if withTail then [ fst tail ] else []) with
+                match stemCall @ List.map fst calls @ (if withTail then [ fst tail ] else []) with
                 | [ single ] -> single
                 | nodes -> Seq nodes
-            return { Name = "net"; Input = input; Blocks = blocks; Body = body }
+            return { Name = "net"; Input = input; Blocks = Option.toList stemBlock @ blocks; Body = body }
         }
 
     let private isWellTyped (program: Program) = Shapes.checkProgram program |> Result.isOk

@@ -18,6 +18,8 @@ let private property name (test: 'a) = testPropertyWithConfig (config 500) name 
 
 let private op kind args = Op { Kind = kind; Args = args }
 
+let private identity = op "identity" []
+
 let private conv kernel out extra = op "conv" ([ "kernel", Int kernel; "out", Int out ] @ extra)
 
 let private analyse input node =
@@ -79,21 +81,22 @@ type private Mutation =
     | Swap of int * int
     | Truncate of at: int
 
+/// A position in 0 .. bound − 1 (0 when that is empty) from any non-negative number.
+let private wrap bound (position: int) = if bound <= 0 then 0 else position % bound
+
 let private mutate (text: string) mutation =
-    let clamp i = if text.Length = 0 then 0 else abs i % text.Length
     match mutation with
-    | Delete at when text.Length > 0 -> text.Remove(clamp at, 1)
-    | Delete _ -> text
-    | Insert (at, inserted) -> text.Insert((if text.Length = 0 then 0 else abs at % (text.Length + 1)), inserted)
+    | Delete at when text.Length > 0 -> text.Remove(wrap text.Length at, 1)
+    | Insert (at, inserted) -> text.Insert(wrap (text.Length + 1) at, inserted)
     | Swap (i, j) when text.Length > 0 ->
         let chars = text.ToCharArray()
-        let i, j = clamp i, clamp j
-        let t = chars[i]
+        let i, j = wrap text.Length i, wrap text.Length j
+        let first = chars[i]
         chars[i] <- chars[j]
-        chars[j] <- t
+        chars[j] <- first
         String chars
-    | Swap _ -> text
-    | Truncate at -> text.Substring(0, (if text.Length = 0 then 0 else abs at % (text.Length + 1)))
+    | Truncate at -> text.Substring(0, wrap (text.Length + 1) at)
+    | Delete _ | Swap _ -> text
 
 let private mutations =
     let position = Gen.choose (0, Int32.MaxValue)
@@ -108,6 +111,8 @@ let private mutations =
 let private mutated (printed: Gen<string>) =
     Gen.map2 (List.fold mutate) printed mutations |> Arb.fromGen
 
+let private mutatedPrograms = mutated (Programs.generate |> Gen.map Printer.program)
+
 let private robustness =
     testList "robustness" [
         property "the parsers never throw on arbitrary strings and place every error in the text"
@@ -120,7 +125,12 @@ let private robustness =
             (Prop.forAll (mutated (Architectures.generate |> Gen.map (fun a -> Printer.node a.Node))) parsesOrPlacesError)
 
         property "the parsers never throw on mutated printed programs and place every error in the text"
-            (Prop.forAll (mutated (Programs.generate |> Gen.map Printer.program)) parsesOrPlacesError)
+            (Prop.forAll mutatedPrograms parsesOrPlacesError)
+
+        property "checking and analysing mutated printed programs never throws" (Prop.forAll mutatedPrograms (fun text ->
+            match Parser.parseProgram "mutated.rcp" text with
+            | Ok program -> Analysis.ofProgram program |> ignore
+            | Error _ -> ()))
     ]
 
 // ------------------------------------------------------------------------------------------------- totality
@@ -150,29 +160,29 @@ let private totality =
             | Some row -> failtestf "negative counts at %A" row
             | None -> Expect.equal report.Output (List.last report.Nodes).Output "the output is the last node's")
 
+        property "the table and JSON reports render every generated architecture" (fun (a: Architecture) ->
+            let report = analyse a.Input a.Node
+            Expect.isNotEmpty (Report.table report) "table"
+            Expect.isNotEmpty (Report.json report) "JSON")
+
         property "programs with blocks pass the checker" (fun (p: Program) ->
             match Analysis.ofProgram p with
             | Ok _ -> ()
             | Error d -> failtestf "%s\nfor %s" (Diagnostic.format d) (Printer.program p))
 
-        test "generated architectures use every layer kind and every merge" {
-            let samples = Gen.sampleWithSeed (Rnd 20250101UL) Architectures.maxSize 400 Architectures.generate
-            let rec kinds node =
+        test "generated architectures use every layer kind and every combinator" {
+            let rec constructs node =
                 match node with
                 | Op layer -> [ layer.Kind ]
-                | Seq nodes | Branches (_, nodes) -> List.collect kinds nodes
-                | Residual (body, shortcut, _) -> kinds body @ (shortcut |> Option.map kinds |> Option.defaultValue [])
-                | Repeat (_, body) | Named (_, body) -> kinds body
-                | Call _ -> []
-            let rec merges node =
-                match node with
-                | Op _ | Call _ -> []
-                | Seq nodes -> List.collect merges nodes
-                | Branches (merge, nodes) -> Naming.mergeName merge :: List.collect merges nodes
-                | Residual (body, shortcut, _) -> "residual" :: merges body @ (shortcut |> Option.map merges |> Option.defaultValue [])
-                | Repeat (_, body) -> "repeat" :: merges body
-                | Named (_, body) -> "named" :: merges body
-            let used = samples |> Seq.collect (fun a -> kinds a.Node @ merges a.Node) |> set
+                | Seq nodes -> List.collect constructs nodes
+                | Branches (merge, nodes) -> Naming.mergeName merge :: List.collect constructs nodes
+                | Residual (body, shortcut, _) ->
+                    "residual" :: constructs body @ (shortcut |> Option.map constructs |> Option.defaultValue [])
+                | Repeat (_, body) -> "repeat" :: constructs body
+                | Named (_, body) -> "named" :: constructs body
+                | Call _ -> [ "call" ]
+            let samples = Gen.sampleWithSeed (Rnd 20250101UL) Architectures.maxSize 400 Architectures.generate
+            let used = samples |> Seq.collect (fun a -> constructs a.Node) |> set
             let expected =
                 (Registry.kinds |> List.map (fun k -> k.Name))
                 @ [ "add"; "concat"; "multiply"; "mean"; "max"; "residual"; "repeat"; "named" ]
@@ -183,8 +193,6 @@ let private totality =
 // ------------------------------------------------------------------------------------------ receptive field
 
 let private fieldOf input node = (analyse input node).Field
-
-let private channelsOf shape = Shape.channels shape
 
 let private outputOf (a: Architecture) =
     Architectures.outputFor a.Input a.Node |> Option.defaultWith (fun () -> failtest "ill-typed architecture")
@@ -209,7 +217,7 @@ let private windowChain size =
                 let! kernel = Gen.choose (1, max 1 (min 5 ((length - 1) / dilation + 1)))
                 let! padding = Gen.choose (0, if kind = "conv" then 2 else kernel / 2)
                 let window = { Kind = kind; Kernel = kernel; Stride = stride; Padding = padding; Dilation = dilation }
-                let next = Generators.Geometry.slide length (Generators.Geometry.dilated kernel dilation) stride padding padding
+                let next = Geometry.slide length (Geometry.dilated kernel dilation) stride padding padding
                 let! rest = chain next (count - 1)
                 return window :: rest
             }
@@ -254,12 +262,12 @@ let private receptiveField =
     testList "receptive field" [
         testPropertyWithConfig (config 500) "appending a 1×1 stride-1 convolution leaves the field unchanged"
             (Prop.forAll Architectures.featureMapArbitrary (fun a ->
-                let extended = Seq [ a.Node; conv 1 (channelsOf (outputOf a)) [] ]
+                let extended = Seq [ a.Node; conv 1 (Shape.channels (outputOf a)) [] ]
                 Expect.equal (fieldOf a.Input extended) (fieldOf a.Input a.Node) (Printer.node extended)))
 
         testPropertyWithConfig (config 500) "a dilated convolution has the field of a plain one as wide as its taps"
             (Prop.forAll dilatedAfterArchitecture (fun (a, kernel, dilation, window) ->
-                let c = channelsOf (outputOf a)
+                let c = Shape.channels (outputOf a)
                 let dilated = Seq [ a.Node; conv kernel c (window @ [ "dilation", Int dilation ]) ]
                 let plain = Seq [ a.Node; conv (Geometry.dilated kernel dilation) c window ]
                 Expect.equal (fieldOf a.Input dilated) (fieldOf a.Input plain) (Printer.node dilated)))
@@ -270,6 +278,18 @@ let private receptiveField =
                     let node = windows |> List.map windowLayer |> sequenceOf
                     let expected = closedForm windows
                     Expect.equal (fieldOf (Spatial (3, n, n)) node) (Local (expected, expected)) (Printer.node node)))
+
+        testPropertyWithConfig (config 500) "zero padding before a convolution has the field of padding inside it"
+            (Prop.forAll (Gen.zip Architectures.generateFeatureMaps (Gen.choose (1, 3)) |> Arb.fromGen) (fun (a, padding) ->
+                let c = Shape.channels (outputOf a)
+                let inside = Seq [ a.Node; conv 3 c [ "padding", Int padding ] ]
+                let before = Seq [ a.Node; op "zeropad" [ "padding", Int padding ]; conv 3 c [] ]
+                Expect.equal (fieldOf a.Input before) (fieldOf a.Input inside) (Printer.node inside)))
+
+        property "a merge of a node with itself is aligned" (fun (a: Architecture) ->
+            let merged = Seq [ identity; Branches (Add, [ a.Node; a.Node ]) ]
+            let atMerge = (analyse a.Input merged).Misalignments |> List.filter (fun m -> m.Path = "add")
+            Expect.isEmpty atMerge (Printer.node merged))
 
         test "branches padded to their kernels are aligned" {
             for text in
@@ -445,9 +465,11 @@ let private commandLine =
 /// What two equivalent expressions must agree on.
 let private summary input node =
     let report = analyse input node
-    {| Parameters = report.Totals.Parameters; Macs = report.Totals.Macs; Output = report.Output; Field = report.Field |}
-
-let private identity = op "identity" []
+    {| Parameters = report.Totals.Parameters
+       Macs = report.Totals.Macs
+       Flops = report.Totals.Flops
+       Output = report.Output
+       Field = report.Field |}
 
 let private preserving =
     gen {
@@ -456,11 +478,13 @@ let private preserving =
         return input, body
     }
 
+let private scale = Gen.frequency [ 1, Gen.constant None; 1, Gen.map (Float >> Some) Numbers.finite ]
+
 let private equivalences =
     testList "combinator equivalences" [
-        testPropertyWithConfig (config 500) "residual(f) analyses as add(identity, f)"
-            (Prop.forAll (Arb.fromGen preserving) (fun (input, f) ->
-                Expect.equal (summary input (Residual (f, None, None))) (summary input (Branches (Add, [ identity; f ])))
+        testPropertyWithConfig (config 500) "residual(f), scaled or not, analyses as add(identity, f)"
+            (Prop.forAll (Gen.zip preserving scale |> Arb.fromGen) (fun ((input, f), scale) ->
+                Expect.equal (summary input (Residual (f, None, scale))) (summary input (Branches (Add, [ identity; f ])))
                     (Printer.node f)))
 
         testPropertyWithConfig (config 500) "residual(f, shortcut=g) analyses as add(g, f)"
