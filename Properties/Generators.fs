@@ -308,14 +308,31 @@ module Architectures =
             return op "dense" ([ "out", Int out ] @ biasArg), Flat out
         }
 
-    let private affine = [ "gamma", floatValue; "beta", floatValue; "eps", floatValue ]
+    /// A value for an argument whose type alone says what it accepts, if there is such a value.
+    let private valueOf argType =
+        match argType with
+        | Number -> Some floatValue
+        | Fraction -> Some (Gen.map Float Numbers.fraction)
+        | Flag -> Some (Gen.map Bool coin)
+        | OneOf words -> Some (Gen.elements (List.map Word words))
+        | PositiveInt | NaturalInt | KernelSize | PaddingSpec | Activation -> None
+
+    /// Arguments for parameters whose types alone say what they accept: all the required ones and some of
+    /// the optional ones, taken from the signature so that new kinds of that sort need no change here.
+    let private argumentsFor (parameters: ParamSpec list) =
+        let required, optional = parameters |> List.partition (fun p -> p.Default = Required)
+        let generated = List.choose (fun (p: ParamSpec) -> valueOf p.Type |> Option.map (fun value -> p.Name, value))
+        Gen.map2 (@)
+            (generated required |> Gen.collectToList (fun (name, value) -> value |> Gen.map (fun v -> name, v)))
+            (someOf (generated optional))
+
+    let private fromSignature (kind: LayerKind) = argumentsFor kind.Signature |> Gen.map (op kind.Name)
+
+    /// Every activation but `act`, whose expression and scalars are generated apart.
+    let private namedActivations = Layers.Activations.kinds |> List.filter (fun kind -> kind.Name <> "act")
 
     /// Activations, normalisations, dropout, scaling and identity: layers that keep any shape.
     let pointwise (shape: Shape) : Gen<Node> =
-        let withArguments kind optional = someOf optional |> Gen.map (op kind)
-        let plainActivation =
-            Gen.elements [ "relu"; "selu"; "gelu"; "mish"; "tanh"; "sigmoid"; "softplus"; "hardswish" ]
-            |> Gen.map (fun kind -> op kind [])
         let expressionActivation =
             gen {
                 let! expression = ActExprs.generate
@@ -326,22 +343,16 @@ module Architectures =
         let groupnorm =
             gen {
                 let! groups = Gen.elements (divisors (Shape.channels shape))
-                let! rest = someOf affine
-                return op "groupnorm" (("groups", Int groups) :: rest)
+                let! affine = argumentsFor Layers.Normalisation.groupnorm.Signature
+                return op "groupnorm" (("groups", Int groups) :: affine)
             }
+        let oneOf kinds = kinds |> List.map fromSignature |> Gen.oneof
         Gen.frequency
-            [ 4, plainActivation
-              1, withArguments "leaky" [ "alpha", floatValue ]
-              1, withArguments "elu" [ "alpha", floatValue ]
-              1, withArguments "silu" [ "beta", floatValue ]
-              1, withArguments "prelu" [ "init", floatValue; "shared", Gen.map Bool coin ]
+            [ 6, oneOf namedActivations
               2, expressionActivation
-              2, withArguments "batchnorm" affine
-              1, withArguments "layernorm" affine
+              3, oneOf [ Layers.Normalisation.batchnorm; Layers.Normalisation.layernorm ]
               1, groupnorm
-              1, withArguments "dropout" [ "p", Gen.map Float Numbers.fraction ]
-              1, floatValue |> Gen.map (fun factor -> op "scale" [ "factor", factor ])
-              1, Gen.constant identity ]
+              2, oneOf [ Layers.Structural.dropout; Layers.Structural.scale; Layers.Structural.identity ] ]
 
     let private keeping shape (node: Gen<Node>) = node |> Gen.map (fun n -> n, shape)
 
