@@ -33,8 +33,6 @@ type ParamSpec = { Name: string; Type: ArgType; Default: Default; Doc: string }
 type FieldStep =
     | Window of kernel: (float * float) * stride: (float * float) * padding: (float * float)
     | Pointwise
-    /// Every output unit sees the whole input (global pooling, dense layers, flatten).
-    | Whole
 
 /// What a layer does to a tensor of a given shape, known without running it.
 type LayerFacts =

@@ -60,7 +60,8 @@ let shapesParametersAndMacs (input: Shape) (node: Node) : string list =
                 // A sepconv's depthwise and pointwise weights sit one level below the layer's path.
                 let layer = layerOf name
                 let owner = if pathOf.Contains layer then layer else layer.Substring(0, max 0 (layer.LastIndexOf '/'))
-                let output = observed[if owner = "" then report.Nodes.Head.Path else owner]
+                // A network that is one layer registers it under its kind's name at the root path "".
+                let output = observed[if observed.ContainsKey owner then owner else ""]
                 p.numel () * output[1] * output[2]
             | _ -> 0L)
     let macProblems =

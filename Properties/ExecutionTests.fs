@@ -2,7 +2,16 @@
 module Receptor.Properties.ExecutionTests
 
 open Expecto
+open FsCheck
+open FsCheck.FSharp
 open Receptor.Dsl
+open Receptor.Properties.Generators
+
+let private config = { FsCheckConfig.defaultConfig with maxTest = 200; arbitrary = [ typeof<Arbitraries> ] }
+
+/// A property that passes when the check finds no disagreement, labelled with the ones it found.
+let private agrees (problems: string list) =
+    List.isEmpty problems |> Prop.label (String.concat "\n" problems)
 
 let private node text =
     match Parser.parseNode text with
@@ -25,6 +34,11 @@ let private cases =
 let tests: Test =
     testSequenced
     <| testList "execution" [
+        testPropertyWithConfig config "generated architectures: every node's shape, the parameters and the MACs agree with execution"
+        <| fun (a: Architecture) -> agrees (Agreement.shapesParametersAndMacs a.Input a.Node)
+        testPropertyWithConfig config "generated architectures: the theoretical field is the support of the input gradient"
+        <| fun (a: Architecture) ->
+            Agreement.hasExactField a.Node ==> lazy (agrees (Agreement.receptiveField a.Input a.Node))
         for name, input, text in cases do
             test $"{name}: shapes, parameters and MACs agree with one forward pass" {
                 Expect.isEmpty (Agreement.shapesParametersAndMacs input (node text)) "disagreements"

@@ -14,7 +14,7 @@ type AxisField =
 
 type Field =
     | Local of height: AxisField * width: AxisField
-    /// Every output unit sees the whole input.
+    /// A flat input: every unit sees all of it.
     | Global
 
 module AxisField =
@@ -36,7 +36,7 @@ module Field =
 
     let step field (fieldStep: FieldStep) =
         match field, fieldStep with
-        | Global, _ | _, Whole -> Global
+        | Global, _ -> Global
         | _, Pointwise -> field
         | Local (h, w), Window ((kh, kw), (sh, sw), (ph, pw)) ->
             Local (AxisField.step h kh sh ph, AxisField.step w kw sw pw)

@@ -50,12 +50,13 @@ let private global' name doc =
       Facts =
         fun _ input ->
             Facts.needsSpatial name input
-            |> Result.map (fun (c, _, _) ->
+            |> Result.map (fun (c, h, w) ->
                 { Output = Spatial (c, 1, 1)
                   Parameters = 0L
                   Macs = 0L
                   Flops = Shape.elements input
-                  Field = Whole }) }
+                  // One window over the whole map: the field is the union of its input units' fields.
+                  Field = Facts.window (h, w) (h, w) (0, 0) }) }
 
 let gavgpool = global' "gavgpool" "global average pooling to C×1×1"
 

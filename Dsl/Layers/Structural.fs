@@ -40,7 +40,11 @@ let flatten =
                   Parameters = 0L
                   Macs = 0L
                   Flops = 0L
-                  Field = Whole } }
+                  // The flat vector is one unit whose field is the union of the fields of all positions.
+                  Field =
+                    match input with
+                    | Spatial (_, h, w) -> Facts.window (h, w) (h, w) (0, 0)
+                    | Flat _ -> Pointwise } }
 
 let dense =
     { Name = "dense"
@@ -62,7 +66,7 @@ let dense =
                       Parameters = int64 n * int64 out + (if bias then int64 out else 0L)
                       Macs = int64 n * int64 out
                       Flops = if bias then int64 out else 0L
-                      Field = Whole } }
+                      Field = Pointwise } }
 
 let zeropad =
     { Name = "zeropad"
