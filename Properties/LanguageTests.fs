@@ -143,6 +143,10 @@ let private typedWithOutput =
     }
     |> Arb.fromGen
 
+/// The largest of PyTorch's windows [floor(i·n/m), ceil((i+1)·n/m)), trying every one.
+let private largestAdaptiveWindow length outputs =
+    Seq.init outputs (fun i -> (((i + 1) * length + outputs - 1) / outputs) - (i * length / outputs)) |> Seq.max
+
 let private totality =
     testList "totality" [
         property "shape checking infers the output shape the generator tracked"
@@ -164,6 +168,17 @@ let private totality =
             let report = analyse a.Input a.Node
             Expect.isNotEmpty (Report.table report) "table"
             Expect.isNotEmpty (Report.json report) "JSON")
+
+        testPropertyWithConfig (config 500) "adaptive average pooling counts FLOPs over PyTorch's largest window"
+            (Prop.forAll (Gen.four (Gen.choose (1, 64)) |> Arb.fromGen) (fun (h, w, oh, ow) ->
+                let report = analyse (Spatial (2, h, w)) (op "adaptiveavgpool" [ "size", Pair (oh, ow) ])
+                let expected = 2L * int64 oh * int64 ow * int64 (largestAdaptiveWindow h oh) * int64 (largestAdaptiveWindow w ow)
+                Expect.equal report.Totals.Flops expected (sprintf "%dx%d to %dx%d" h w oh ow)))
+
+        test "adaptive pooling of 64×64 to 10^8×10^8 averages single pixels" {
+            let report = analyse (Spatial (3, 64, 64)) (op "adaptiveavgpool" [ "size", Int 100_000_000 ])
+            Expect.equal report.Totals.Flops 30_000_000_000_000_000L "3 × 10^8 × 10^8 windows of one pixel"
+        }
 
         property "programs with blocks pass the checker" (fun (p: Program) ->
             match Analysis.ofProgram p with

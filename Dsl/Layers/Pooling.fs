@@ -62,10 +62,14 @@ let gavgpool = global' "gavgpool" "global average pooling to C×1×1"
 
 let gmaxpool = global' "gmaxpool" "global max pooling to C×1×1"
 
-/// The largest of PyTorch's adaptive windows, [floor(i·n/m), ceil((i+1)·n/m)), along one axis.
+let rec private gcd (a: int64) b = if b = 0L then a else gcd b (a % b)
+
+/// The largest of PyTorch's adaptive windows, [floor(i·n/m), ceil((i+1)·n/m)), along one axis, in closed
+/// form: window i spans ceil(((i·n mod m) + n) / m) inputs, and i·n mod m reaches at most m − gcd(n, m).
+/// (Trying every window took time linear in m and overflowed i·n for large m.)
 let private largestAdaptiveWindow length outputs =
-    Seq.init outputs (fun i -> (((i + 1) * length + outputs - 1) / outputs) - (i * length / outputs))
-    |> Seq.max
+    let n, m = int64 length, int64 outputs
+    int ((m - gcd n m + n + m - 1L) / m)
 
 let adaptiveavgpool =
     { Name = "adaptiveavgpool"
