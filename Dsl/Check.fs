@@ -28,8 +28,10 @@ let accepts argType value =
     | (Number | Fraction), (Int _ | Float _) ->
         let f = match value with Int i -> float i | Float f -> f | _ -> nan
         if argType = Fraction && not (f >= 0.0 && f < 1.0) then Error "must lie in [0, 1)"
-        elif System.Double.IsFinite f then Ok ()
-        else Error "must be finite"
+        elif not (System.Double.IsFinite f) then Error "must be finite"
+        // Networks run in float32; a larger value would overflow when the layer is built.
+        elif abs f > float System.Single.MaxValue then Error "must fit in 32-bit floating point (|x| ≤ 3.4e38)"
+        else Ok ()
     | Flag, Bool _ -> Ok ()
     | OneOf choices, Word w when List.contains w choices -> Ok ()
     | OneOf choices, _ -> Error (sprintf "expected one of %s" (String.concat ", " choices))

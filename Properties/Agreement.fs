@@ -101,12 +101,13 @@ let rec hasExactField node =
     | Repeat (_, body) | Named (_, body) -> hasExactField body
     | Call _ -> false
 
-/// First and last input row (or column) that the field of output unit u covers, clipped to the image.
-let private expectedExtent (axis: AxisField) (u: int) (length: int) =
+/// Whether every merge's paths agree on stride and centre; a misaligned merge has no single field.
+let isAligned input node = (analyse input node).Misalignments.IsEmpty
+
+/// The field of output unit u along one axis, unclipped: first and last input index.
+let private fieldExtent (axis: AxisField) (u: int) =
     let centre = AxisField.centre axis (float u)
-    let first = centre - (axis.Size - 1.0) / 2.0
-    let last = centre + (axis.Size - 1.0) / 2.0
-    max 0 (int (ceil first)), min (length - 1) (int (floor last))
+    int (ceil (centre - (axis.Size - 1.0) / 2.0)), int (floor (centre + (axis.Size - 1.0) / 2.0))
 
 /// First and last index with a non-zero value.
 let private support (values: float[]) =
@@ -114,7 +115,8 @@ let private support (values: float[]) =
     if nonZero.Length = 0 then None else Some (Array.head nonZero, Array.last nonZero)
 
 /// The receptive field of the central output unit against the support of its input gradient, on the
-/// linearised tree with positive weights. Returns the disagreements (empty when they agree).
+/// linearised tree with positive weights: equal where the field lies inside the image, contained in the
+/// clipped field where it crosses a border. Returns the disagreements (empty when they agree).
 let receptiveField (input: Shape) (node: Node) : string list =
     match input with
     | Flat _ -> []
@@ -142,11 +144,21 @@ let receptiveField (input: Shape) (node: Node) : string list =
         let gradient = x.grad.abs().sum([| 0L; 1L |])
         let rows = gradient.sum(1L).data<float>().ToArray()
         let columns = gradient.sum(0L).data<float>().ToArray()
-        let expected =
+        let extents =
             match report.Field with
             | Global -> (0, height - 1), (0, width - 1)
-            | Local (h, w) -> expectedExtent h (fst units) height, expectedExtent w (snd units) width
-        [ "rows", support rows, fst expected; "columns", support columns, snd expected ]
-        |> List.choose (fun (axis, actual, wanted) ->
-            if actual = Some wanted then None
-            else Some (sprintf "%s: field %A (unit %A, %A), gradient support %A" axis wanted units report.Field actual))
+            | Local (h, w) -> fieldExtent h (fst units), fieldExtent w (snd units)
+        // Inside the image the extremes of the field are reached, so the support spans exactly the field.
+        // Across a border a strided layer may skip the pixels next to it: the support lies within the
+        // clipped field.
+        let judge axis length (first, last) actual =
+            match actual with
+            | None -> Some (sprintf "%s: no gradient reaches the input (field %d..%d)" axis first last)
+            | Some (a, b) when first >= 0 && last <= length - 1 ->
+                if (a, b) = (first, last) then None
+                else Some (sprintf "%s: field %d..%d (unit %A, %A), gradient support %d..%d" axis first last units report.Field a b)
+            | Some (a, b) ->
+                if a >= max 0 first && b <= min (length - 1) last then None
+                else Some (sprintf "%s: support %d..%d leaves the clipped field %d..%d (unit %A, %A)" axis a b first last units report.Field)
+        [ judge "rows" height (fst extents) (support rows); judge "columns" width (snd extents) (support columns) ]
+        |> List.choose id

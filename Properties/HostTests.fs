@@ -18,8 +18,10 @@ let tests: Test =
             let report = Architecture.Analyze (text, path)
             Expect.equal report.Parameters 11_689_512L "parameters"
             Expect.equal (List.ofSeq report.OutputShape) [ 1000 ] "output shape"
-            let last = report.Layers |> Seq.filter (fun l -> not l.ReceptiveField.IsGlobal) |> Seq.last
-            Expect.equal last.ReceptiveField.Height 435.0 "field of layer4"
+            let layer4 = report.Layers |> Seq.find (fun l -> l.Path = "layer4/basic/relu")
+            Expect.equal layer4.ReceptiveField.Height 435.0 "field of layer4"
+            // Global pooling over 7×7 units 32 pixels apart: the union of their fields, 435 + 6·32.
+            Expect.equal report.ReceptiveField.Height 627.0 "field of the output"
             Expect.isEmpty report.Warnings "no misalignment"
         }
         test "a syntax error becomes a ReceptorException with file, line and column" {

@@ -50,6 +50,13 @@ let rec private scalarsOf expression =
     | Unary (_, e) -> scalarsOf e
     | Binary (_, a, b) -> Set.union (scalarsOf a) (scalarsOf b)
 
+let rec private constants expression =
+    match expression with
+    | Const c -> [ c ]
+    | X | Scalar _ -> []
+    | Unary (_, e) -> constants e
+    | Binary (_, a, b) -> constants a @ constants b
+
 let act =
     { Name = "act"
       Aliases = []
@@ -62,6 +69,8 @@ let act =
             let given = args.Scalars |> List.map fst |> Set.ofList
             match Set.difference (scalarsOf expression) given |> Set.toList with
             | missing :: _ -> Error (sprintf "act: scalar '%s' has no initial value; add %s=1.0" missing missing)
+            | [] when constants expression |> List.exists (fun c -> abs c > float System.Single.MaxValue) ->
+                Error "act: constants must fit in 32-bit floating point (|x| ≤ 3.4e38)"
             | [] -> Ok (Facts.pointwise (max 1L (operations expression)) (int64 args.Scalars.Length) input) }
 
 let kinds = [ relu; relu6; leaky; prelu; elu; selu; gelu; silu; mish; tanh; sigmoid; softplus; hardswish; act ]
