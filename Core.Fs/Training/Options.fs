@@ -45,7 +45,7 @@ module Optimizer =
     /// The learning rate each optimiser trains with unless told otherwise.
     let defaultLearningRate optimizer =
         match optimizer with
-        | Sgd -> 0.05
+        | Sgd -> 0.1
         | Adam -> 0.002
 
 module Schedule =

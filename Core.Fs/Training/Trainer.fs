@@ -74,7 +74,7 @@ let resolveDevice device : Result<torch.Device, string> =
         Error "--device cuda: TorchSharp sees no CUDA device (this build uses TorchSharp-cpu unless built with -p:TorchBackend=cuda)"
 
 /// The network must end in a flat vector of at least one score per class.
-let private checkOutput (network: Network) (data: Dataset) =
+let checkOutput (network: Network) (data: Dataset) =
     match Checked.output network.Input network.Tree with
     | Flat n when n >= data.Classes -> Ok ()
     | Flat n -> Error $"the network outputs {n} scores but the data has {data.Classes} classes"
