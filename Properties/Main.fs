@@ -9,7 +9,10 @@ let all =
         DataTests.tests
         TorchSmokeTests.tests
         CompileTests.tests
+        TrainingTests.tests
     ]
 
 [<EntryPoint>]
-let main argv = runTestsWithCLIArgs [] argv all
+let main argv =
+    Receptor.Core.Torch.NativeRuntime.configure ()
+    runTestsWithCLIArgs [] argv all

@@ -133,6 +133,7 @@ let private train (a: ParseResults<TrainArgs>) =
 
 [<EntryPoint>]
 let main argv =
+    Receptor.Core.Torch.NativeRuntime.configure ()
     let parser = ArgumentParser.Create<Arguments>(programName = "receptor")
     try
         let arguments = parser.ParseCommandLine(argv, raiseOnUsage = true)
