@@ -14,4 +14,6 @@ let all =
     ]
 
 [<EntryPoint>]
-let main argv = runTestsWithCLIArgs [] argv all
+let main argv =
+    Receptor.Core.Torch.NativeRuntime.configure ()
+    runTestsWithCLIArgs [] argv all

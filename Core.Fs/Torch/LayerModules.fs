@@ -170,10 +170,20 @@ let private compilers: Map<string, CheckedLayer -> CompiledLayer> =
           "hardswish", stateless "hardswish" (fun x -> torch.nn.functional.hardswish x)
           "act", (fun layer -> plain (new ExpressionActivation ("act", layer.Args.Expr "f", layer.Args.Scalars))) ]
 
+/// Builds a layer's module inside a dispose scope and hands its own parameters and buffers to the scope
+/// outside (or to none), so that temporaries of construction die at once: TorchSharp 0.107's Conv2d
+/// constructor leaves one tensor undisposed when it initialises the bias.
+let private scoped build layer =
+    use _ = torch.NewDisposeScope ()
+    let compiled = build layer
+    for p in compiled.Module.parameters () do p.MoveToOuterDisposeScope () |> ignore
+    for b in compiled.Module.buffers () do b.MoveToOuterDisposeScope () |> ignore
+    compiled
+
 /// The module for one checked layer, or an error naming its path when no rule exists for its kind.
 let compile (layer: CheckedLayer) : Result<CompiledLayer, Diagnostic> =
     match compilers.TryFind layer.Kind.Name with
-    | Some build -> Ok (build layer)
+    | Some build -> Ok (scoped build layer)
     | None -> Error (Diagnostic.atPath layer.Path (sprintf "no TorchSharp rule for layer kind '%s'" layer.Kind.Name))
 
 let kinds = compilers |> Map.keys |> List.ofSeq

@@ -1,8 +1,12 @@
-/// The `receptor` command line.
+/// The `receptor` command line: argument parsing and the live progress display; the commands themselves
+/// are in Receptor.Search.Commands.
 module Receptor.Cli.Program
 
 open System
+open System.Globalization
 open Argu
+open Spectre.Console
+open Receptor.Core.Training
 open Receptor.Search
 
 type AnalyzeArgs =
@@ -17,22 +21,129 @@ type AnalyzeArgs =
             | Input _ -> "override the input shape: c,h,w or n"
             | Json -> "print the report as JSON"
 
+type FetchArgs =
+    | [<MainCommand; ExactlyOnce>] Name of data: string
+    | Dir of path: string
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Name _ -> "the data set: mnist"
+            | Dir _ -> "the folder to keep it in (default: $RECEPTOR_DATA, else ~/.cache/receptor/mnist)"
+
+type DataArgs =
+    | [<CliPrefix(CliPrefix.None)>] Fetch of ParseResults<FetchArgs>
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Fetch _ -> "download a data set into its cache folder, unless it is there already"
+
+type TrainArgs =
+    | [<MainCommand; ExactlyOnce>] File of path: string
+    | [<Mandatory>] Data of name: string
+    | Epochs of count: int
+    | Batch of size: int
+    | Lr of rate: float
+    | Optimizer of name: string
+    | Schedule of name: string
+    | Seed of seed: int
+    | Device of name: string
+    | Checkpoint of path: string
+    | Resume
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            let d = TrainOptions.defaults
+            match this with
+            | File _ -> "an architecture in the text syntax (.rcp)"
+            | Data _ -> "mnist, synthetic-blobs or far-pair"
+            | Epochs _ -> $"epochs in all, counting those of a resumed checkpoint (default {d.Epochs})"
+            | Batch _ -> $"mini-batch size (default {d.BatchSize})"
+            | Lr _ ->
+                let sgd, adam = Optimizer.defaultLearningRate Sgd, Optimizer.defaultLearningRate Adam
+                let invariant (x: float) = x.ToString(CultureInfo.InvariantCulture)
+                $"initial learning rate (default {invariant sgd} with sgd, {invariant adam} with adam)"
+            | Optimizer _ -> $"sgd (nesterov momentum 0.9) or adam (default {Optimizer.name d.Optimizer})"
+            | Schedule _ -> $"cosine or constant (default {Schedule.name d.Schedule})"
+            | Seed _ -> $"seeds the initial weights and the data order (default {d.Seed})"
+            | Device _ -> "auto, cpu or cuda (default auto)"
+            | Checkpoint _ -> "save weights after every epoch at PATH (with PATH.optim and PATH.json)"
+            | Resume -> "continue from the checkpoint at --checkpoint PATH"
+
 type Arguments =
     | [<CliPrefix(CliPrefix.None)>] Analyze of ParseResults<AnalyzeArgs>
+    | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
+    | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
 
     interface IArgParserTemplate with
         member this.Usage =
             match this with
             | Analyze _ -> "shapes, parameters, MACs and receptive fields of every layer"
+            | Data _ -> "data sets: fetch"
+            | Train _ -> "train a network and report its accuracy on held-out images (exit 3 if it diverges)"
+
+/// A live Spectre.Console display: one progress bar per epoch with its loss, accuracy and speed.
+let private liveDisplay =
+    { new Commands.ProgressDisplay with
+        member _.Run train =
+            let describe epoch epochs loss accuracy rate = Markup.Escape(Commands.progressLine epoch epochs loss accuracy rate)
+            AnsiConsole
+                .Progress()
+                .AutoClear(false)
+                .Columns(TaskDescriptionColumn(), ProgressBarColumn(), PercentageColumn(), ElapsedTimeColumn())
+                .Start(fun context ->
+                    let current = ref None
+                    train (fun progress ->
+                        match progress with
+                        | Trainer.StepDone s ->
+                            let task =
+                                match current.Value with
+                                | Some (epoch, task) when epoch = s.Epoch -> task
+                                | _ ->
+                                    let task = context.AddTask(describe s.Epoch s.Epochs 0.0 0.0 0.0, maxValue = float s.Steps)
+                                    current.Value <- Some (s.Epoch, task)
+                                    task
+                            task.Value <- float s.Step
+                            task.Description <- describe s.Epoch s.Epochs s.Loss s.Accuracy s.ImagesPerSecond
+                        | Trainer.EpochDone e ->
+                            current.Value
+                            |> Option.iter (fun (_, task) -> task.Description <- describe e.Epoch e.Epochs e.Loss e.Accuracy e.ImagesPerSecond)
+                        | Trainer.Resumed (epoch, step) ->
+                            context.AddTask($"resumed after epoch {epoch} (step {step})", maxValue = 1.0).Value <- 1.0
+                        | Trainer.Saved _ -> ())) }
+
+let private train (a: ParseResults<TrainArgs>) =
+    let arguments: Commands.TrainArguments =
+        { File = a.GetResult File
+          Data = a.GetResult TrainArgs.Data
+          Epochs = a.TryGetResult Epochs
+          Batch = a.TryGetResult Batch
+          LearningRate = a.TryGetResult Lr
+          Optimizer = a.TryGetResult Optimizer
+          Schedule = a.TryGetResult Schedule
+          Seed = a.TryGetResult Seed
+          Device = a.TryGetResult Device
+          Checkpoint = a.TryGetResult Checkpoint
+          Resume = a.Contains Resume }
+    let display =
+        if Console.IsOutputRedirected || not AnsiConsole.Profile.Capabilities.Interactive then Commands.lineDisplay Console.Out
+        else liveDisplay
+    Commands.train Console.Out Console.Error display arguments
 
 [<EntryPoint>]
 let main argv =
+    Receptor.Core.Torch.NativeRuntime.configure ()
     let parser = ArgumentParser.Create<Arguments>(programName = "receptor")
     try
         let arguments = parser.ParseCommandLine(argv, raiseOnUsage = true)
         match arguments.GetSubCommand() with
         | Analyze a ->
-            Commands.analyze Console.Out Console.Error (a.GetResult File) (a.TryGetResult Input) (a.Contains Json)
+            Commands.analyze Console.Out Console.Error (a.GetResult AnalyzeArgs.File) (a.TryGetResult Input) (a.Contains Json)
+        | Data d ->
+            match d.GetSubCommand() with
+            | Fetch f -> Commands.fetchData Console.Out Console.Error (f.GetResult Name) (f.TryGetResult Dir)
+        | Train t -> train t
     with
     | :? ArguParseException as e ->
         // Argu reports usage requests and bad command lines the same way; only the latter is an error.

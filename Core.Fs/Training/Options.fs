@@ -1,0 +1,105 @@
+/// What a training run is asked to do: the optimiser, the learning-rate schedule, the device and the seed.
+namespace Receptor.Core.Training
+
+open System
+
+/// Plain SGD always uses Nesterov momentum 0.9.
+type Optimizer =
+    | Sgd
+    | Adam
+
+/// Constant keeps the learning rate; Cosine anneals it from its initial value to 0 over all the steps.
+type Schedule =
+    | Constant
+    | Cosine
+
+/// Auto picks CUDA when TorchSharp sees a GPU, else the CPU.
+type Device =
+    | Auto
+    | Cpu
+    | Cuda
+
+type TrainOptions =
+    { Epochs: int
+      BatchSize: int
+      LearningRate: float
+      Optimizer: Optimizer
+      Schedule: Schedule
+      Seed: int
+      Device: Device
+      /// L2 penalty added to the gradient by the optimiser (PyTorch's weight_decay).
+      WeightDecay: float }
+
+module Optimizer =
+    let name optimizer =
+        match optimizer with
+        | Sgd -> "sgd"
+        | Adam -> "adam"
+
+    let parse (text: string) =
+        match text.ToLowerInvariant() with
+        | "sgd" -> Some Sgd
+        | "adam" -> Some Adam
+        | _ -> None
+
+    /// The learning rate each optimiser trains with unless told otherwise.
+    let defaultLearningRate optimizer =
+        match optimizer with
+        | Sgd -> 0.1
+        | Adam -> 0.002
+
+module Schedule =
+    let name schedule =
+        match schedule with
+        | Constant -> "constant"
+        | Cosine -> "cosine"
+
+    let parse (text: string) =
+        match text.ToLowerInvariant() with
+        | "constant" -> Some Constant
+        | "cosine" -> Some Cosine
+        | _ -> None
+
+    /// The learning rate at a step (0-based) of a run of totalSteps: cosine annealing without restarts,
+    /// lr·(1 + cos(π·step/total))/2, as PyTorch's CosineAnnealingLR with η_min = 0 and T_max = total.
+    let learningRate schedule initial step totalSteps =
+        match schedule with
+        | Constant -> initial
+        | Cosine -> initial * 0.5 * (1.0 + Math.Cos(Math.PI * float step / float (max 1 totalSteps)))
+
+module Device =
+    let name device =
+        match device with
+        | Auto -> "auto"
+        | Cpu -> "cpu"
+        | Cuda -> "cuda"
+
+    let parse (text: string) =
+        match text.ToLowerInvariant() with
+        | "auto" -> Some Auto
+        | "cpu" -> Some Cpu
+        | "cuda" -> Some Cuda
+        | _ -> None
+
+module TrainOptions =
+    /// The defaults of `receptor train`, chosen on a split of the MNIST training set (see README, Training).
+    let defaults =
+        { Epochs = 10
+          BatchSize = 64
+          LearningRate = Optimizer.defaultLearningRate Sgd
+          Optimizer = Sgd
+          Schedule = Cosine
+          Seed = 1
+          Device = Auto
+          WeightDecay = 5e-4 }
+
+    /// The first option that cannot work, named as the command line names it.
+    let validate options =
+        let finite (x: float) = not (Double.IsNaN x || Double.IsInfinity x)
+        if options.Epochs < 1 then Error $"--epochs must be at least 1, got {options.Epochs}"
+        elif options.BatchSize < 1 then Error $"--batch must be at least 1, got {options.BatchSize}"
+        elif not (finite options.LearningRate) || options.LearningRate <= 0.0 then
+            Error $"--lr must be a positive number, got {options.LearningRate}"
+        elif not (finite options.WeightDecay) || options.WeightDecay < 0.0 then
+            Error $"weight decay must be zero or positive, got {options.WeightDecay}"
+        else Ok options

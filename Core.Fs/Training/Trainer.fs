@@ -1,0 +1,253 @@
+/// The training loop: mini-batch SGD or Adam on cross-entropy, one dispose scope per mini-batch (the network
+/// and the optimiser live outside every scope), a seeded data order, divergence detection, checkpoints with
+/// resume, and progress reported through a callback so that the loop knows nothing of any display.
+module Receptor.Core.Training.Trainer
+
+open System
+open System.Diagnostics
+open TorchSharp
+open Receptor.Dsl
+open Receptor.Core.Data
+open Receptor.Core.Torch
+
+/// How a run ended. Diverged: the loss of that step (1-based within the epoch) was NaN or infinite; the
+/// step was not applied, and the last checkpoint on disk is the last good one.
+type Status =
+    | Completed
+    | Diverged of epoch: int * step: int
+
+type StepReport =
+    { Epoch: int
+      Epochs: int
+      /// 1-based within the epoch.
+      Step: int
+      Steps: int
+      /// Mean loss and accuracy over the epoch's batches so far.
+      Loss: float
+      Accuracy: float
+      ImagesPerSecond: float
+      LearningRate: float }
+
+type EpochReport =
+    { Epoch: int
+      Epochs: int
+      Loss: float
+      Accuracy: float
+      Images: int
+      Seconds: float
+      ImagesPerSecond: float }
+
+type Progress =
+    /// Continuing from a checkpoint taken after this many epochs and optimiser steps.
+    | Resumed of epoch: int * step: int
+    | StepDone of StepReport
+    | EpochDone of EpochReport
+    | Saved of path: string * epoch: int
+
+/// Where to keep checkpoints, and whether to continue from the one already there.
+type Checkpointing = { Path: string; Resume: bool }
+
+type Outcome =
+    { Status: Status
+      /// Epochs completed, counting those before a resume.
+      Epochs: int
+      Steps: int
+      /// The last checkpoint written or resumed from: its path and epoch.
+      LastCheckpoint: (string * int) option
+      /// Images trained on and seconds spent in this run (a resume counts only its own).
+      Images: int
+      Seconds: float }
+
+type Evaluation = { Loss: float; Accuracy: float; Count: int }
+
+/// Seeds TorchSharp's generator, then compiles: the same seed gives the same initial weights.
+let compile (seed: int) (program: Program) : Result<Network, Diagnostic> =
+    torch.manual_seed (int64 seed) |> ignore
+    Network.ofProgram program
+
+let resolveDevice device : Result<torch.Device, string> =
+    match device with
+    | Cpu -> Ok torch.CPU
+    | Auto -> Ok (if torch.cuda.is_available () then torch.CUDA else torch.CPU)
+    | Cuda when torch.cuda.is_available () -> Ok torch.CUDA
+    | Cuda ->
+        Error "--device cuda: TorchSharp sees no CUDA device (this build uses TorchSharp-cpu unless built with -p:TorchBackend=cuda)"
+
+/// The network must end in a flat vector of at least one score per class.
+let checkOutput (network: Network) (data: Dataset) =
+    match Checked.output network.Input network.Tree with
+    | Flat n when n >= data.Classes -> Ok ()
+    | Flat n -> Error $"the network outputs {n} scores but the data has {data.Classes} classes"
+    | shape ->
+        Error $"the network outputs {Shape.format shape}; training needs a flat vector of class scores (end with flatten >> dense({data.Classes}))"
+
+let private makeOptimizer (options: TrainOptions) (network: Network) : torch.optim.Optimizer =
+    let parameters = network.parameters ()
+    match options.Optimizer with
+    | Sgd -> torch.optim.SGD (parameters, options.LearningRate, momentum = 0.9, weight_decay = options.WeightDecay, nesterov = true)
+    | Adam -> torch.optim.Adam (parameters, options.LearningRate, weight_decay = options.WeightDecay)
+
+let private setLearningRate (optimizer: torch.optim.Optimizer) lr =
+    for group in optimizer.ParamGroups do
+        group.LearningRate <- lr
+
+let private deviceOf (network: Network) =
+    match Seq.tryHead (network.parameters ()) with
+    | Some p -> p.device
+    | None -> torch.CPU
+
+/// One optimiser step in its own dispose scope: the batch's loss and correct count, or None when the loss
+/// is not finite (the step is then not applied).
+let private trainStep (network: Network) (optimizer: torch.optim.Optimizer) fitted (indices: int[]) device =
+    use _ = torch.NewDisposeScope ()
+    let input, target = Batches.tensors fitted indices device
+    optimizer.zero_grad ()
+    let logits = network.forward input
+    let loss = torch.nn.functional.cross_entropy (logits, target)
+    let value = float (loss.item<float32> ())
+    if Double.IsFinite value then
+        loss.backward ()
+        optimizer.step () |> ignore
+        Some (value, int (logits.argmax(1L).eq(target).sum().item<int64> ()))
+    else None
+
+/// Mean cross-entropy and accuracy over a dataset, in evaluation mode, one dispose scope per batch.
+let evaluate (network: Network) (data: Dataset) : Result<Evaluation, string> =
+    checkOutput network data
+    |> Result.bind (fun () -> Batches.fit network.Input data)
+    |> Result.map (fun fitted ->
+        let device = deviceOf network
+        network.eval ()
+        use _ = torch.no_grad ()
+        let mutable loss = 0.0
+        let mutable correct = 0L
+        for start, size in Batches.slices data.Count 500 false do
+            use _ = torch.NewDisposeScope ()
+            let input, target = Batches.tensors fitted (Array.init size ((+) start)) device
+            let logits = network.forward input
+            loss <- loss + float (torch.nn.functional.cross_entropy(logits, target, reduction = torch.nn.Reduction.Sum).item<float32> ())
+            correct <- correct + logits.argmax(1L).eq(target).sum().item<int64> ()
+        let count = max 1 data.Count
+        { Loss = loss / float count; Accuracy = float correct / float count; Count = data.Count })
+
+let private sidecar (options: TrainOptions) architecture epoch step : Checkpoint.Sidecar =
+    { Format = Checkpoint.format
+      Architecture = architecture
+      Epoch = epoch
+      Step = step
+      Epochs = options.Epochs
+      Optimizer = Optimizer.name options.Optimizer
+      LearningRate = options.LearningRate
+      Schedule = Schedule.name options.Schedule
+      BatchSize = options.BatchSize
+      WeightDecay = options.WeightDecay
+      Seed = options.Seed }
+
+/// Loads the checkpoint to resume from, refusing one taken from another architecture or optimiser.
+let private resume (path: string) architecture (options: TrainOptions) network optimizer =
+    Checkpoint.read path
+    |> Result.bind (fun saved ->
+        if saved.Architecture <> architecture then
+            Error $"{path} was saved from a different architecture (fingerprint {saved.Architecture[..11]}…, this network {architecture[..11]}…)"
+        elif saved.Optimizer <> Optimizer.name options.Optimizer then
+            Error $"{path} was trained with {saved.Optimizer}; resume it with --optimizer {saved.Optimizer}"
+        else Checkpoint.load path network (Some optimizer) |> Result.map (fun () -> saved))
+
+/// The mutable state of a run, advanced batch by batch.
+type private Run =
+    { mutable Epochs: int
+      mutable Steps: int
+      mutable Images: int
+      mutable LastCheckpoint: (string * int) option
+      mutable Status: Status }
+
+/// Trains the network in place on the data for options.Epochs epochs (in all, counting a resumed
+/// checkpoint's), calling report as it goes. Errors are about the inputs: options, data, device, checkpoint.
+let train (options: TrainOptions) (checkpointing: Checkpointing option) (network: Network) (data: Dataset) (report: Progress -> unit) : Result<Outcome, string> =
+    let clock = Stopwatch.StartNew ()
+    TrainOptions.validate options
+    |> Result.bind (fun _ -> resolveDevice options.Device)
+    |> Result.bind (fun device -> checkOutput network data |> Result.map (fun () -> device))
+    |> Result.bind (fun device -> Batches.fit network.Input data |> Result.map (fun fitted -> device, fitted))
+    |> Result.bind (fun (device, fitted) ->
+        network.``to`` device |> ignore
+        let optimizer = makeOptimizer options network
+        try
+            let architecture = Checkpoint.fingerprint network.Input network.Tree
+            let run = { Epochs = 0; Steps = 0; Images = 0; LastCheckpoint = None; Status = Completed }
+            let save epoch =
+                checkpointing |> Option.iter (fun c ->
+                    Checkpoint.save c.Path network optimizer (sidecar options architecture epoch run.Steps)
+                    run.LastCheckpoint <- Some (c.Path, epoch)
+                    report (Saved (c.Path, epoch)))
+            let started =
+                match checkpointing with
+                | Some c when c.Resume ->
+                    resume c.Path architecture options network optimizer
+                    |> Result.map (fun saved ->
+                        run.Epochs <- saved.Epoch
+                        run.Steps <- saved.Step
+                        run.LastCheckpoint <- Some (c.Path, saved.Epoch)
+                        report (Resumed (saved.Epoch, saved.Step)))
+                | _ ->
+                    // Epoch 0: so that even a run diverging in its first epoch leaves a good checkpoint.
+                    save 0
+                    Ok ()
+            started
+            |> Result.map (fun () ->
+                let slices = Batches.slices data.Count options.BatchSize true
+                let totalSteps = options.Epochs * slices.Length
+                let mutable epoch = run.Epochs + 1
+                while run.Status = Completed && epoch <= options.Epochs do
+                    // Seeding per epoch makes a resumed run take the same random draws (dropout) as an
+                    // uninterrupted one.
+                    torch.manual_seed (int64 (Batches.epochSeed options.Seed epoch)) |> ignore
+                    let order = Batches.order options.Seed epoch data.Count
+                    let epochClock = Stopwatch.StartNew ()
+                    let mutable loss, correct, images, step = 0.0, 0, 0, 0
+                    network.train ()
+                    while run.Status = Completed && step < slices.Length do
+                        let start, size = slices[step]
+                        let lr = Schedule.learningRate options.Schedule options.LearningRate run.Steps totalSteps
+                        setLearningRate optimizer lr
+                        match trainStep network optimizer fitted order[start .. start + size - 1] device with
+                        | None -> run.Status <- Diverged (epoch, step + 1)
+                        | Some (batchLoss, batchCorrect) ->
+                            step <- step + 1
+                            run.Steps <- run.Steps + 1
+                            loss <- loss + batchLoss * float size
+                            correct <- correct + batchCorrect
+                            images <- images + size
+                            report (
+                                StepDone
+                                    { Epoch = epoch
+                                      Epochs = options.Epochs
+                                      Step = step
+                                      Steps = slices.Length
+                                      Loss = loss / float images
+                                      Accuracy = float correct / float images
+                                      ImagesPerSecond = float images / epochClock.Elapsed.TotalSeconds
+                                      LearningRate = lr })
+                    run.Images <- run.Images + images
+                    if run.Status = Completed then
+                        let seconds = epochClock.Elapsed.TotalSeconds
+                        report (
+                            EpochDone
+                                { Epoch = epoch
+                                  Epochs = options.Epochs
+                                  Loss = loss / float images
+                                  Accuracy = float correct / float images
+                                  Images = images
+                                  Seconds = seconds
+                                  ImagesPerSecond = float images / seconds })
+                        run.Epochs <- epoch
+                        save epoch
+                    epoch <- epoch + 1
+                { Status = run.Status
+                  Epochs = run.Epochs
+                  Steps = run.Steps
+                  LastCheckpoint = run.LastCheckpoint
+                  Images = run.Images
+                  Seconds = clock.Elapsed.TotalSeconds })
+        finally
+            optimizer.Dispose ())
