@@ -6,6 +6,22 @@ let main argv =
     | [| "analysis" |] | [||] ->
         printfn "%s" (AnalysisBench.run ())
         0
+    | [| "layout-zoo" |] ->
+        printfn "%s" (TrainStepBench.layoutZoo [ "alexnet"; "resnet18"; "mobilenetv2"; "densenet121" ] (eprintfn "layout-zoo: %s"))
+        0
+    | args when args.Length > 0 && args[0] = "train-step" ->
+        match TrainStepBench.Options.Parse (List.ofArray args[1..]) with
+        | Error e ->
+            eprintfn "%s" e
+            2
+        | Ok options ->
+            match TrainStepBench.run options (eprintfn "train-step: %s") with
+            | Ok text ->
+                printfn "%s" text
+                0
+            | Error how ->
+                eprintfn "train-step: PyTorch is not available: %s" how
+                1
     | _ ->
-        eprintfn "usage: receptor-bench [analysis]"
+        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo]"
         2
