@@ -124,4 +124,154 @@ let momentTests =
         }
     ]
 
-let tests = testList "signal" [ specialTests; momentTests ]
+let private check (input: Shape) text =
+    let node = match Parser.parseNode text with Ok n -> n | Error d -> failtest (Diagnostic.format d)
+    Shapes.checkNode input node |> Repository.unwrap
+
+open Receptor.Core.Signal.Propagation
+
+let private autoinit (layer: WeightedLayer) = { Weight = 1.0 / layer.Energy; Bias = 0.0 }
+
+let private predict rules input text =
+    Propagation.run rules autoinit input None (check input text) |> Repository.unwrap
+
+let private node (prediction: Prediction) path =
+    match prediction.Nodes |> List.tryFind (fun n -> n.Path = path) with
+    | Some n -> n
+    | None -> failtest $"no node {path}"
+
+let propagationTests =
+    testList "moment propagation" [
+        test "every layer kind has a moment rule" {
+            let missing = Registry.kinds |> List.map (fun k -> k.Name) |> List.filter (fun k -> not (List.contains k Propagation.kinds))
+            Expect.isEmpty missing "kinds without a rule"
+        }
+        test "a kind without a rule is an error at its path, never passed through" {
+            let tree = check (Spatial (2, 4, 4)) "conv(3, 2, padding=1) >> stage: (conv(1, 2) >> identity)"
+            let rec rename node =
+                match node with
+                | CheckedOp l when l.Kind.Name = "identity" -> CheckedOp { l with Kind = { l.Kind with Name = "mystery" } }
+                | CheckedOp _ -> node
+                | CheckedSeq nodes -> CheckedSeq (List.map rename nodes)
+                | CheckedBranches m -> CheckedBranches { m with Branches = List.map rename m.Branches }
+            match Propagation.run Exact autoinit (Spatial (2, 4, 4)) None (rename tree) with
+            | Error d ->
+                Expect.equal d.Place (LayerPath "stage/identity") "the layer's path"
+                Expect.stringContains d.Message "mystery" "names the kind"
+            | Ok _ -> failtest "an unknown kind was passed through"
+        }
+        test "dropout after a non-zero mean: variance (σ² + pμ²)/(1 − p), mean kept" {
+            let p = predict Exact (Spatial (8, 6, 6)) "conv(1, 8) >> relu >> dropout(0.3)"
+            let before, after = node p "relu", node p "dropout"
+            close 1e-12 before.Mean after.Mean "mean"
+            close 1e-12 ((before.Variance + 0.3 * before.Mean * before.Mean) / 0.7) after.Variance "variance"
+        }
+        test "zero padding scales the first two moments by the share of real pixels" {
+            let p = predict Exact (Spatial (8, 6, 6)) "conv(1, 8) >> relu >> zeropad(1)"
+            let before, after = node p "relu", node p "zeropad"
+            let share = 36.0 / 64.0
+            close 1e-12 (share * before.Mean) after.Mean "mean"
+            let second = share * (before.Variance + before.Mean * before.Mean)
+            close 1e-12 (second - after.Mean * after.Mean) after.Variance "variance"
+        }
+        test "border outputs of a padded convolution see fewer inputs: exact average over positions" {
+            // 3×3, padding 1 on 6×6: per axis (2 + 4·3 + 2)/6 valid taps on average.
+            let p = predict Exact (Spatial (4, 6, 6)) "conv(3, 8, padding=1)"
+            let layer, _ = p.Layers.Head
+            close 1e-12 (4.0 * (16.0 / 6.0) ** 2.0) layer.Energy "Σ E[x²] over the valid fan-in"
+            Expect.equal layer.FanIn 36 "fan-in"
+        }
+        test "grouped and depthwise convolutions count their fan-in per group" {
+            let p = predict Exact (Spatial (8, 6, 6)) "conv(3, 16, groups=4) >> dwconv(3, multiplier=2) >> sepconv(1, 8)"
+            Expect.equal (p.Layers |> List.map (fun (l, _) -> l.FanIn, l.FanOut)) [ 18, 36; 9, 18; 1, 1; 32, 8 ] "fans"
+        }
+        test "x + s·f(x) with a pointwise body is exact: the covariance of x and f(x) is kept" {
+            // Input N(0, 1): the output is z + ½·tanh(z), whose variance needs Cov(z, tanh z).
+            let p = predict Exact (Spatial (4, 5, 5)) "identity >> residual(tanh, scale=0.5)"
+            let exact = Moments.ofFn (Fn.smooth (fun z -> z + 0.5 * tanh z)) 0.0 1.0
+            close 1e-9 exact.Variance (node p "residual").Variance "Var(z + ½ tanh z)"
+            let independent = 1.0 + 0.25 * (Moments.ofFn Activation.tanh'.Fn 0.0 1.0).Variance
+            Expect.isGreaterThan (abs (independent - exact.Variance)) 0.3 "independence would be far off"
+        }
+        test "a per-channel offset survives average pooling; fluctuations are divided by the window" {
+            let p = predict Exact (Spatial (16, 8, 8)) "conv(1, 16) >> relu >> conv(1, 16) >> gavgpool"
+            let conv, pooled = node p "conv2", node p "gavgpool"
+            Expect.isGreaterThan conv.Offset 0.3 "μ·ΣW offset after a conv of a positive-mean input"
+            close 1e-9 (conv.Offset + (conv.Variance - conv.Offset) / 64.0) pooled.Variance "pooled variance"
+            close 1e-9 conv.Offset pooled.Offset "offset kept"
+        }
+        test "normalisation layers output their real γ and β" {
+            let p = predict Exact (Spatial (8, 6, 6)) "conv(3, 8) >> relu >> bn(gamma=0.5, beta=0.3) >> groupnorm(2, gamma=2.0, beta=-1.0)"
+            close 1e-9 0.3 (node p "batchnorm").Mean "bn mean"
+            close 1e-4 0.25 (node p "batchnorm").Variance "bn variance"
+            close 1e-9 -1.0 (node p "groupnorm").Mean "gn mean"
+            close 1e-3 4.0 (node p "groupnorm").Variance "gn variance"
+        }
+        test "AutoInit 2023 keeps its simplifications: dropout, padding, BN, PReLU, depthwise fan-in, pooling" {
+            let text = "conv(1, 8) >> relu >> dropout(0.5) >> zeropad(1) >> bn(gamma=3.0) >> prelu(0.25) >> dwconv(3) >> gavgpool"
+            let p = predict AutoInit2023 (Spatial (8, 6, 6)) text
+            let relu = node p "relu"
+            close 1e-12 (relu.Variance / 0.5) (node p "dropout").Variance "σ²/(1 − p)"
+            close 1e-12 1.0 (node p "batchnorm").Variance "BN output taken for N(0, 1)"
+            let prelu = node p "prelu"
+            close 1e-9 (1.0 / sqrt (2.0 * Math.PI)) prelu.Mean "PReLU taken for ReLU"
+            let dw, _ = p.Layers |> List.find (fun (l, _) -> l.Kind = "dwconv")
+            Expect.equal dw.FanIn 72 "TensorFlow counts k²·channels for a depthwise kernel"
+            close 1e-12 ((node p "dwconv").Variance / 36.0) (node p "gavgpool").Variance "pooling divides everything"
+            let exact = predict Exact (Spatial (8, 6, 6)) text
+            Expect.isGreaterThan (node exact "gavgpool").Variance (3.0 * (node p "gavgpool").Variance) "the offset survives pooling"
+        }
+    ]
+
+open TorchSharp
+open Receptor.Core.Torch
+
+/// Measures a network's nodes in training mode after a method's draws, one seed per draw. Small tensors
+/// and many operations: one torch thread avoids OpenMP spinning on shared machines.
+let measured (method: Initialisers.Method) (input: Shape) (tree: Checked) seeds batch =
+    let threads = torch.get_num_threads ()
+    torch.set_num_threads 1
+    try
+        use network = Network.Compile ("t", tree, input) |> Repository.unwrap
+        let prepared = Initialisers.prepare method None network |> Repository.unwrap
+        let prepare seed =
+            torch.manual_seed (int64 seed) |> ignore
+            prepared.Draw (Measurement.gaussianBatch network batch) |> Repository.unwrap
+            Measurement.gaussianBatch network batch
+        let measured = Measurement.measure network [ 1 .. seeds ] prepare
+        List.zip prepared.Plan.Nodes measured
+    finally
+        torch.set_num_threads threads
+
+/// Prediction and measurement agree when they differ by less than a share of the measured value or four
+/// standard errors of the measurement, whichever is larger.
+let agreesWithin share (p: NodeMoments, m: Measurement.Measured) =
+    abs (p.Variance - m.Variance) <= max (share * m.Variance) (4.0 * m.VarianceError)
+    && abs (p.Mean - m.Mean) <= max (0.5 * share * sqrt m.Variance) (4.0 * m.MeanError)
+
+let private describe (p: NodeMoments, m: Measurement.Measured) =
+    sprintf "%s: predicted %.4f/%.4f, measured %.4f/%.4f ± %.4f" p.Path p.Mean p.Variance m.Mean m.Variance m.VarianceError
+
+let private measuredCases =
+    [ "x + f(x) with pointwise bodies", "conv(3, 32, padding=1) >> relu >> residual(relu) >> residual(tanh, scale=0.5) >> conv(3, 32, padding=1) >> elu"
+      "dropout before activations and inside a residual", "conv(3, 32, padding=1) >> relu >> dropout(0.3) >> tanh >> conv(3, 32, padding=1) >> sigmoid >> dropout(0.5) >> residual(dropout(0.2) >> gelu)"
+      "max pooling of activations with channel offsets", "conv(3, 32, padding=1) >> relu >> conv(3, 32, padding=1) >> relu >> maxpool(2) >> conv(3, 32, padding=1) >> gelu"
+      "average pooling keeps channel offsets", "conv(3, 32, padding=1) >> relu >> conv(3, 32, padding=1) >> relu >> avgpool(2) >> conv(3, 32, padding=1) >> softplus >> avgpool(3, stride=1, padding=1, countpad=false)"
+      "zero padding of non-zero means", "conv(3, 32, padding=1) >> relu >> zeropad(2) >> conv(3, 32) >> sigmoid >> zeropad(1) >> conv(3, 32, padding=1) >> mish"
+      "normalisation with its γ and β", "conv(3, 32, padding=1) >> bn >> relu >> conv(3, 32, padding=1, bias=false) >> bn(gamma=0.5, beta=0.3) >> silu >> layernorm >> mish >> groupnorm(4, gamma=2.0, beta=-0.5) >> tanh"
+      "concat of dependent and independent branches", "conv(3, 32, padding=1) >> relu >> concat(conv(1, 16) >> relu, identity, tanh) >> conv(3, 32, groups=4, padding=1) >> selu"
+      "global pooling, dense layers and dropout", "conv(3, 32, padding=1) >> leaky(0.2) >> conv(3, 32, padding=1) >> act(x * sigmoid(b * x), b=1.5) >> gavgpool >> flatten >> dense(64) >> relu >> dropout(0.5) >> dense(10)" ]
+
+let measuredTests =
+    testSequenced
+    <| testList "predicted against measured" [
+        for name, text in measuredCases do
+            test $"{name}: every node within 10 %% or four standard errors" {
+                let input = Spatial (32, 8, 8)
+                let pairs = measured (Initialisers.AutoInit (Exact, Initialisers.Normal)) input (check input text) 24 4
+                let off = pairs |> List.filter (agreesWithin 0.1 >> not) |> List.map describe
+                Expect.isEmpty off "nodes off"
+            }
+    ]
+
+let tests = testList "signal" [ specialTests; momentTests; propagationTests; measuredTests ]

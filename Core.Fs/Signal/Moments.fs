@@ -265,7 +265,7 @@ let slopeSquare (activation: Activation) mean variance =
 
 /// Whether f is monotone (non-decreasing: 1, non-increasing: −1, neither: 0) over μ ± 10σ.
 let private monotonicity (f: Fn) mean sd =
-    let values = Array.init 801 (fun i -> f.Apply (mean + sd * (float i / 40.0 - tailBound)))
+    let values = Array.init 161 (fun i -> f.Apply (mean + sd * (float i / 8.0 - tailBound)))
     let steps = Array.pairwise values |> Array.map (fun (a, b) -> b - a)
     let scale = values |> Array.map abs |> Array.max |> max 1e-300
     let slack = 1e-12 * scale
@@ -273,21 +273,26 @@ let private monotonicity (f: Fn) mean sd =
     elif steps |> Array.forall (fun d -> d <= slack) then -1
     else 0
 
+let private quantileCount = 1000
+
 /// Quantile points of N(0, 1): Φ⁻¹((j − ½)/m) by bisection on Φ.
 let private quantiles =
     lazy (
-        let m = 4000
-        Array.init m (fun j ->
-            let p = (float j + 0.5) / float m
+        Array.init quantileCount (fun j ->
+            let p = (float j + 0.5) / float quantileCount
             let mutable lo, hi = -tailBound, tailBound
             for _ in 1 .. 60 do
                 let mid = 0.5 * (lo + hi)
                 if normalCdf mid < p then lo <- mid else hi <- mid
             0.5 * (lo + hi)))
 
+/// P(the maximum of k draws is the r-th smallest of the quantile points) = (r/m)^k − ((r − 1)/m)^k.
+let private maxWeights =
+    System.Collections.Concurrent.ConcurrentDictionary<int, float[]>()
+
 /// The moments of max(f(z₁), …, f(z_k)) for iid zᵢ ~ N(mean, variance). Monotone f commutes with the
 /// maximum: E[g(max zᵢ)] = E[g(z)·k·Φ(t)^{k−1}] (t the standardised z) by quadrature; otherwise the law
-/// of f(z) is discretised at 4,000 normal quantiles and the maximum's law follows from F^k.
+/// of f(z) is discretised at 1,000 normal quantiles and the maximum's law follows from F^k.
 let maxOfIid (k: int) (f: Fn) mean variance =
     if k <= 1 || variance <= 0.0 then Moments.ofFn f mean variance
     else
@@ -301,11 +306,14 @@ let maxOfIid (k: int) (f: Fn) mean variance =
         | 1 -> weighted normalCdf
         | -1 -> weighted (fun t -> normalCdf -t)
         | _ ->
-            let values = quantiles.Value |> Array.map (fun t -> f.Apply (mean + sd * t)) |> Array.sort
-            let m = float values.Length
+            let values = quantiles.Value |> Array.map (fun t -> f.Apply (mean + sd * t))
+            Array.sortInPlace values
+            let weights =
+                maxWeights.GetOrAdd (k, fun k ->
+                    let m = float quantileCount
+                    Array.init quantileCount (fun r -> Math.Pow(float (r + 1) / m, float k) - Math.Pow(float r / m, float k)))
             let mutable first, second = 0.0, 0.0
-            for r in 1 .. values.Length do
-                let p = Math.Pow(float r / m, float k) - Math.Pow(float (r - 1) / m, float k)
-                first <- first + p * values[r - 1]
-                second <- second + p * values[r - 1] * values[r - 1]
+            for r in 0 .. values.Length - 1 do
+                first <- first + weights[r] * values[r]
+                second <- second + weights[r] * values[r] * values[r]
             { Mean = first; Second = second }
