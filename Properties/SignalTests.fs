@@ -274,4 +274,71 @@ let measuredTests =
             }
     ]
 
-let tests = testList "signal" [ specialTests; momentTests; propagationTests; measuredTests ]
+let private planned method input text =
+    let tree = check input text
+    (Initialisers.plan method input None tree |> Repository.unwrap).Layers
+    |> List.map (fun (l, v) -> (if l.Part = "" then l.Path else l.Path + "/" + l.Part), v)
+    |> Map.ofList
+
+let initialiserTests =
+    testList "initialisers" [
+        test "He: 2/((1 + α²)·fan-in) with α of the ReLU-family activation that follows, groups counted" {
+            let input = Spatial (8, 6, 6)
+            let v = planned (Initialisers.He (Initialisers.FanIn, Initialisers.Normal)) input "conv(3, 16) >> leaky(0.2) >> conv(3, 16, groups=4) >> bn >> prelu(0.25) >> conv(1, 8) >> tanh"
+            close 1e-15 (2.0 / (1.04 * 72.0)) v["conv1"].Weight "leaky 0.2"
+            close 1e-15 (2.0 / (1.0625 * 36.0)) v["conv2"].Weight "prelu 0.25 after bn, fan-in 16/4·9"
+            close 1e-15 (2.0 / 16.0) v["conv3"].Weight "tanh is no ReLU: plain He"
+            let out = planned (Initialisers.He (Initialisers.FanOut, Initialisers.Normal)) input "conv(3, 16, groups=4) >> relu"
+            close 1e-15 (2.0 / 36.0) out["conv"].Weight "fan-out (16/4)·9"
+        }
+        test "Glorot and PyTorch's default count fans the same way" {
+            let input = Spatial (8, 6, 6)
+            let glorot = planned (Initialisers.Glorot Initialisers.Uniform) input "conv(3, 16, groups=2) >> relu >> flatten >> dense(10)"
+            close 1e-15 (2.0 / (36.0 + 72.0)) glorot["conv"].Weight "conv"
+            close 1e-15 (2.0 / (256.0 + 10.0)) glorot["dense"].Weight "dense"
+            let torchDefault = planned Initialisers.TorchDefault input "conv(3, 16, groups=2) >> relu"
+            close 1e-15 (1.0 / 108.0) torchDefault["conv"].Weight "weights U(±1/√fan-in)"
+            close 1e-15 (1.0 / 108.0) torchDefault["conv"].Bias "biases U(±1/√fan-in)"
+        }
+        testSequenced <| test "every weight law draws its planned variance, zero-mean" {
+            use _ = torch.NewDisposeScope ()
+            torch.manual_seed 7L |> ignore
+            let input = Spatial (64, 6, 6)
+            let tree = check input "conv(3, 96) >> relu >> conv(1, 48)"
+            use network = Network.Compile ("t", tree, input) |> Repository.unwrap
+            for law in [ Initialisers.Normal; Initialisers.TruncatedNormal; Initialisers.Uniform; Initialisers.Orthogonal ] do
+                let plan = (Initialisers.plan (Initialisers.AutoInit (Exact, law)) input None tree |> Repository.unwrap).Layers
+                Initialisers.applyPlan law plan network |> Repository.unwrap
+                let realised = Initialisers.realised network (List.map fst plan) |> Repository.unwrap
+                for (layer, planned), (_, drawn) in List.zip plan realised do
+                    let weight, _ = Initialisers.tensorsOf network layer |> Repository.unwrap
+                    // Four standard errors of a mean square of n normal draws; an orthogonal draw is exact.
+                    let tolerance = if law = Initialisers.Orthogonal then 1e-5 else 4.0 * sqrt (2.0 / float (weight.numel ()))
+                    close (tolerance * planned.Weight) planned.Weight drawn.Weight $"{law} {layer.Path}"
+                    close (4.0 * sqrt (planned.Weight / float (weight.numel ()))) 0.0 (weight.mean().item<float32> () |> float) $"{law} {layer.Path} mean"
+        }
+        testSequenced <| test "LSUV leaves every weighted layer's output standard deviation within 0.1 of 1 on its batch" {
+            use _ = torch.NewDisposeScope ()
+            torch.manual_seed 3L |> ignore
+            let input = Spatial (3, 12, 12)
+            let tree = check input "conv(3, 16, padding=1) >> relu >> conv(3, 16, padding=1) >> tanh >> maxpool(2) >> conv(3, 32) >> elu >> flatten >> dense(10)"
+            use network = Network.Compile ("t", tree, input) |> Repository.unwrap
+            let prepared = Initialisers.prepare Initialisers.Lsuv None network |> Repository.unwrap
+            let batch = Measurement.gaussianBatch network 32
+            prepared.Draw batch |> Repository.unwrap
+            use _ = torch.no_grad ()
+            let stds = System.Collections.Generic.Dictionary<string, float>()
+            network.Observe (batch, fun path y -> stds[path] <- y.std().item<float32> () |> float) |> ignore
+            for layer, _ in prepared.Plan.Layers do
+                close 0.1 1.0 stds[layer.Path] layer.Path
+        }
+        test "methods, laws and rules parse as the command line writes them, and reject the rest" {
+            Expect.isOk (Initialisers.parseMethod "autoinit" Exact Initialisers.Normal) "autoinit"
+            Expect.isOk (Initialisers.parseMethod "torch-default" Exact Initialisers.Normal) "torch-default"
+            Expect.isError (Initialisers.parseMethod "xavier-ish" Exact Initialisers.Normal) "unknown method"
+            Expect.equal (Initialisers.parseRules "autoinit-2023") (Ok AutoInit2023) "rules"
+            Expect.isError (Initialisers.parseLaw "cauchy") "unknown law"
+        }
+    ]
+
+let tests = testList "signal" [ specialTests; momentTests; propagationTests; measuredTests; initialiserTests ]

@@ -101,8 +101,14 @@ let private fill (law: WeightLaw) (variance: float) (tensor: torch.Tensor) =
         match law with
         | Normal -> torch.nn.init.normal_ (tensor, 0.0, sd) |> ignore
         | TruncatedNormal ->
+            // Redraws what falls outside ±2s (TorchSharp 0.107's trunc_normal_ fills a constant).
+            use _ = torch.NewDisposeScope ()
             let s = sd / truncatedStd
-            torch.nn.init.trunc_normal_ (tensor, 0.0, s, -2.0 * s, 2.0 * s) |> ignore
+            torch.nn.init.normal_ (tensor, 0.0, s) |> ignore
+            let mutable outside = tensor.abs().gt (Scalar.op_Implicit (2.0 * s))
+            while outside.any().item<bool> () do
+                tensor.copy_ (torch.where (outside, torch.randn_like tensor * s, tensor)) |> ignore
+                outside <- tensor.abs().gt (Scalar.op_Implicit (2.0 * s))
         | Uniform -> torch.nn.init.uniform_ (tensor, -sqrt (3.0 * variance), sqrt (3.0 * variance)) |> ignore
         | Orthogonal when tensor.dim () >= 2L ->
             let rows = tensor.shape[0]
