@@ -341,4 +341,53 @@ let initialiserTests =
         }
     ]
 
-let tests = testList "signal" [ specialTests; momentTests; propagationTests; measuredTests; initialiserTests ]
+open Receptor.Search
+
+let private runInit (options: InitCommands.InitOptions) =
+    use output = new IO.StringWriter ()
+    use error = new IO.StringWriter ()
+    let code = InitCommands.run output error options
+    code, output.ToString (), error.ToString ()
+
+let private tinyProgram =
+    lazy (
+        let path = IO.Path.Combine (IO.Path.GetTempPath (), $"receptor-init-{Environment.ProcessId}.rcp")
+        IO.File.WriteAllText (
+            path,
+            "input(3, 8, 8)\nnetwork tiny = conv(3, 8, padding=1) >> relu >> dropout(0.5) >> conv(3, 8) >> gavgpool >> flatten >> dense(4)\n")
+        path)
+
+let commandTests =
+    testSequenced
+    <| testList "receptor init" [
+        test "--report prints every node's predicted and measured moments and exits 0" {
+            let code, output, error = runInit { InitCommands.defaults tinyProgram.Value with Seeds = 2; Batch = 4; Report = true }
+            Expect.equal code 0 $"exit code ({error})"
+            for path in [ "conv1"; "relu"; "dropout"; "conv2"; "gavgpool"; "flatten"; "dense" ] do
+                Expect.stringContains output ("\n" + path + " ") $"a row for {path}"
+            Expect.stringContains output "nodes agree" "the summary"
+        }
+        test "without --report it prints the planned weight standard deviations" {
+            let code, output, _ = runInit { InitCommands.defaults tinyProgram.Value with Method = "he" }
+            Expect.equal code 0 "exit code"
+            Expect.stringContains output "weight sd" "the plan's header"
+            Expect.stringContains output "conv1" "a planned layer"
+        }
+        test "bad input exits 2 with a message, never a stack trace" {
+            let d = InitCommands.defaults tinyProgram.Value
+            for options, expected in
+                [ { d with File = "no-such-file.rcp" }, "no such file"
+                  { d with Method = "magic" }, "unknown method"
+                  { d with Rules = "approximate" }, "unknown rules"
+                  { d with Law = "cauchy" }, "unknown weight law"
+                  { d with Data = "imagenet" }, "unknown data"
+                  { d with Data = "mnist" }, "needs the input 1×28×28"
+                  { d with Seeds = 0 }, "--seeds" ] do
+                let code, _, error = runInit options
+                Expect.equal code 2 $"exit code for {expected}"
+                Expect.stringContains error expected "the message"
+                Expect.isFalse (error.Contains "   at ") "no stack trace"
+        }
+    ]
+
+let tests = testList "signal" [ specialTests; momentTests; propagationTests; measuredTests; initialiserTests; commandTests ]
