@@ -11,6 +11,7 @@ let all =
         CompileTests.tests
         ExecutionTests.tests
         HostTests.tests
+        SignalTests.tests
     ]
 
 [<EntryPoint>]

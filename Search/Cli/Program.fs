@@ -9,6 +9,30 @@ open Spectre.Console
 open Receptor.Core.Training
 open Receptor.Search
 
+type InitArgs =
+    | [<MainCommand; ExactlyOnce>] File of path: string
+    | Input of shape: string
+    | Method of name: string
+    | Rules of name: string
+    | Law of name: string
+    | Data of name: string
+    | Seeds of count: int
+    | Batch of size: int
+    | Report
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | File _ -> "an architecture in the text syntax (.rcp)"
+            | Input _ -> "override the input shape: c,h,w or n"
+            | Method _ -> "autoinit (default), he, he-fan-out, glorot, torch-default or lsuv"
+            | Rules _ -> "moment rules: exact (default) or autoinit-2023"
+            | Law _ -> "weight law: normal (default), truncated-normal, uniform or orthogonal"
+            | Data _ -> "input for measuring (and LSUV): gaussian (default) or mnist"
+            | Seeds _ -> "seeds to measure over (default 4)"
+            | Batch _ -> "samples per seed (default 64)"
+            | Report -> "predicted beside measured mean and variance at every node"
+
 type AnalyzeArgs =
     | [<MainCommand; ExactlyOnce; Last>] File of path: string
     | Input of shape: string
@@ -75,6 +99,7 @@ type Arguments =
     | [<CliPrefix(CliPrefix.None)>] Analyze of ParseResults<AnalyzeArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
+    | [<CliPrefix(CliPrefix.None)>] Init of ParseResults<InitArgs>
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -82,6 +107,7 @@ type Arguments =
             | Analyze _ -> "shapes, parameters, MACs and receptive fields of every layer"
             | Data _ -> "data sets: fetch"
             | Train _ -> "train a network and report its accuracy on held-out images (exit 3 if it diverges)"
+            | Init _ -> "initialise by a named method; --report compares predicted and measured moments per node"
 
 /// A live Spectre.Console display: one progress bar per epoch with its loss, accuracy and speed.
 let private liveDisplay =
@@ -144,6 +170,18 @@ let main argv =
             match d.GetSubCommand() with
             | Fetch f -> Commands.fetchData Console.Out Console.Error (f.GetResult Name) (f.TryGetResult Dir)
         | Train t -> train t
+        | Init a ->
+            let d = InitCommands.defaults (a.GetResult InitArgs.File)
+            InitCommands.run Console.Out Console.Error
+                { d with
+                    Input = a.TryGetResult InitArgs.Input
+                    Method = a.GetResult (InitArgs.Method, d.Method)
+                    Rules = a.GetResult (InitArgs.Rules, d.Rules)
+                    Law = a.GetResult (InitArgs.Law, d.Law)
+                    Data = a.GetResult (InitArgs.Data, d.Data)
+                    Seeds = a.GetResult (InitArgs.Seeds, d.Seeds)
+                    Batch = a.GetResult (InitArgs.Batch, d.Batch)
+                    Report = a.Contains InitArgs.Report }
     with
     | :? ArguParseException as e ->
         // Argu reports usage requests and bad command lines the same way; only the latter is an error.

@@ -1,0 +1,240 @@
+/// Initialisers: values of one type, applied to a compiled network. Each analytic method is a choice of
+/// weight variance per weighted layer, made inside the moment propagation (AutoInit sees what each layer
+/// receives; He, Glorot and PyTorch's default only count fans); LSUV measures on a batch instead.
+module Receptor.Core.Signal.Initialisers
+
+open TorchSharp
+open Receptor.Dsl
+open Receptor.Core.Torch
+open Receptor.Core.Signal.Propagation
+
+/// How weights are drawn, at a given variance and zero mean.
+type WeightLaw =
+    | Normal
+    /// Normal truncated at ±2 standard deviations of the underlying normal, rescaled to the variance.
+    | TruncatedNormal
+    | Uniform
+    /// A (semi-)orthogonal matrix of shape (out, fan-in), scaled to the variance.
+    | Orthogonal
+
+type FanMode =
+    | FanIn
+    | FanOut
+
+type Method =
+    /// Every weighted layer's output variance set to 1 by moment propagation under the given rules.
+    | AutoInit of rules: Rules * law: WeightLaw
+    /// He et al. (2015): Var = 2 / ((1 + α²)·fan), α the negative slope of the ReLU-family activation that
+    /// follows the layer (0 when none does).
+    | He of mode: FanMode * law: WeightLaw
+    /// Glorot & Bengio (2010): Var = 2 / (fan-in + fan-out).
+    | Glorot of law: WeightLaw
+    /// PyTorch's default: weights and biases uniform in ±1/√fan-in.
+    | TorchDefault
+    /// Mishkin & Matas (2016): orthogonal, then each layer rescaled on one batch until |std − 1| < 0.1
+    /// (at most 10 tries).
+    | Lsuv
+
+/// The output variance AutoInit aims every weighted layer at.
+let target = 1.0
+
+/// The standard deviation of N(0, 1) truncated to [−2, 2].
+let private truncatedStd = 0.87962566103423978
+
+/// The parameter-name prefix of a layer (or of one part of it), as the compiler registers it.
+let parameterPrefix (layer: WeightedLayer) =
+    let path = if layer.Path = "" then layer.Kind else layer.Path.Replace('/', '.')
+    if layer.Part = "" then path else path + "." + layer.Part
+
+let private weightedKinds = set [ "conv"; "dwconv"; "sepconv"; "dense" ]
+
+/// For each weighted layer's path, the negative slope of the ReLU-family activation that comes next in
+/// evaluation order before any other weighted layer.
+let private slopes (tree: Checked) =
+    let layers = Checked.layers tree |> Array.ofSeq
+    layers
+    |> Array.mapi (fun i layer ->
+        let next =
+            layers[i + 1 ..]
+            |> Array.tryFind (fun l -> weightedKinds.Contains l.Kind.Name || (Moments.Activation.ofLayer l.Kind.Name l.Args).IsSome)
+        let alpha =
+            next
+            |> Option.bind (fun l -> Moments.Activation.ofLayer l.Kind.Name l.Args)
+            |> Option.bind (fun a -> a.NegativeSlope)
+            |> Option.defaultValue 0.0
+        layer.Path, alpha)
+    |> Map.ofArray
+
+/// The weight variance a fan-counting method gives a layer.
+let private fixedChoice (method: Method) (alphas: Map<string, float>) (layer: WeightedLayer) =
+    match method with
+    | He (mode, _) ->
+        let alpha = alphas.TryFind layer.Path |> Option.defaultValue 0.0
+        let fan = match mode with FanIn -> layer.FanIn | FanOut -> layer.FanOut
+        { Weight = 2.0 / ((1.0 + alpha * alpha) * float fan); Bias = 0.0 }
+    | Glorot _ -> { Weight = 2.0 / float (layer.FanIn + layer.FanOut); Bias = 0.0 }
+    | TorchDefault -> { Weight = 1.0 / (3.0 * float layer.FanIn); Bias = 1.0 / (3.0 * float layer.FanIn) }
+    | AutoInit _ -> { Weight = target / layer.Energy; Bias = 0.0 }
+    // LSUV starts orthogonal, scaled to preserve the second moment of a unit input; `lsuv` rescales it.
+    | Lsuv -> { Weight = 1.0 / float layer.FanIn; Bias = 0.0 }
+
+let private rulesOf method =
+    match method with
+    | AutoInit (rules, _) -> rules
+    | _ -> Exact
+
+let private lawOf method =
+    match method with
+    | AutoInit (_, law) | He (_, law) | Glorot law -> law
+    | TorchDefault -> Uniform
+    | Lsuv -> Orthogonal
+
+/// The weight variances a method chooses, with the moments it predicts at every node.
+let plan (method: Method) (input: Shape) (inputMoments: InputMoments option) (tree: Checked) =
+    Propagation.run (rulesOf method) (fixedChoice method (slopes tree)) input inputMoments tree
+
+/// Fills a tensor with zero-mean draws of the given variance.
+let private fill (law: WeightLaw) (variance: float) (tensor: torch.Tensor) =
+    let sd = sqrt variance
+    if variance = 0.0 then torch.nn.init.zeros_ tensor |> ignore
+    else
+        match law with
+        | Normal -> torch.nn.init.normal_ (tensor, 0.0, sd) |> ignore
+        | TruncatedNormal ->
+            // Redraws what falls outside ±2s (TorchSharp 0.107's trunc_normal_ fills a constant).
+            use _ = torch.NewDisposeScope ()
+            let s = sd / truncatedStd
+            torch.nn.init.normal_ (tensor, 0.0, s) |> ignore
+            let mutable outside = tensor.abs().gt (Scalar.op_Implicit (2.0 * s))
+            while outside.any().item<bool> () do
+                tensor.copy_ (torch.where (outside, torch.randn_like tensor * s, tensor)) |> ignore
+                outside <- tensor.abs().gt (Scalar.op_Implicit (2.0 * s))
+        | Uniform -> torch.nn.init.uniform_ (tensor, -sqrt (3.0 * variance), sqrt (3.0 * variance)) |> ignore
+        | Orthogonal when tensor.dim () >= 2L ->
+            let rows = tensor.shape[0]
+            let columns = tensor.numel () / rows
+            torch.nn.init.orthogonal_ (tensor, sqrt (variance * float (max rows columns))) |> ignore
+        | Orthogonal -> torch.nn.init.normal_ (tensor, 0.0, sd) |> ignore
+
+let private parameters (network: Network) =
+    network.named_parameters () |> Seq.map (fun struct (name, p) -> name, p) |> Map.ofSeq
+
+/// The weight (and bias) tensors of a weighted layer, looked up among the network's parameters.
+let private lookup (all: Map<string, TorchSharp.Modules.Parameter>) (layer: WeightedLayer) =
+    let prefix = parameterPrefix layer
+    match all.TryFind (prefix + ".weight") with
+    | Some weight -> Ok (weight, all.TryFind (prefix + ".bias"))
+    | None -> Error (Diagnostic.atPath layer.Path (sprintf "the network has no parameter '%s.weight'" prefix))
+
+let private traverse f items =
+    items |> List.fold (fun acc item -> acc |> Result.bind (fun done' -> f item |> Result.map (fun x -> x :: done'))) (Ok []) |> Result.map List.rev
+
+/// The weight (and bias) tensors of a weighted layer.
+let tensorsOf (network: Network) (layer: WeightedLayer) = lookup (parameters network) layer
+
+/// Draws every planned layer's weights and biases.
+let applyPlan (law: WeightLaw) (layers: (WeightedLayer * WeightVariance) list) (network: Network) =
+    use _ = torch.no_grad ()
+    let all = parameters network
+    layers
+    |> traverse (fun (layer, variance) ->
+        lookup all layer
+        |> Result.map (fun (weight, bias) ->
+            fill law variance.Weight weight
+            bias |> Option.iter (fun b -> fill (if variance.Bias = 0.0 then Normal else Uniform) variance.Bias b)))
+    |> Result.map ignore
+
+/// Standard deviation of a node's output on a batch, in training mode.
+let private outputStd (network: Network) (batch: torch.Tensor) (path: string) =
+    use _ = torch.NewDisposeScope ()
+    use _ = torch.no_grad ()
+    let mutable sd = nan
+    network.Observe (batch, fun p y -> if p = path then sd <- y.std().item<float32> () |> float) |> ignore
+    sd
+
+/// LSUV's rescaling loop, layer by layer in evaluation order; sepconv rescales its pointwise part.
+/// Returns the number of forward passes it made.
+let lsuv (layers: WeightedLayer list) (network: Network) (batch: torch.Tensor) =
+    network.train ()
+    let all = parameters network
+    let outputs = layers |> List.filter (fun l -> l.Part <> "depthwise")
+    outputs
+    |> traverse (fun layer ->
+        lookup all layer
+        |> Result.map (fun (weight, _) ->
+            let rec rescale tries =
+                let sd = outputStd network batch layer.Path
+                if tries >= 10 || abs (sd - 1.0) < 0.1 || not (sd > 0.0) then tries + 1
+                else
+                    use _ = torch.no_grad ()
+                    weight.div_ (Scalar.op_Implicit sd) |> ignore
+                    rescale (tries + 1)
+            rescale 0))
+    |> Result.map List.sum
+
+/// The weight variances a network actually holds: the mean square of each planned tensor.
+let realised (network: Network) (layers: WeightedLayer list) =
+    use _ = torch.NewDisposeScope ()
+    let all = parameters network
+    layers
+    |> traverse (fun layer ->
+        lookup all layer
+        |> Result.map (fun (weight, bias) ->
+            let meanSquare (t: torch.Tensor) = t.square().mean().item<float32> () |> float
+            layer, { Weight = meanSquare weight; Bias = bias |> Option.map meanSquare |> Option.defaultValue 0.0 }))
+
+/// A method made ready for one network: what it plans, and how to draw one initialisation from it.
+type Prepared =
+    { Method: Method
+      /// The plan's weight variances and the moments they lead to (for LSUV, before its rescaling).
+      Plan: Prediction
+      /// Draws fresh weights from the torch generator; LSUV then rescales them on the batch.
+      Draw: torch.Tensor -> Result<unit, Diagnostic> }
+
+let prepare (method: Method) (inputMoments: InputMoments option) (network: Network) =
+    plan method network.Input inputMoments network.Tree
+    |> Result.map (fun prediction ->
+        let draw batch =
+            applyPlan (lawOf method) prediction.Layers network
+            |> Result.bind (fun () ->
+                match method with
+                | Lsuv -> lsuv (prediction.Layers |> List.map fst) network batch |> Result.map ignore
+                | _ -> Ok ())
+        { Method = method; Plan = prediction; Draw = draw })
+
+/// The moments predicted from the variances a network holds (after LSUV, say): weight variances averaged
+/// over the given draws.
+let predictRealised (prepared: Prepared) (draws: (WeightedLayer * WeightVariance) list list) (network: Network) (inputMoments: InputMoments option) =
+    let n = float draws.Length
+    let average =
+        draws
+        |> List.concat
+        |> List.groupBy (fun (l, _) -> l.Path, l.Part)
+        |> List.map (fun (key, vs) -> key, { Weight = (vs |> List.sumBy (fun (_, v) -> v.Weight)) / n; Bias = (vs |> List.sumBy (fun (_, v) -> v.Bias)) / n })
+        |> dict
+    Propagation.run (rulesOf prepared.Method) (fun l -> average[(l.Path, l.Part)]) network.Input inputMoments network.Tree
+
+/// Parses a method name as the command line writes it.
+let parseMethod (name: string) (rules: Rules) (law: WeightLaw) =
+    match name.ToLowerInvariant () with
+    | "autoinit" -> Ok (AutoInit (rules, law))
+    | "he" | "kaiming" -> Ok (He (FanIn, law))
+    | "he-fan-out" -> Ok (He (FanOut, law))
+    | "glorot" | "xavier" -> Ok (Glorot law)
+    | "torch-default" -> Ok TorchDefault
+    | "lsuv" -> Ok Lsuv
+    | other -> Error (sprintf "unknown method '%s' (autoinit, he, he-fan-out, glorot, torch-default, lsuv)" other)
+
+let parseLaw (name: string) =
+    match name.ToLowerInvariant () with
+    | "normal" -> Ok Normal
+    | "truncated-normal" | "truncated" -> Ok TruncatedNormal
+    | "uniform" -> Ok Uniform
+    | "orthogonal" -> Ok Orthogonal
+    | other -> Error (sprintf "unknown weight law '%s' (normal, truncated-normal, uniform, orthogonal)" other)
+
+let parseRules (name: string) =
+    match name.ToLowerInvariant () with
+    | "exact" -> Ok Exact
+    | "autoinit-2023" | "autoinit2023" -> Ok AutoInit2023
+    | other -> Error (sprintf "unknown rules '%s' (exact, autoinit-2023)" other)

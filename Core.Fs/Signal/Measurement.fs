@@ -1,0 +1,60 @@
+/// Measuring what the propagation predicts: every node's output moments in training mode, pooled over
+/// seeds (each seed re-initialises the network and draws a fresh batch), on the same footing as the
+/// prediction: the mean over all elements and the variance around it.
+module Receptor.Core.Signal.Measurement
+
+open System.Collections.Generic
+open TorchSharp
+open Receptor.Core.Torch
+
+type Measured =
+    { Path: string
+      Mean: float
+      Variance: float
+      /// Standard errors of the pooled mean and variance, from their spread over the seeds (0 for one seed).
+      MeanError: float
+      VarianceError: float }
+
+/// Runs `prepare seed` (which seeds, initialises and returns the batch) and one observed forward pass per
+/// seed, and pools each node's mean and second moment over the seeds.
+let measure (network: Network) (seeds: int list) (prepare: int -> torch.Tensor) =
+    let order = ResizeArray<string>()
+    let perSeed = Dictionary<string, ResizeArray<float * float>>()
+    network.train ()
+    for seed in seeds do
+        use _ = torch.NewDisposeScope ()
+        let batch = prepare seed
+        use _ = torch.no_grad ()
+        network.Observe (batch, fun path y ->
+            let y = y.to_type torch.ScalarType.Float64
+            let mean = y.mean().item<float> ()
+            let second = y.square().mean().item<float> ()
+            match perSeed.TryGetValue path with
+            | true, values -> values.Add (mean, second)
+            | _ ->
+                order.Add path
+                perSeed[path] <- ResizeArray [ mean, second ])
+        |> ignore
+    let standardError (xs: float list) =
+        let n = float xs.Length
+        if xs.Length < 2 then 0.0
+        else
+            let m = List.average xs
+            sqrt ((xs |> List.sumBy (fun x -> (x - m) ** 2.0)) / (n - 1.0) / n)
+    [ for path in order ->
+          let means, seconds = perSeed[path] |> List.ofSeq |> List.unzip
+          let mean = List.average means
+          { Path = path
+            Mean = mean
+            Variance = List.average seconds - mean * mean
+            MeanError = standardError means
+            // The variance's error is dominated by that of the second moment.
+            VarianceError = standardError seconds } ]
+
+/// A standard-normal batch of the network's input shape.
+let gaussianBatch (network: Network) (size: int) =
+    let dims =
+        match network.Input with
+        | Receptor.Dsl.Spatial (c, h, w) -> [| int64 size; int64 c; int64 h; int64 w |]
+        | Receptor.Dsl.Flat n -> [| int64 size; int64 n |]
+    torch.randn dims

