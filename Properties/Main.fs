@@ -10,6 +10,7 @@ let all =
         TorchSmokeTests.tests
         CompileTests.tests
         ExecutionTests.tests
+        FieldTests.tests
     ]
 
 [<EntryPoint>]

@@ -172,10 +172,10 @@ let growthText (curves: GrowthCurve list) =
     let text = StringBuilder()
     let add (s: string) = text.AppendLine s |> ignore
     for curve in curves do
-        add (sprintf "%s: log-log slope of ERF %.3f, of ERF/TRF %.3f" (Growth.name curve.Family) curve.Slope curve.RatioSlope)
-        add "  depth     TRF     ERF  ERF/TRF  sigma     R²"
+        add (sprintf "%s: log-log slope of the ERF's spread %.3f, of spread/TRF %.3f" (Growth.name curve.Family) curve.Slope curve.RatioSlope)
+        add "  depth     TRF  spread  spread/TRF     Luo  fit sigma     R²"
         for p in curve.Points do
-            add (sprintf "  %5d  %6.1f  %6.2f  %7.4f  %5.2f  %.4f" p.Depth p.Theoretical p.Effective p.Ratio p.Sigma p.RSquared)
+            add (sprintf "  %5d  %6.1f  %6.2f  %10.4f  %6.2f  %9.2f  %.4f" p.Depth p.Theoretical p.Spread p.Ratio p.Luo p.Sigma p.RSquared)
     text.ToString()
 
 let growthJson (curves: GrowthCurve list) =
@@ -191,8 +191,9 @@ let growthJson (curves: GrowthCurve list) =
                 w.WriteStartObject()
                 w.WriteNumber("depth", p.Depth)
                 w.WriteNumber("theoretical", p.Theoretical)
-                w.WriteNumber("effective", p.Effective)
+                w.WriteNumber("spread", p.Spread)
                 w.WriteNumber("ratio", p.Ratio)
+                w.WriteNumber("luo", p.Luo)
                 w.WriteNumber("sigma", p.Sigma)
                 w.WriteNumber("rSquared", p.RSquared)
                 w.WriteEndObject()

@@ -21,19 +21,23 @@ type Family =
 type GrowthPoint =
     { Depth: int
       Theoretical: float
-      /// Luo's size.
-      Effective: float
+      /// The ERF's spread: √ of the mean per-axis variance of the normalised map. Unlike a threshold or a
+      /// fit it also measures dilated stacks, whose ERF is a lattice with holes.
+      Spread: float
+      /// Spread / TRF side.
       Ratio: float
-      /// Mean of the fitted σ over both axes.
+      /// Luo's size.
+      Luo: float
+      /// Mean of the fitted σ over both axes, and the fit's R².
       Sigma: float
       RSquared: float }
 
 type GrowthCurve =
     { Family: Family
       Points: GrowthPoint list
-      /// Least-squares slope of log ERF against log depth (½ for a Gaussian that grows like √n).
+      /// Least-squares slope of log spread against log depth (½ for a Gaussian that grows like √n).
       Slope: float
-      /// The same for ERF/TRF (−½).
+      /// The same for spread/TRF (−½).
       RatioSlope: float }
 
 module Growth =
@@ -91,7 +95,8 @@ module Growth =
         let side = Seq.initInfinite (fun i -> 2 * depth + 3 + 2 * i) |> Seq.find fits
         Spatial (1, side, side)
 
-    let private point family samples seed depth =
+    /// Measures the family at one depth over `samples` fresh initialisations.
+    let at family samples seed depth =
         let request =
             { Name = name family
               Tree = network family depth
@@ -105,10 +110,12 @@ module Growth =
         Erf.measure request
         |> Result.map (fun map ->
             let summary = ErfSummary.ofMap map
+            let spread = sqrt ((summary.Moments.VarianceRow + summary.Moments.VarianceColumn) / 2.0)
             { Depth = depth
               Theoretical = summary.TheoreticalSize
-              Effective = summary.Size.Luo
-              Ratio = summary.Ratio
+              Spread = spread
+              Ratio = spread / summary.TheoreticalSize
+              Luo = summary.Size.Luo
               Sigma = (summary.Fit.SigmaRow + summary.Fit.SigmaColumn) / 2.0
               RSquared = summary.Fit.RSquared })
 
@@ -118,9 +125,9 @@ module Growth =
             Error (Diagnostic.at Nowhere "--depths needs at least two depths, each at least 1")
         else
             depths
-            |> List.fold (fun state d -> state |> Result.bind (fun acc -> point family samples seed d |> Result.map (fun p -> acc @ [ p ]))) (Ok [])
+            |> List.fold (fun state d -> state |> Result.bind (fun acc -> at family samples seed d |> Result.map (fun p -> acc @ [ p ]))) (Ok [])
             |> Result.map (fun points ->
                 { Family = family
                   Points = points
-                  Slope = ErfStats.logLogSlope [ for p in points -> float p.Depth, p.Effective ]
+                  Slope = ErfStats.logLogSlope [ for p in points -> float p.Depth, p.Spread ]
                   RatioSlope = ErfStats.logLogSlope [ for p in points -> float p.Depth, p.Ratio ] })

@@ -63,7 +63,7 @@ let heatmap (path: string) (map: ErfMap) (summary: ErfSummary) =
         use data = image.Encode(SKEncodedImageFormat.Png, 100)
         File.WriteAllBytes(file, data.ToArray()))
 
-/// ERF (solid) and TRF (dashed) against depth on log-log axes, one colour per family.
+/// The ERF's spread (solid) and the TRF (dashed) against depth on log-log axes, one colour per family.
 let growth (path: string) (curves: GrowthCurve list) =
     let plot = new Plot()
     let palette = ScottPlot.Palettes.Category10()
@@ -71,9 +71,9 @@ let growth (path: string) (curves: GrowthCurve list) =
     |> List.iteri (fun i curve ->
         let colour = palette.GetColor i
         let depths = [| for p in curve.Points -> log10 (float p.Depth) |]
-        let erf = plot.Add.Scatter(depths, [| for p in curve.Points -> log10 p.Effective |])
+        let erf = plot.Add.Scatter(depths, [| for p in curve.Points -> log10 p.Spread |])
         erf.Color <- colour
-        erf.LegendText <- sprintf "%s ERF (slope %.2f)" (Growth.name curve.Family) curve.Slope
+        erf.LegendText <- sprintf "%s ERF spread (slope %.2f)" (Growth.name curve.Family) curve.Slope
         let trf = plot.Add.Scatter(depths, [| for p in curve.Points -> log10 p.Theoretical |])
         trf.Color <- colour
         trf.LinePattern <- LinePattern.Dashed
