@@ -18,6 +18,17 @@ let private write (path: string) (save: string -> unit) =
     with
     | :? IOException | :? UnauthorizedAccessException as e -> Error (Diagnostic.at Nowhere (sprintf "cannot write %s: %s" path e.Message))
 
+/// Labelled ticks at the given (position, label) pairs.
+let private manualTicks (ticks: (float * string) seq) =
+    let generator = TickGenerators.NumericManual()
+    for position, label in ticks do
+        generator.AddMajor(position, label)
+    generator
+
+/// A round step giving at most about ten ticks over `length`.
+let private roundStep (length: int) =
+    [ 1; 2; 5; 10; 20; 25; 50; 100; 200; 500 ] |> List.tryFind (fun s -> length / s <= 10) |> Option.defaultValue 1000
+
 /// One panel: the map as an image (row 0 at the top), the theoretical field (clipped) outlined.
 let private panel (title: string) (values: float[,]) (region: UnitRegion) =
     let plot = new Plot()
@@ -27,9 +38,8 @@ let private panel (title: string) (values: float[,]) (region: UnitRegion) =
     plot.Add.ColorBar heatmap |> ignore
     // ScottPlot draws row r at y = height − 1 − r (row 0 on top); the y ticks are labelled with rows.
     let toY row = height - 1.0 - row
-    let ticks = TickGenerators.NumericAutomatic()
-    ticks.LabelFormatter <- fun y -> sprintf "%g" (toY y)
-    plot.Axes.Left.TickGenerator <- ticks
+    let step = roundStep (int height)
+    plot.Axes.Left.TickGenerator <- manualTicks [ for row in 0 .. step .. int height - 1 -> toY (float row), string row ]
     let rows, columns = region.Clipped
     let outline = plot.Add.Rectangle(columns.First - 0.5, columns.Last + 0.5, toY rows.Last - 0.5, toY rows.First + 0.5)
     outline.FillStyle.Color <- Colors.Transparent
@@ -78,14 +88,12 @@ let growth (path: string) (curves: GrowthCurve list) =
         trf.Color <- colour
         trf.LinePattern <- LinePattern.Dashed
         trf.LegendText <- sprintf "%s TRF" (Growth.name curve.Family))
-    let logTicks () =
-        let ticks = TickGenerators.NumericAutomatic()
-        ticks.MinorTickGenerator <- TickGenerators.LogMinorTickGenerator()
-        ticks.LabelFormatter <- fun v -> sprintf "%g" (Math.Round(10.0 ** v, 1))
-        ticks.IntegerTicksOnly <- true
-        ticks
-    plot.Axes.Bottom.TickGenerator <- logTicks ()
-    plot.Axes.Left.TickGenerator <- logTicks ()
+    // Log-log axes: values are plotted as log10 and labelled with the depths and with powers of two.
+    let depths = curves |> List.collect (fun c -> c.Points |> List.map (fun p -> p.Depth)) |> List.distinct
+    plot.Axes.Bottom.TickGenerator <- manualTicks [ for d in depths -> log10 (float d), string d ]
+    let sizes = curves |> List.collect (fun c -> c.Points |> List.collect (fun p -> [ p.Spread; p.Theoretical ]))
+    let lowest, highest = floor (Math.Log2(List.min sizes)), ceil (Math.Log2(List.max sizes))
+    plot.Axes.Left.TickGenerator <- manualTicks [ for e in lowest .. highest -> log10 (2.0 ** e), sprintf "%g" (2.0 ** e) ]
     plot.XLabel "depth (3×3 convolutions)"
     plot.YLabel "size (pixels)"
     plot.Title "Effective vs theoretical receptive field"
