@@ -6,6 +6,9 @@ let main argv =
     | [| "analysis" |] | [||] ->
         printfn "%s" (AnalysisBench.run ())
         0
+    | [| "erf" |] ->
+        printfn "%s" (ErfBench.run ())
+        0
     | _ ->
-        eprintfn "usage: receptor-bench [analysis]"
+        eprintfn "usage: receptor-bench [analysis | erf]"
         2
