@@ -12,6 +12,7 @@ let all =
         ExecutionTests.tests
         HostTests.tests
         SignalTests.tests
+        FieldTests.tests
     ]
 
 [<EntryPoint>]

@@ -22,6 +22,9 @@ let main argv =
             | Error how ->
                 eprintfn "train-step: PyTorch is not available: %s" how
                 1
+    | [| "erf" |] ->
+        printfn "%s" (ErfBench.run ())
+        0
     | _ ->
-        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo]"
+        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf]"
         2

@@ -95,11 +95,74 @@ type TrainArgs =
             | Checkpoint _ -> "save weights after every epoch at PATH (with PATH.optim and PATH.json)"
             | Resume -> "continue from the checkpoint at --checkpoint PATH"
 
+type RfArgs =
+    | [<MainCommand; ExactlyOnce>] File of path: string
+    | Input of shape: string
+    | Unit of row_column: string
+    | Layer of path: string
+    | Json
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | File _ -> "an architecture in the text syntax (.rcp)"
+            | Input _ -> "override the input shape: c,h,w"
+            | Unit _ -> "the output unit whose input region to show (default: the central unit)"
+            | Layer _ -> "the layer's path (default: the last spatial layer)"
+            | Json -> "print the report as JSON"
+
+type ErfArgs =
+    | [<MainCommand; ExactlyOnce>] File of path: string
+    | Input of shape: string
+    | Checkpoint of path: string
+    | Data of source: string
+    | Samples of count: int
+    | Batch of count: int
+    | Layer of path: string
+    | Out of png: string
+    | Seed of seed: int64
+    | Json
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | File _ -> "an architecture in the text syntax (.rcp)"
+            | Input _ -> "override the input shape: c,h,w"
+            | Checkpoint _ -> "TorchSharp weights (module.save) shared by every sample; default: a fresh initialisation per sample"
+            | Data _ -> "gaussian (default) or mnist"
+            | Samples _ -> "samples to average over (default 16)"
+            | Batch _ -> "samples per forward/backward pass (default: all)"
+            | Layer _ -> "the layer's path (default: the last spatial layer)"
+            | Out _ -> "write the heatmap, linear and log scale, to this PNG"
+            | Seed _ -> "random seed (default 1)"
+            | Json -> "print the record as JSON"
+
+type GrowthArgs =
+    | Family of names: string
+    | Depths of depths: string
+    | Samples of count: int
+    | Out of png: string
+    | Seed of seed: int64
+    | Json
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Family _ -> "plain, strided, dilated, residual or dropout; several separated by commas (default plain)"
+            | Depths _ -> "depths separated by commas (default 2,4,8,16,32)"
+            | Samples _ -> "initialisations per depth (default 16)"
+            | Out _ -> "write the log-log growth figure to this PNG"
+            | Seed _ -> "random seed (default 1)"
+            | Json -> "print the curves as JSON"
+
 type Arguments =
     | [<CliPrefix(CliPrefix.None)>] Analyze of ParseResults<AnalyzeArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Init of ParseResults<InitArgs>
+    | [<CliPrefix(CliPrefix.None)>] Rf of ParseResults<RfArgs>
+    | [<CliPrefix(CliPrefix.None)>] Erf of ParseResults<ErfArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("erf-growth")>] Erf_Growth of ParseResults<GrowthArgs>
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -108,6 +171,9 @@ type Arguments =
             | Data _ -> "data sets: fetch"
             | Train _ -> "train a network and report its accuracy on held-out images (exit 3 if it diverges)"
             | Init _ -> "initialise by a named method; --report compares predicted and measured moments per node"
+            | Rf _ -> "theoretical receptive fields: per-layer table, alignment, the input region of one unit"
+            | Erf _ -> "effective receptive field: gradient heatmap, Gaussian fit, sizes, ERF/TRF"
+            | Erf_Growth _ -> "ERF against depth for families of stacked 3×3 convolutions"
 
 /// A live Spectre.Console display: one progress bar per epoch with its loss, accuracy and speed.
 let private liveDisplay =
@@ -141,17 +207,17 @@ let private liveDisplay =
 
 let private train (a: ParseResults<TrainArgs>) =
     let arguments: Commands.TrainArguments =
-        { File = a.GetResult File
+        { File = a.GetResult TrainArgs.File
           Data = a.GetResult TrainArgs.Data
-          Epochs = a.TryGetResult Epochs
-          Batch = a.TryGetResult Batch
-          LearningRate = a.TryGetResult Lr
-          Optimizer = a.TryGetResult Optimizer
-          Schedule = a.TryGetResult Schedule
-          Seed = a.TryGetResult Seed
-          Device = a.TryGetResult Device
-          Checkpoint = a.TryGetResult Checkpoint
-          Resume = a.Contains Resume }
+          Epochs = a.TryGetResult TrainArgs.Epochs
+          Batch = a.TryGetResult TrainArgs.Batch
+          LearningRate = a.TryGetResult TrainArgs.Lr
+          Optimizer = a.TryGetResult TrainArgs.Optimizer
+          Schedule = a.TryGetResult TrainArgs.Schedule
+          Seed = a.TryGetResult TrainArgs.Seed
+          Device = a.TryGetResult TrainArgs.Device
+          Checkpoint = a.TryGetResult TrainArgs.Checkpoint
+          Resume = a.Contains TrainArgs.Resume }
     let display =
         if Console.IsOutputRedirected || not AnsiConsole.Profile.Capabilities.Interactive then Commands.lineDisplay Console.Out
         else liveDisplay
@@ -165,7 +231,7 @@ let main argv =
         let arguments = parser.ParseCommandLine(argv, raiseOnUsage = true)
         match arguments.GetSubCommand() with
         | Analyze a ->
-            Commands.analyze Console.Out Console.Error (a.GetResult AnalyzeArgs.File) (a.TryGetResult Input) (a.Contains Json)
+            Commands.analyze Console.Out Console.Error (a.GetResult AnalyzeArgs.File) (a.TryGetResult AnalyzeArgs.Input) (a.Contains AnalyzeArgs.Json)
         | Data d ->
             match d.GetSubCommand() with
             | Fetch f -> Commands.fetchData Console.Out Console.Error (f.GetResult Name) (f.TryGetResult Dir)
@@ -182,6 +248,23 @@ let main argv =
                     Seeds = a.GetResult (InitArgs.Seeds, d.Seeds)
                     Batch = a.GetResult (InitArgs.Batch, d.Batch)
                     Report = a.Contains InitArgs.Report }
+        | Rf a ->
+            FieldCommands.rf Console.Out Console.Error (a.GetResult RfArgs.File) (a.TryGetResult RfArgs.Input)
+                (a.TryGetResult RfArgs.Unit) (a.TryGetResult RfArgs.Layer) (a.Contains RfArgs.Json)
+        | Erf a ->
+            FieldCommands.erf Console.Out Console.Error (a.GetResult ErfArgs.File) (a.TryGetResult ErfArgs.Input)
+                { Checkpoint = a.TryGetResult ErfArgs.Checkpoint
+                  Data = a.TryGetResult ErfArgs.Data
+                  Samples = a.GetResult(ErfArgs.Samples, defaultValue = 16)
+                  Batch = a.TryGetResult ErfArgs.Batch
+                  Layer = a.TryGetResult ErfArgs.Layer
+                  Out = a.TryGetResult ErfArgs.Out
+                  Seed = a.GetResult(ErfArgs.Seed, defaultValue = 1L)
+                  Json = a.Contains ErfArgs.Json }
+        | Erf_Growth a ->
+            FieldCommands.growth Console.Out Console.Error (a.TryGetResult Family) (a.TryGetResult Depths)
+                (a.GetResult(GrowthArgs.Samples, defaultValue = 16)) (a.TryGetResult GrowthArgs.Out)
+                (a.GetResult(GrowthArgs.Seed, defaultValue = 1L)) (a.Contains GrowthArgs.Json)
     with
     | :? ArguParseException as e ->
         // Argu reports usage requests and bad command lines the same way; only the latter is an error.

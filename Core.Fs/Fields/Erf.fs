@@ -1,0 +1,157 @@
+/// Effective receptive fields (Luo, Li, Urtasun & Zemel, NeurIPS 2016): |∂y_c/∂x| for the central unit
+/// y_c of a layer, summed over input channels and averaged over samples.
+///
+/// Batching: samples never interact (batchnorm runs on its running statistics, dropout draws independent
+/// masks per element), so the sum of the samples' centre units has, in one backward pass, each sample's own
+/// input gradient. Shared weights put the samples in the batch axis; fresh initialisations put them side by
+/// side in the channel axis of a widened network (Widen). Parameters are frozen, so autograd computes no
+/// weight gradients.
+namespace Receptor.Core.Fields
+
+open TorchSharp
+open Receptor.Dsl
+open Receptor.Core
+open Receptor.Core.Data
+open Receptor.Core.Torch
+
+type ErfInput =
+    /// Standard normal pixels.
+    | Gaussian
+    /// Images of a data set, in order, one per sample.
+    | Images of Dataset
+
+type ErfWeights =
+    /// A fresh default initialisation per sample.
+    | FreshPerSample
+    /// The same weights for every sample, set on the compiled network (e.g. by loading a checkpoint).
+    | Shared of (torch.nn.Module -> Result<unit, Diagnostic>)
+
+type ErfRequest =
+    { Name: string
+      /// An expanded tree (no block calls).
+      Tree: Node
+      Input: Shape
+      /// The layer whose central unit is differentiated; None for the last spatial layer.
+      Layer: string option
+      Samples: int
+      /// Samples per forward/backward pass: 1 is the per-sample loop.
+      PerPass: int
+      Seed: int64
+      Source: ErfInput
+      Weights: ErfWeights }
+
+type ErfMap =
+    { /// Mean |∂y_c/∂x| summed over channels, indexed [row, column].
+      Values: float[,]
+      Samples: int
+      Layer: NodeReport
+      Region: UnitRegion
+      /// Why fresh initialisations ran one per pass, when they could not share one.
+      Unbatched: string option }
+
+module Erf =
+    let private frozen (network: Network) =
+        for p in network.parameters () do
+            p.requires_grad <- false
+        // Running statistics keep samples apart; dropout stays on, its masks being part of the average.
+        network.eval ()
+        for m in network.modules () do
+            if m :? TorchSharp.Modules.Dropout then m.train () |> ignore
+        network
+
+    let private compile name input tree =
+        Shapes.checkNode input tree |> Result.bind (fun checkedTree -> Network.Compile(name, checkedTree, input))
+
+    /// The inputs of samples [first, first + count) as a (count, c, h, w) tensor.
+    let private inputs source (c, h, w) first count =
+        match source with
+        | Gaussian -> torch.randn [| int64 count; int64 c; int64 h; int64 w |]
+        | Images data ->
+            let size = Dataset.imageSize data
+            torch.tensor(Array.sub data.Images (first * size) (count * size)).reshape [| int64 count; int64 c; int64 h; int64 w |]
+
+    /// Σ over samples of |∂y_c/∂x| summed over channels, from one pass whose input holds `count` samples
+    /// as (batch, copies·c, h, w).
+    let private pass (network: Network) (layer: string) (row, column) (x: torch.Tensor) (c, h, w) count =
+        use _ = torch.NewDisposeScope()
+        let x = x.requires_grad_ true
+        let mutable output = None
+        network.Observe (x, fun path y -> if path = layer then output <- Some y) |> ignore
+        let y = output |> Option.defaultWith (fun () -> invalidOp (sprintf "layer %s was never evaluated" layer))
+        y.index(torch.TensorIndex.Colon, torch.TensorIndex.Colon, torch.TensorIndex.Single (int64 row), torch.TensorIndex.Single (int64 column))
+         .sum()
+         .backward ()
+        x.grad.reshape([| int64 count; int64 c; int64 h; int64 w |]).abs().sum([| 0L; 1L |]).to_type(torch.float64).data<float>().ToArray()
+
+    let private chunks total size =
+        [ for first in 0 .. size .. total - 1 -> first, min size (total - first) ]
+
+    let private validate (request: ErfRequest) (c, h, w) =
+        match request.Source with
+        | _ when request.Samples < 1 -> Error (Diagnostic.at Nowhere "--samples must be at least 1")
+        | _ when request.PerPass < 1 -> Error (Diagnostic.at Nowhere "samples per pass must be at least 1")
+        | Images data when (data.Channels, data.Height, data.Width) <> (c, h, w) ->
+            Error (
+                Diagnostic.at Nowhere (sprintf "the images are %d×%d×%d but the network takes %d×%d×%d" data.Channels data.Height data.Width c h w)
+                |> Diagnostic.withHint (sprintf "pass --input %d,%d,%d" data.Channels data.Height data.Width))
+        | Images data when data.Count < request.Samples ->
+            Error (Diagnostic.at Nowhere (sprintf "%d samples asked for but the data set holds %d images" request.Samples data.Count))
+        | _ -> Ok ()
+
+    /// Measures the ERF of the request's layer; the map has the input's height and width.
+    let measure (request: ErfRequest) : Result<ErfMap, Diagnostic> =
+        let dims =
+            match request.Input with
+            | Spatial (c, h, w) -> Ok (c, h, w)
+            | Flat n -> Error (Diagnostic.at Nowhere (sprintf "the input is flat (%d features); an ERF needs an image" n))
+        dims
+        |> Result.bind (fun dims -> validate request dims |> Result.map (fun () -> dims))
+        |> Result.bind (fun dims ->
+            Analysis.ofNode request.Name request.Input request.Tree
+            |> Result.bind (fun report ->
+                Theoretical.chooseLayer report request.Layer
+                |> Result.bind (fun node ->
+                    Theoretical.region report node (Theoretical.centreUnit node) |> Result.map (fun region -> dims, node, region))))
+        |> Result.bind (fun ((c, h, w), node, region) ->
+            let unit = Theoretical.centreUnit node
+            let sum = Array.zeroCreate (h * w)
+            let accumulate (values: float[]) = values |> Array.iteri (fun i v -> sum[i] <- sum[i] + v)
+            torch.manual_seed request.Seed |> ignore
+            let run =
+                match request.Weights with
+                | Shared setWeights ->
+                    compile request.Name request.Input request.Tree
+                    |> Result.bind (fun network ->
+                        use network = frozen network
+                        setWeights network
+                        |> Result.map (fun () ->
+                            for first, count in chunks request.Samples request.PerPass do
+                                use _ = torch.NewDisposeScope()
+                                accumulate (pass network node.Path unit (inputs request.Source (c, h, w) first count) (c, h, w) count)
+                            None))
+                | FreshPerSample ->
+                    let widened = Widen.node request.PerPass request.Tree
+                    let perPass = match widened with Ok _ -> request.PerPass | Error _ -> 1
+                    chunks request.Samples perPass
+                    |> List.fold
+                        (fun state (first, count) ->
+                            state
+                            |> Result.bind (fun () ->
+                                let tree = if count = 1 then Ok request.Tree else Widen.node count request.Tree |> Result.mapError (Diagnostic.at Nowhere)
+                                tree
+                                |> Result.bind (compile request.Name (Widen.input count request.Input))
+                                |> Result.map (fun network ->
+                                    use network = frozen network
+                                    use _ = torch.NewDisposeScope()
+                                    // (count, c, h, w) → (1, count·c, h, w): copy k reads sample k.
+                                    let x = (inputs request.Source (c, h, w) first count).reshape([| 1L; int64 (count * c); int64 h; int64 w |])
+                                    accumulate (pass network node.Path unit x (c, h, w) count))))
+                        (Ok ())
+                    |> Result.map (fun () -> match widened with Error why when request.PerPass > 1 -> Some why | _ -> None)
+            run
+            |> Result.map (fun unbatched ->
+                { Values = Array2D.init h w (fun r col -> sum[r * w + col] / float request.Samples)
+                  Samples = request.Samples
+                  Layer = node
+                  Region = region
+                  Unbatched = unbatched }))
