@@ -36,7 +36,7 @@ let private shapesAgree (network: Network) (report: AnalysisReport) =
 let tests: Test =
     testSequenced
     <| testList "compile" [
-        for file in [ "lenet5.rcp"; "allcnnc.rcp"; "resnet18.rcp"; "mobilenetv2.rcp"; "densenet121.rcp"; "alexnet.rcp" ] do
+        for file in [ "lenet5.rcp"; "mnist4bn.rcp"; "allcnnc.rcp"; "resnet18.rcp"; "mobilenetv2.rcp"; "densenet121.rcp"; "alexnet.rcp" ] do
             test $"{file}: the module holds exactly the analysed parameters and every node has the analysed shape" {
                 let p, tree, network = compile file
                 use network = network

@@ -13,6 +13,7 @@ let all =
         HostTests.tests
         SignalTests.tests
         FieldTests.tests
+        TrainingTests.tests
     ]
 
 [<EntryPoint>]

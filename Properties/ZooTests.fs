@@ -32,7 +32,13 @@ let private expected =
       //   192·16·16·864 = 42,467,328       192·16·16·1728 = 84,934,656     192·8·8·1728 = 21,233,664
       //   192·6·6·1728 = 11,943,936 (valid) 192·6·6·192 = 1,327,104        10·6·6·192 = 69,120
       // Total 270,798,336.
-      { File = "allcnnc.rcp"; Parameters = 1_369_738L; Macs = Exact 270_798_336L } ]
+      { File = "allcnnc.rcp"; Parameters = 1_369_738L; Macs = Exact 270_798_336L }
+      // mnist4bn at 1×28×28, by hand (outputs × inputs per output; batch norm, pooling and ReLU add none):
+      //   16·28·28·9 = 112,896     32·14·14·144 = 903,168     64·7·7·288 = 903,168     64·7·7·576 = 1,806,336
+      //   dense 64·10 = 640. Total 3,726,208.
+      // Parameters: convolutions 144 + 4,608 + 18,432 + 36,864, batch norms 2·(16 + 32 + 64 + 64) = 352,
+      // dense 650. Total 61,050.
+      { File = "mnist4bn.rcp"; Parameters = 61_050L; Macs = Exact 3_726_208L } ]
 
 let private zooFolder = Repository.zooFolder
 let private read = Repository.readZoo

@@ -1,0 +1,312 @@
+/// The trainer on small synthetic problems: it learns, it is reproducible, it stops on divergence and keeps
+/// the last good checkpoint, it resumes where it stopped, it leaks no tensors; and the train command.
+module Receptor.Properties.TrainingTests
+
+open System
+open System.IO
+open Expecto
+open TorchSharp
+open Receptor.Dsl
+open Receptor.Core.Data
+open Receptor.Core.Torch
+open Receptor.Core.Training
+open Receptor.Search
+
+let private program text = Parser.parseProgram "<test>" text |> Repository.unwrap
+
+/// 2,000 parameters or so: enough to learn the blobs in a few steps.
+let private tinyText =
+    """input(1, 12, 12)
+network tiny = conv(3, 8, padding=1) >> relu >> maxpool(2) >> flatten >> dense(4)"""
+
+let private tiny = lazy (program tinyText)
+
+/// The same tiny network with batch normalisation and dropout, so that buffers and random draws count.
+let private tinyBn =
+    lazy (
+        program
+            """input(1, 12, 12)
+network tinybn = conv(3, 8, padding=1, bias=false) >> bn >> relu >> maxpool(2) >> dropout(0.2) >> flatten >> dense(4)""")
+
+let private blobs = lazy (Synthetic.blobs 11 512 4 12)
+
+let private options =
+    { TrainOptions.defaults with Epochs = 2; BatchSize = 32; LearningRate = 0.05; Device = Cpu; Seed = 3 }
+
+let private compile (options: TrainOptions) prog = Trainer.compile options.Seed prog |> Repository.unwrap
+
+let private train options checkpointing network data =
+    Trainer.train options checkpointing network data ignore |> Result.defaultWith failtest
+
+/// Every parameter and buffer of the network, by name, as plain arrays.
+let private snapshot (network: Network) =
+    use _ = torch.NewDisposeScope()
+    Seq.append (network.named_parameters () |> Seq.map (fun struct (n, p) -> struct (n, p :> torch.Tensor))) (network.named_buffers ())
+    |> Seq.filter (fun struct (_, t) -> t.dtype = torch.ScalarType.Float32)
+    |> Seq.map (fun struct (n, t) -> n, t.detach().cpu().data<float32>().ToArray())
+    |> Map.ofSeq
+
+let private inTemporaryFolder f =
+    let dir = Directory.CreateTempSubdirectory "receptor-training-test-"
+    try f dir.FullName finally dir.Delete true
+
+let private batchTests =
+    testList "batches" [
+        test "28×28 padded to 32×32 puts pixel (0, 0) at (2, 2) and zeros around; cropping back restores it" {
+            let data = Synthetic.blobs 5 3 2 28
+            let padded = Batches.fit (Spatial (1, 32, 32)) data |> Result.defaultWith failtest
+            Expect.equal (padded.Data.Height, padded.Data.Width) (32, 32) "size"
+            Expect.isSome padded.Note "the fit is reported"
+            let image = Dataset.image 1 padded.Data
+            let original = Dataset.image 1 data
+            Expect.equal image[2 * 32 + 2] original[0] "pixel (0, 0) moved to (2, 2)"
+            Expect.equal image[0] 0.0f "border is zero"
+            let back = Batches.fit (Spatial (1, 28, 28)) padded.Data |> Result.defaultWith failtest
+            Expect.equal back.Data.Images data.Images "centre crop undoes the padding"
+        }
+        test "a mismatched channel count is an error, a matching flat input is not" {
+            let data = Synthetic.blobs 5 3 2 8
+            Expect.isError (Batches.fit (Spatial (3, 8, 8)) data) "3 channels from 1"
+            Expect.isOk (Batches.fit (Flat 64) data) "flat 64 = 1×8×8"
+            Expect.isError (Batches.fit (Flat 65) data) "flat 65"
+        }
+        test "the epoch order is a seeded permutation that changes with the epoch" {
+            let a, b = Batches.order 4 1 100, Batches.order 4 1 100
+            Expect.equal a b "same seed and epoch"
+            Expect.equal (Array.sort a) (Array.init 100 id) "a permutation"
+            Expect.notEqual (Batches.order 4 2 100) a "another epoch"
+        }
+        test "cosine schedule: full rate at step 0, half at the middle, near 0 at the end" {
+            Expect.floatClose Accuracy.veryHigh (Schedule.learningRate Cosine 0.1 0 100) 0.1 "start"
+            Expect.floatClose Accuracy.veryHigh (Schedule.learningRate Cosine 0.1 50 100) 0.05 "middle"
+            Expect.isLessThan (Schedule.learningRate Cosine 0.1 99 100) 1e-4 "end"
+            Expect.equal (Schedule.learningRate Constant 0.1 99 100) 0.1 "constant"
+        }
+        test "the architecture fingerprint ignores layout and comments, not layers" {
+            let fingerprint text =
+                let p = program text
+                Checkpoint.fingerprint p.Input (Shapes.checkProgram p |> Repository.unwrap)
+            let relaid = tinyText.Replace(" >> ", "\n    >> ") + "\n# a comment"
+            Expect.equal (fingerprint relaid) (fingerprint tinyText) "same module"
+            Expect.notEqual (fingerprint (tinyText.Replace("conv(3, 8", "conv(3, 9"))) (fingerprint tinyText) "other width"
+        }
+    ]
+
+let private trainerTests =
+    testList "trainer" [
+        test "a few steps on the blobs lower the loss" {
+            use network = compile options tiny.Value
+            let before = Trainer.evaluate network blobs.Value |> Result.defaultWith failtest
+            let outcome = train { options with Epochs = 1 } None network blobs.Value
+            let after = Trainer.evaluate network blobs.Value |> Result.defaultWith failtest
+            Expect.equal outcome.Status Trainer.Completed "completed"
+            Expect.equal outcome.Steps 16 "512 images in batches of 32"
+            Expect.isLessThan after.Loss (0.5 * before.Loss) $"loss {before.Loss:F3} → {after.Loss:F3}"
+        }
+        test "the same seed gives the same parameters, bit for bit; another seed does not" {
+            let run seed =
+                let o = { options with Seed = seed }
+                use network = compile o tinyBn.Value
+                train o None network blobs.Value |> ignore
+                snapshot network
+            let first = run 3
+            Expect.equal (run 3) first "seed 3 twice"
+            Expect.notEqual (run 4) first "seed 4"
+        }
+        test "progress: every step, then every epoch, with rates" {
+            use network = compile options tiny.Value
+            let reports = ResizeArray()
+            Trainer.train options None network blobs.Value reports.Add |> Result.defaultWith failtest |> ignore
+            let steps = reports |> Seq.choose (function Trainer.StepDone s -> Some s | _ -> None) |> List.ofSeq
+            let epochs = reports |> Seq.choose (function Trainer.EpochDone e -> Some e | _ -> None) |> List.ofSeq
+            Expect.equal steps.Length 32 "16 steps × 2 epochs"
+            Expect.equal (epochs |> List.map _.Epoch) [ 1; 2 ] "epochs"
+            Expect.all steps (fun s -> s.ImagesPerSecond > 0.0 && s.Accuracy >= 0.0 && s.Accuracy <= 1.0) "rates"
+            Expect.isLessThan (List.last steps).LearningRate (List.head steps).LearningRate "cosine lowers the rate"
+        }
+        test "a loss that overflows stops the run as Diverged, keeping the last good checkpoint loadable" {
+            inTemporaryFolder (fun dir ->
+                let path = Path.Combine(dir, "tiny.pt")
+                use network = compile options tiny.Value
+                let first = train { options with Epochs = 1 } (Some { Path = path; Resume = false }) network blobs.Value
+                Expect.equal first.LastCheckpoint (Some (path, 1)) "checkpoint after epoch 1"
+                let good = snapshot network
+                let wild = { options with Epochs = 3; LearningRate = 1e6 }
+                let outcome = train wild (Some { Path = path; Resume = true }) network blobs.Value
+                match outcome.Status with
+                | Trainer.Diverged (epoch, step) ->
+                    Expect.equal epoch 2 "diverged in the first resumed epoch"
+                    Expect.isGreaterThanOrEqual step 1 "a step number"
+                | Trainer.Completed -> failtest "lr = 1e6 should diverge"
+                Expect.equal outcome.LastCheckpoint (Some (path, 1)) "the last good checkpoint is epoch 1's"
+                let sidecar = Checkpoint.read path |> Result.defaultWith failtest
+                Expect.equal sidecar.Epoch 1 "the sidecar still says epoch 1"
+                use reloaded = compile { options with Seed = 99 } tiny.Value
+                Checkpoint.load path reloaded None |> Result.defaultWith failtest
+                Expect.equal (snapshot reloaded) good "the checkpoint holds epoch 1's weights")
+        }
+        test "a run that diverges in its first epoch keeps the epoch-0 checkpoint" {
+            inTemporaryFolder (fun dir ->
+                let path = Path.Combine(dir, "tiny.pt")
+                use network = compile options tiny.Value
+                let initial = snapshot network
+                let outcome = train { options with LearningRate = 1e6 } (Some { Path = path; Resume = false }) network blobs.Value
+                Expect.equal outcome.Status (Trainer.Diverged (1, (match outcome.Status with Trainer.Diverged (_, s) -> s | _ -> 0))) "diverged in epoch 1"
+                Expect.equal outcome.LastCheckpoint (Some (path, 0)) "epoch 0"
+                use reloaded = compile { options with Seed = 99 } tiny.Value
+                Checkpoint.load path reloaded None |> Result.defaultWith failtest
+                Expect.equal (snapshot reloaded) initial "the initial weights")
+        }
+        test "resume continues from the saved epoch: resumed from epoch 1's checkpoint, a run ends where the uninterrupted one does" {
+            inTemporaryFolder (fun dir ->
+                let path, copy = Path.Combine(dir, "tinybn.pt"), Path.Combine(dir, "epoch1.pt")
+                let keepEpoch1 progress =
+                    match progress with
+                    | Trainer.Saved (_, 1) ->
+                        let source, target = Checkpoint.files path, Checkpoint.files copy
+                        File.Copy(source.Weights, target.Weights)
+                        File.Copy(source.OptimizerState, target.OptimizerState)
+                        File.Copy(source.Sidecar, target.Sidecar)
+                    | _ -> ()
+                let straight =
+                    use network = compile options tinyBn.Value
+                    Trainer.train options (Some { Path = path; Resume = false }) network blobs.Value keepEpoch1
+                    |> Result.defaultWith failtest |> ignore
+                    snapshot network
+                use fresh = compile { options with Seed = 99 } tinyBn.Value
+                let reports = ResizeArray()
+                let outcome =
+                    Trainer.train options (Some { Path = copy; Resume = true }) fresh blobs.Value reports.Add
+                    |> Result.defaultWith failtest
+                Expect.contains reports (Trainer.Resumed (1, 16)) "resumed after epoch 1, step 16"
+                Expect.equal (outcome.Epochs, outcome.Steps, outcome.Images) (2, 32, 512) "ran epoch 2 only"
+                Expect.equal (snapshot fresh) straight "same weights and buffers as the uninterrupted run")
+        }
+        test "resume refuses a checkpoint of another architecture or optimiser" {
+            inTemporaryFolder (fun dir ->
+                let path = Path.Combine(dir, "tiny.pt")
+                use network = compile options tiny.Value
+                train { options with Epochs = 1 } (Some { Path = path; Resume = false }) network blobs.Value |> ignore
+                use other = compile options tinyBn.Value
+                match Trainer.train options (Some { Path = path; Resume = true }) other blobs.Value ignore with
+                | Error message -> Expect.stringContains message "different architecture" "architecture"
+                | Ok _ -> failtest "resumed another architecture"
+                match Trainer.train { options with Optimizer = Adam } (Some { Path = path; Resume = true }) network blobs.Value ignore with
+                | Error message -> Expect.stringContains message "--optimizer sgd" "optimiser"
+                | Ok _ -> failtest "resumed with another optimiser")
+        }
+        test "Adam trains too" {
+            let o = { options with Optimizer = Adam; LearningRate = 0.01; Epochs = 1 }
+            use network = compile o tiny.Value
+            train o None network blobs.Value |> ignore
+            let after = Trainer.evaluate network blobs.Value |> Result.defaultWith failtest
+            Expect.isGreaterThan after.Accuracy 0.9 "accuracy on the blobs"
+        }
+    ]
+
+/// The live tensor count of this thread (TorchSharp counts creation and disposal per thread).
+let private live () = DisposeScopeManager.Statistics.ThreadTotalLiveCount
+
+let private leakTest =
+    test "no tensor leaks: 200 training steps and 20 compile/dispose cycles leave the live count where it was" {
+        let lenet = Repository.readZoo "lenet5.rcp" ||> Parser.parseProgram |> Repository.unwrap
+        let start = live ()
+        for _ in 1..20 do
+            use network = compile options lenet
+            ()
+        let afterCompiles = live ()
+        let data = Synthetic.blobs 12 1600 4 12
+        let o = { options with Epochs = 2; BatchSize = 16; Optimizer = Adam; LearningRate = 0.01 }
+        let steps =
+            use network = compile o tinyBn.Value
+            let outcome = train o None network data
+            Trainer.evaluate network data |> Result.defaultWith failtest |> ignore
+            outcome.Steps
+        Expect.equal steps 200 "200 steps"
+        let stats = DisposeScopeManager.Statistics
+        Expect.equal afterCompiles start $"live tensors after 20 compile/dispose cycles ({stats})"
+        Expect.equal (live ()) start $"live tensors after training ({stats})"
+    }
+
+let private commandTests =
+    let run arguments =
+        let output, error = new StringWriter(), new StringWriter()
+        let code = Commands.train output error (Commands.lineDisplay output) arguments
+        code, output.ToString(), error.ToString()
+    let withTiny f =
+        inTemporaryFolder (fun dir ->
+            let file = Path.Combine(dir, "tiny.rcp")
+            File.WriteAllText(file, tinyText)
+            f dir file)
+    testList "train command" [
+        test "a missing file is bad input: exit 2 and the file named" {
+            let code, _, error = run (Commands.TrainArguments.defaults "no/such.rcp" "synthetic-blobs")
+            Expect.equal code 2 "exit code"
+            Expect.stringContains error "no/such.rcp:1:1: error" "positioned message"
+        }
+        test "a syntax error is bad input with its position" {
+            inTemporaryFolder (fun dir ->
+                let file = Path.Combine(dir, "bad.rcp")
+                File.WriteAllText(file, "input(1, 12, 12)\nnetwork bad = cnov(3, 8)")
+                let code, _, error = run (Commands.TrainArguments.defaults file "synthetic-blobs")
+                Expect.equal code 2 "exit code"
+                Expect.stringContains error $"{file}:2:" "line 2")
+        }
+        test "bad options and data names are bad input, named" {
+            withTiny (fun _ file ->
+                let defaults = Commands.TrainArguments.defaults file "synthetic-blobs"
+                for arguments, fragment in
+                    [ { defaults with Data = "cifar" }, "--data"
+                      { defaults with Epochs = Some 0 }, "--epochs"
+                      { defaults with Optimizer = Some "rmsprop" }, "--optimizer"
+                      { defaults with Resume = true }, "--resume" ] do
+                    let code, _, error = run arguments
+                    Expect.equal code 2 $"exit code for {fragment}"
+                    Expect.stringContains error fragment "the option is named")
+        }
+        test "training a tiny model on synthetic blobs: exit 0 and the accuracy line" {
+            withTiny (fun _ file ->
+                let code, output, error = run { Commands.TrainArguments.defaults file "synthetic-blobs" with Epochs = Some 1; Device = Some "cpu" }
+                Expect.equal code 0 $"exit code ({error})"
+                Expect.stringContains output "epoch 1/1" "the epoch line"
+                Expect.isMatch output @"test accuracy \d+\.\d\d% \(500 images\)" "the accuracy line")
+        }
+        test "divergence exits 3 and names the last good checkpoint" {
+            withTiny (fun dir file ->
+                let path = Path.Combine(dir, "ck.pt")
+                let arguments =
+                    { Commands.TrainArguments.defaults file "synthetic-blobs" with
+                        Epochs = Some 1
+                        LearningRate = Some 1e6
+                        Checkpoint = Some path }
+                let code, _, error = run arguments
+                Expect.equal code 3 "exit code"
+                Expect.stringContains error "diverged at epoch 1" "the message"
+                Expect.stringContains error $"{path} (epoch 0)" "the checkpoint")
+        }
+        test "data fetch of an unknown set is bad input" {
+            use output = new StringWriter()
+            use error = new StringWriter()
+            Expect.equal (Commands.fetchData output error "cifar" None) 2 "exit code"
+        }
+    ]
+
+let private mnistTest =
+    test "LeNet-5 on MNIST: one epoch with the defaults reaches 90% on the 2,000 held-out digits" {
+        let dir = Mnist.defaultDirectory ()
+        let train, test =
+            Mnist.load dir
+            |> Result.defaultWith (fun e -> failtest $"{e}\nscripts/test.sh fetches MNIST first: receptor data fetch mnist")
+        let lenet = Repository.readZoo "lenet5.rcp" ||> Parser.parseProgram |> Repository.unwrap
+        let o = { TrainOptions.defaults with Epochs = 1 }
+        use network = compile o lenet
+        let outcome = Trainer.train o None network train ignore |> Result.defaultWith failtest
+        let result = Trainer.evaluate network test |> Result.defaultWith failtest
+        Expect.equal outcome.Status Trainer.Completed "completed"
+        Expect.isGreaterThanOrEqual result.Accuracy 0.90 $"test accuracy {result.Accuracy:P2}"
+    }
+
+// TorchSharp's dispose scopes and statistics belong to one thread: these run in sequence.
+let tests: Test =
+    testSequenced
+    <| testList "training" [ batchTests; trainerTests; leakTest; commandTests; mnistTest ]
