@@ -30,13 +30,13 @@ module Theoretical =
             | Some near -> Error (Diagnostic.withHint (sprintf "did you mean '%s'?" near) diagnostic)
             | None -> Error (Diagnostic.withHint "`receptor analyze FILE` lists every path" diagnostic)
 
-    /// A map of more than one unit: global pooling's 1×1 output has a field but no centre to choose.
+    /// A spatial map with a local field, global pooling's 1×1 summary excepted.
     let private isSpatial (node: NodeReport) =
         match node.Output, node.Field with
-        | Spatial (_, h, w), Local _ -> h * w > 1
+        | Spatial _, Local _ -> node.Op <> "gavgpool" && node.Op <> "gmaxpool"
         | _ -> false
 
-    /// The last node with a spatial output of several units: the default layer for `rf` and `erf`.
+    /// The last spatial map before any global pooling: the default layer for `rf` and `erf`.
     let lastSpatial (report: AnalysisReport) =
         match report.Nodes |> List.filter isSpatial |> List.tryLast with
         | Some node -> Ok node
