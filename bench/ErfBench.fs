@@ -1,7 +1,8 @@
-/// Issue "Receptive fields" figure: the ERF of ResNet-50 at 224×224 over 16 fresh initialisations, three
-/// ways in one run: a per-sample loop as the paper's procedure is usually transcribed (one forward and
-/// backward per sample, parameters trainable), Receptor's per-sample loop (parameters frozen) and
-/// Receptor's batched pass (16 initialisations as one widened network, parameters frozen).
+/// Issue "Receptive fields" figure: the ERF of ResNet-50 at 224×224 over 16 samples, in one run: over fresh
+/// initialisations, a per-sample loop as the paper's procedure is usually transcribed (one forward and
+/// backward per sample, parameters trainable), Receptor's per-sample loop (parameters frozen) and its
+/// batched pass (16 initialisations as one widened network); over shared weights, Receptor's loop and
+/// its batch of 16.
 module Receptor.Bench.ErfBench
 
 open System
@@ -56,7 +57,7 @@ let run () =
     let path = Path.Combine(root (), "Examples", "zoo", "resnet50.rcp")
     let program = Parser.parseProgram path (File.ReadAllText path) |> orFail
     let tree = Expand.program program |> orFail
-    let measure perPass =
+    let measure weights perPass =
         Erf.measure
             { Name = program.Name
               Tree = tree
@@ -66,10 +67,14 @@ let run () =
               PerPass = perPass
               Seed = 1L
               Source = Gaussian
-              Weights = FreshPerSample }
+              Weights = weights }
         |> orFail
-    let batched, batchedWall, batchedCpu = timed (fun () -> measure samples)
-    let looped, loopWall, loopCpu = timed (fun () -> measure 1)
+    let batched, batchedWall, batchedCpu = timed (fun () -> measure FreshPerSample samples)
+    let looped, loopWall, loopCpu = timed (fun () -> measure FreshPerSample 1)
+    // One initialisation shared by all samples: the network's own, as compiled from the seed.
+    let shared = Shared (fun _ -> Ok ())
+    let sharedBatched, sharedBatchedWall, sharedBatchedCpu = timed (fun () -> measure shared samples)
+    let sharedLooped, sharedLoopWall, sharedLoopCpu = timed (fun () -> measure shared 1)
     let naive, naiveWall, naiveCpu = timed (fun () -> naiveLoop program batched.Layer.Path batched.Region.Unit)
     let luo (values: float[,]) = (ErfSummary.ofMap { batched with Values = values }).Size.Luo
     let line name wall cpu (values: float[,]) =
@@ -82,6 +87,9 @@ let run () =
           line "per-sample loop, parameters trainable (as transcribed)" naiveWall naiveCpu naive
           line "per-sample loop, parameters frozen (`--batch 1`)" loopWall loopCpu looped.Values
           line "batched: one widened network of 16 copies, parameters frozen (default)" batchedWall batchedCpu batched.Values
+          line "shared weights (as with `--checkpoint`), per-sample loop, frozen" sharedLoopWall sharedLoopCpu sharedLooped.Values
+          line "shared weights, one batch of 16, frozen (default with `--checkpoint`)" sharedBatchedWall sharedBatchedCpu sharedBatched.Values
           ""
           sprintf "batched vs transcribed loop: %.2f× wall, %.2f× CPU; of which freezing parameters %.2f× and batching %.2f× (wall)"
-              (naiveWall / batchedWall) (naiveCpu / batchedCpu) (naiveWall / loopWall) (loopWall / batchedWall) ]
+              (naiveWall / batchedWall) (naiveCpu / batchedCpu) (naiveWall / loopWall) (loopWall / batchedWall)
+          sprintf "shared weights, batch of 16 vs loop: %.2f× wall, %.2f× CPU" (sharedLoopWall / sharedBatchedWall) (sharedLoopCpu / sharedBatchedCpu) ]

@@ -23,6 +23,7 @@ let main argv =
                 eprintfn "train-step: PyTorch is not available: %s" how
                 1
     | [| "erf" |] ->
+        Receptor.Core.Torch.NativeRuntime.configure ()
         printfn "%s" (ErfBench.run ())
         0
     | _ ->
