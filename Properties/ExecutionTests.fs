@@ -29,7 +29,10 @@ let private cases =
       "residual with projection", Spatial (4, 28, 28), "residual(conv(3, 8, stride=2, padding=1) >> bn >> relu, shortcut=conv(1, 8, stride=2)) >> conv(3, 8)"
       "grouped, depthwise, separable", Spatial (4, 24, 24), "conv(3, 8, groups=4) >> dwconv(3, multiplier=2) >> sepconv(5, 6, stride=2)"
       "multiply and max merges", Spatial (3, 24, 24), "multiply(conv(3, 4, padding=1) >> sigmoid, conv(3, 4, padding=1)) >> max(identity, conv(1, 4))"
-      "zero padding, global pooling, dense", Spatial (2, 16, 16), "zeropad(2) >> conv(5, 4) >> gavgpool >> flatten >> dense(3)" ]
+      "zero padding, global pooling, dense", Spatial (2, 16, 16), "zeropad(2) >> conv(5, 4) >> gavgpool >> flatten >> dense(3)"
+      // One path is widest along the width, the other along the height: the merged field takes each axis
+      // from its widest path, padding included.
+      "merge widest along different axes", Spatial (1, 26, 8), "max(sepconv(1x7, 7, padding=same), sepconv(3, 7, padding=same))" ]
 
 let tests: Test =
     testSequenced

@@ -62,6 +62,7 @@ module Field =
                 |> List.collect (fun (h, w) ->
                     [ misalignment "vertical" (fst widest) h; misalignment "horizontal" (snd widest) w ] |> List.choose id)
                 |> List.distinct
-            let size (pick: AxisField * AxisField -> AxisField) = locals |> List.map (pick >> fun a -> a.Size) |> List.max
-            let h, w = widest
-            Local ({ h with Size = size fst }, { w with Size = size snd }), problems
+            // Per axis, the widest path's field: aligned paths share stride and centre, so its size and
+            // padding belong together (one path may be widest vertically, another horizontally).
+            let widestAlong (pick: AxisField * AxisField -> AxisField) = locals |> List.map pick |> List.maxBy (fun a -> a.Size)
+            Local (widestAlong fst, widestAlong snd), problems
