@@ -208,7 +208,7 @@ let private trainerTests =
 let private live () = DisposeScopeManager.Statistics.ThreadTotalLiveCount
 
 let private leakTest =
-    test "no tensor leaks: 200 training steps and 20 compile/dispose cycles leave the live count where it was" {
+    test "no tensor leaks: 20 compile/dispose cycles and 200 training steps (with a checkpoint and a resume) leave the live count where it was" {
         let lenet = Repository.readZoo "lenet5.rcp" ||> Parser.parseProgram |> Repository.unwrap
         let start = live ()
         for _ in 1..20 do
@@ -217,11 +217,15 @@ let private leakTest =
         let afterCompiles = live ()
         let data = Synthetic.blobs 12 1600 4 12
         let o = { options with Epochs = 2; BatchSize = 16; Optimizer = Adam; LearningRate = 0.01 }
+        // One epoch with a checkpoint, then a resumed second: saving and loading are counted too.
         let steps =
-            use network = compile o tinyBn.Value
-            let outcome = train o None network data
-            Trainer.evaluate network data |> Result.defaultWith failtest |> ignore
-            outcome.Steps
+            inTemporaryFolder (fun dir ->
+                let path = Path.Combine(dir, "leak.pt")
+                use network = compile o tinyBn.Value
+                train { o with Epochs = 1 } (Some { Path = path; Resume = false }) network data |> ignore
+                let outcome = train o (Some { Path = path; Resume = true }) network data
+                Trainer.evaluate network data |> Result.defaultWith failtest |> ignore
+                outcome.Steps)
         Expect.equal steps 200 "200 steps"
         let stats = DisposeScopeManager.Statistics
         Expect.equal afterCompiles start $"live tensors after 20 compile/dispose cycles ({stats})"

@@ -156,22 +156,27 @@ let private syntheticSide (name: string) minimum (input: Shape) =
     | Spatial (_, h, w) -> Error $"--data {name} needs an input of at least {minimum}×{minimum}, the network takes {h}×{w}"
     | Flat _ -> Error $"--data {name} makes images; the network takes a flat input"
 
-/// The training and test sets of a data name, and a line describing them.
-let private loadData (name: string) (input: Shape) : Result<Dataset * Dataset * string, Diagnostic> =
+/// The training and test sets of a data name and a line describing them, or the exit code and message:
+/// an unknown name is bad input, MNIST that cannot be fetched a failure of the environment.
+let private loadData (name: string) (input: Shape) : Result<Dataset * Dataset * string, int * Diagnostic> =
     let describe what (train: Dataset, test: Dataset) = train, test, $"{what}: {count train.Count} training, {count test.Count} test images"
-    let result =
-        match name.ToLowerInvariant() with
-        | "mnist" ->
-            let dir = Mnist.defaultDirectory ()
-            Mnist.ensure dir |> Result.bind (fun _ -> Mnist.load dir) |> Result.map (describe $"MNIST ({dir})")
-        | "synthetic-blobs" ->
-            syntheticSide name 4 input
-            |> Result.map (fun side -> describe "synthetic blobs (4 classes)" (Synthetic.blobs 1 2000 4 side, Synthetic.blobs 2 500 4 side))
-        | "far-pair" ->
-            syntheticSide name 16 input
-            |> Result.map (fun side -> describe "far pairs (2 classes)" (Synthetic.farPair 1 4000 side, Synthetic.farPair 2 1000 side))
-        | _ -> Error $"--data expects mnist, synthetic-blobs or far-pair, got '{name}'"
-    result |> Result.mapError (Diagnostic.at Nowhere)
+    let badInput result = result |> Result.mapError (fun message -> exitBadInput, Diagnostic.at Nowhere message)
+    match name.ToLowerInvariant() with
+    | "mnist" ->
+        let dir = Mnist.defaultDirectory ()
+        Mnist.ensure dir
+        |> Result.bind (fun _ -> Mnist.load dir)
+        |> Result.map (describe $"MNIST ({dir})")
+        |> Result.mapError (fun message -> exitFailed, Diagnostic.at Nowhere message)
+    | "synthetic-blobs" ->
+        syntheticSide name 4 input
+        |> Result.map (fun side -> describe "synthetic blobs (4 classes)" (Synthetic.blobs 1 2000 4 side, Synthetic.blobs 2 500 4 side))
+        |> badInput
+    | "far-pair" ->
+        syntheticSide name 16 input
+        |> Result.map (fun side -> describe "far pairs (2 classes)" (Synthetic.farPair 1 4000 side, Synthetic.farPair 2 1000 side))
+        |> badInput
+    | _ -> badInput (Error $"--data expects mnist, synthetic-blobs or far-pair, got '{name}'")
 
 let private describeOptions (o: TrainOptions) (device: string) =
     let optimizer =
@@ -209,6 +214,7 @@ let private conclude (output: TextWriter) (error: TextWriter) network testSet (o
 
 /// `receptor train FILE --data NAME [options]`: trains, then prints the accuracy on the held-out images.
 let train (output: TextWriter) (error: TextWriter) (display: ProgressDisplay) (a: TrainArguments) =
+    let badInput result = result |> Result.mapError (fun diagnostic -> exitBadInput, diagnostic)
     let prepared =
         loadProgram a.File None
         |> Result.bind (fun program -> Shapes.checkProgram program |> Result.map (fun _ -> program))
@@ -218,16 +224,22 @@ let train (output: TextWriter) (error: TextWriter) (display: ProgressDisplay) (a
             Trainer.resolveDevice options.Device
             |> Result.mapError (Diagnostic.at Nowhere)
             |> Result.map (fun device -> program, options, c, device))
+        |> badInput
         |> Result.bind (fun (program, options, c, device) ->
             loadData a.Data program.Input |> Result.map (fun data -> program, options, c, device, data))
         |> Result.bind (fun (program, options, c, device, (trainSet, _, _ as data)) ->
             Batches.fit program.Input trainSet
             |> Result.mapError (fun message -> Diagnostic.at Nowhere $"--data {a.Data}: {message}")
-            |> Result.map (fun fitted -> program, options, c, device, data, fitted.Note))
+            |> Result.map (fun fitted -> program, options, c, device, data, fitted.Note)
+            |> badInput)
         |> Result.bind (fun (program, options, c, device, data, note) ->
-            Trainer.compile options.Seed program |> Result.map (fun network -> network, program, options, c, device, data, note))
+            Trainer.compile options.Seed program
+            |> Result.map (fun network -> network, program, options, c, device, data, note)
+            |> badInput)
     match prepared with
-    | Error diagnostic -> report error diagnostic
+    | Error (code, diagnostic) ->
+        error.WriteLine(Diagnostic.format diagnostic)
+        code
     | Ok (network, program, options, checkpointing, device, (trainSet, testSet, dataLine), note) ->
         use network = network
         match Trainer.checkOutput network trainSet with
