@@ -110,6 +110,20 @@ module private Window =
                         if ix >= 0 && ix < w then total <- total + map[iy * w + ix]
             total)
 
+    /// For each output position and tap, the input position it reads, or −1 where it falls in the padding.
+    let taps (window: Window) =
+        let h, w = window.Input
+        let oh, ow = window.Output
+        let kh, kw = window.Kernel
+        let sh, sw = window.Stride
+        let dh, dw = window.Dilation
+        let top, left, _, _ = window.Padding
+        Array.init (oh * ow) (fun o ->
+            let oy, ox = o / ow, o % ow
+            Array.init (kh * kw) (fun t ->
+                let iy, ix = oy * sh - top + (t / kw) * dh, ox * sw - left + (t % kw) * dw
+                if iy >= 0 && iy < h && ix >= 0 && ix < w then iy * w + ix else -1))
+
     /// Pooling windows: the input positions each output sees and PyTorch's divisor for averaging
     /// (padded zeros count when countPad; asymmetric padding is explicit zeros, which always count).
     let pooling (window: Window) countPad =
@@ -184,6 +198,21 @@ let private convolve (context: Context) (layer: CheckedLayer) part (input: Signa
     let chosen = context.Choose described
     context.Chosen.Add (described, chosen)
     let biasVariance = if bias then chosen.Bias else 0.0
+    let taps = lazy (Window.taps window)
+    // Cov of two outputs' offsets: σ²·Σ over the taps valid for both of E[aₚ·a_q], a = μ + C the inputs'
+    // constant part (independent weights per tap and channel), plus the bias variance.
+    let offsetsOf (key: (int * int) list) (diagonal: float[]) =
+        let inputs = key |> List.map (fun (index, count) -> float count, segments[index].Values.Value, segments[index].Offsets.Value)
+        Offsets.init (oh * ow) (fun o o' ->
+            if o = o' then diagonal[o]
+            else
+                let a, b = taps.Value[o], taps.Value[o']
+                let mutable total = 0.0
+                for t in 0 .. a.Length - 1 do
+                    if a[t] >= 0 && b[t] >= 0 then
+                        for count, v, k in inputs do
+                            total <- total + count * (v.Mean[a[t]] * v.Mean[b[t]] + Offsets.get k v.Constant a[t] b[t])
+                chosen.Weight * total + biasVariance)
     // One segment per run of consecutive groups with the same inputs.
     let runs =
         keys
@@ -200,7 +229,7 @@ let private convolve (context: Context) (layer: CheckedLayer) part (input: Signa
                 { Mean = Array.zeroCreate (oh * ow)
                   Constant = offsets |> Array.map (fun o -> chosen.Weight * o + biasVariance)
                   Fluctuating = fluctuations |> Array.map (fun f -> chosen.Weight * f) }
-            Signal.gaussianSegment context.Ids (n * coutGroup) oh ow stats)
+            Signal.gaussianSegment context.Ids (n * coutGroup) oh ow stats (offsetsOf key stats.Constant))
     { Shape = Spatial (cout, oh, ow); Segments = output }
 
 let private conv (context: Context) (layer: CheckedLayer) (input: Signal) =
@@ -234,10 +263,10 @@ let private dense (context: Context) (layer: CheckedLayer) (input: Signal) =
     let chosen = context.Choose described
     context.Chosen.Add (described, chosen)
     let stats = Stats.uniform 1 0.0 (chosen.Weight * offsets + (if bias then chosen.Bias else 0.0)) (chosen.Weight * fluctuations)
-    Ok { Shape = Flat out; Segments = [ Signal.gaussianSegment context.Ids out 1 1 stats ] }
+    Ok { Shape = Flat out; Segments = [ Signal.gaussianSegment context.Ids out 1 1 stats (Offsets.diagonal stats.Constant) ] }
 
 let private mapLaws (f: Law -> Law) (input: Signal) =
-    { input with Segments = input.Segments |> List.map (fun s -> Segment.withLaw (f s.Law) s) }
+    { input with Segments = input.Segments |> List.map (Segment.mapLaws f) }
 
 let private activation (activation: Activation) (_: Context) (_: CheckedLayer) (input: Signal) =
     Ok (mapLaws (Law.map activation.Fn) input)
@@ -248,8 +277,8 @@ let private dropout (context: Context) (layer: CheckedLayer) (input: Signal) =
     let segments =
         input.Segments
         |> List.map (fun s ->
-            let s = if s.Law.Masks.Length >= Law.maxMasks then Signal.moments context.Ids s else s
-            Segment.withLaw (Law.dropout id keep s.Law) s)
+            let s = if s.Laws |> Array.exists (fun l -> l.Masks.Length >= Law.maxMasks) then Signal.project context.Ids s else s
+            Segment.mapLaws (Law.dropout id keep) s)
     Ok { input with Segments = segments }
 
 let private scale (_: Context) (layer: CheckedLayer) (input: Signal) =
@@ -258,22 +287,30 @@ let private scale (_: Context) (layer: CheckedLayer) (input: Signal) =
 let private passThrough (_: Context) (layer: CheckedLayer) (input: Signal) =
     Ok { input with Shape = layer.Facts.Output }
 
-/// Average pooling of a segment's values: means and offsets average (offsets are shared by the window),
-/// fluctuations average as independent terms.
+/// Average pooling of a segment's values: means and offsets average (offsets through their covariance
+/// across positions), fluctuations average as independent terms.
 let private averageSegment (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
     let v = segment.Values.Value
+    let k = segment.Offsets.Value
     let stats = Stats.create (oh * ow)
+    let covariance o o' =
+        let a, da = windows[o]
+        let b, db = windows[o']
+        let mutable total = 0.0
+        for i in a do
+            for j in b do
+                total <- total + Offsets.get k v.Constant i j
+        total / (da * db)
     windows
     |> Array.iteri (fun o (positions, divisor) ->
-        let mutable mean, offset, fluctuation = 0.0, 0.0, 0.0
+        let mutable mean, fluctuation = 0.0, 0.0
         for i in positions do
             mean <- mean + v.Mean[i]
-            offset <- offset + sqrt v.Constant[i]
             fluctuation <- fluctuation + v.Fluctuating[i]
         stats.Mean[o] <- mean / divisor
-        stats.Constant[o] <- (offset / divisor) ** 2.0
+        stats.Constant[o] <- covariance o o
         stats.Fluctuating[o] <- fluctuation / (divisor * divisor))
-    Signal.gaussianSegment context.Ids segment.Channels oh ow stats
+    Signal.gaussianSegment context.Ids segment.Channels oh ow stats (Offsets.init (oh * ow) covariance)
 
 let private pooled (layer: CheckedLayer) (input: Signal) (pool: Segment -> Segment) =
     Ok { Shape = layer.Facts.Output; Segments = input.Segments |> List.map pool }
@@ -323,17 +360,19 @@ let private maxMoments k (f: Fn) mean constant fluctuating =
 /// Max pooling: the window's elements share the channel offset and fluctuate independently; the law of
 /// the values is used exactly when it involves no dropout mask.
 let private maxSegment (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
-    let segment = if segment.Law.Masks.IsEmpty then segment else Signal.moments context.Ids segment
-    let f = segment.Law.Outcomes.Head.Fn
+    let segment = if segment.Laws |> Array.forall (fun l -> l.Masks.IsEmpty) then segment else Signal.project context.Ids segment
     let z = segment.Gaussian.Stats
-    let memo = Dictionary<struct (int * float * float * float), struct (float * float * float)>()
+    let memo = Dictionary<obj, struct (float * float * float)>(HashIdentity.Structural)
     let stats = Stats.create (oh * ow)
     windows
     |> Array.iteri (fun o (positions, _) ->
         let k = positions.Length
         let average (map: float[]) = positions |> Array.averageBy (fun i -> map[i])
-        let key = struct (k, average z.Mean, average z.Constant, average z.Fluctuating)
-        let struct (_, mean, constant, fluctuating) = key
+        // The law of the window's first position stands for the window's.
+        let law = segment.Laws[positions[0]]
+        let f = law.Outcomes.Head.Fn
+        let mean, constant, fluctuating = average z.Mean, average z.Constant, average z.Fluctuating
+        let key = box (k, law, Law.round mean, Law.round constant, Law.round fluctuating)
         let value =
             match memo.TryGetValue key with
             | true, value -> value
@@ -345,7 +384,21 @@ let private maxSegment (context: Context) (windows: (int[] * float)[]) oh ow (se
         stats.Mean[o] <- m
         stats.Constant[o] <- c
         stats.Fluctuating[o] <- v)
-    Signal.gaussianSegment context.Ids segment.Channels oh ow stats
+    // The outputs' offsets correlate as the inputs' do on average between the two windows.
+    let inputs = segment.Values.Value
+    let k = segment.Offsets.Value
+    let correlation i j =
+        let scale = inputs.Constant[i] * inputs.Constant[j]
+        if scale > 0.0 then Offsets.get k inputs.Constant i j / sqrt scale else 0.0
+    let offsets =
+        Offsets.init (oh * ow) (fun o o' ->
+            if o = o' then stats.Constant[o]
+            else
+                let a, _ = windows[o]
+                let b, _ = windows[o']
+                let rho = Seq.average (seq { for i in a do for j in b -> correlation i j })
+                rho * sqrt (stats.Constant[o] * stats.Constant[o']))
+    Signal.gaussianSegment context.Ids segment.Channels oh ow stats offsets
 
 let private maxpool (context: Context) (layer: CheckedLayer) (input: Signal) =
     let window = Window.ofLayer layer "kernel" false
@@ -365,19 +418,22 @@ let private batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
         match input.Shape with
         | Spatial _ ->
             let mean = Array.average v.Mean
-            let root = v.Constant |> Array.averageBy sqrt
-            let variance =
-                Array.init n (fun i -> (v.Mean[i] - mean) ** 2.0 + (sqrt v.Constant[i] - root) ** 2.0 + v.Fluctuating[i])
-                |> Array.average
+            // The channel's mean over positions is removed: its offsets lose their average over positions.
+            let k = s.Offsets.Value
+            let rowMeans = Array.init n (fun i -> Seq.averageBy (fun j -> Offsets.get k v.Constant i j) (seq { 0 .. n - 1 }))
+            let grandMean = Array.average rowMeans
+            let centred i j = Offsets.get k v.Constant i j - rowMeans[i] - rowMeans[j] + grandMean
+            let variance = Array.init n (fun i -> (v.Mean[i] - mean) ** 2.0 + centred i i + v.Fluctuating[i]) |> Array.average
             let sd = sqrt (variance + eps)
             if v.Constant |> Array.forall (fun c -> c = 0.0) then
-                Segment.withLaw (Law.map (Fn.affine (gamma / sd) (beta - gamma * mean / sd)) s.Law) s
+                Segment.mapLaws (Law.map (Fn.affine (gamma / sd) (beta - gamma * mean / sd))) s
             else
+                let scale = gamma * gamma / (sd * sd)
                 let stats =
                     { Mean = v.Mean |> Array.map (fun m -> beta + gamma * (m - mean) / sd)
-                      Constant = v.Constant |> Array.map (fun c -> gamma * gamma * (sqrt c - root) ** 2.0 / (sd * sd))
-                      Fluctuating = v.Fluctuating |> Array.map (fun f -> gamma * gamma * f / (sd * sd)) }
-                Signal.gaussianSegment context.Ids s.Channels s.Height s.Width stats
+                      Constant = Array.init n (fun i -> scale * centred i i)
+                      Fluctuating = v.Fluctuating |> Array.map (fun f -> scale * f) }
+                Signal.gaussianSegment context.Ids s.Channels s.Height s.Width stats (Offsets.init n (fun i j -> scale * centred i j))
         | Flat _ ->
             let stats =
                 { Mean = Array.create n beta
@@ -386,8 +442,8 @@ let private batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
             let uniform = v.Mean |> Array.forall ((=) v.Mean[0]) && v.Fluctuating |> Array.forall ((=) v.Fluctuating[0])
             if uniform && v.Constant |> Array.forall (fun c -> c = 0.0) then
                 let sd = sqrt (v.Fluctuating[0] + eps)
-                Segment.withLaw (Law.map (Fn.affine (gamma / sd) (beta - gamma * v.Mean[0] / sd)) s.Law) s
-            else Signal.gaussianSegment context.Ids s.Channels s.Height s.Width stats
+                Segment.mapLaws (Law.map (Fn.affine (gamma / sd) (beta - gamma * v.Mean[0] / sd))) s
+            else Signal.gaussianSegment context.Ids s.Channels s.Height s.Width stats (Offsets.diagonal stats.Constant)
     Ok { input with Segments = input.Segments |> List.map normalise }
 
 /// Group (and layer) normalisation: per sample over each group's channels and positions. The statistics of
@@ -421,7 +477,7 @@ let private groupNormalise groups (layer: CheckedLayer) (input: Signal) =
             | [] -> []
             | ((a, b), n) :: more ->
                 let piece, remainder = if more.IsEmpty then rest, rest else Segment.split n rest
-                Segment.withLaw (Law.map (Fn.affine a b) piece.Law) piece :: pieces remainder more
+                Segment.mapLaws (Law.map (Fn.affine a b)) piece :: pieces remainder more
         pieces segment runs, start + segment.Channels
     Ok { input with Segments = input.Segments |> List.mapFold (fun start s -> cut start s) 0 |> fst |> List.concat }
 
@@ -445,10 +501,23 @@ let private zeropad (context: Context) (layer: CheckedLayer) (input: Signal) =
     let segments =
         input.Segments
         |> List.map (fun s ->
-            let s = if Law.keepsZero s.Law then s else Signal.moments context.Ids s
+            let s = if s.Laws |> Array.forall Law.keepsZero then s else Signal.project context.Ids s
             let z = s.Gaussian.Stats
-            let padded = { Id = context.Ids.Next(); Stats = { Mean = pad z.Mean; Constant = pad z.Constant; Fluctuating = pad z.Fluctuating } }
-            Segment.create s.Channels oh ow padded s.Origin s.Law)
+            let source o = let y, x = o / ow - ph, o % ow - pw in if y >= 0 && y < h && x >= 0 && x < w then y * w + x else -1
+            let offsets =
+                Offsets.init (oh * ow) (fun o o' ->
+                    let i, j = source o, source o'
+                    if i >= 0 && j >= 0 then Offsets.get s.Gaussian.Offsets z.Constant i j else 0.0)
+            let padded =
+                { Id = context.Ids.Next()
+                  Stats = { Mean = pad z.Mean; Constant = pad z.Constant; Fluctuating = pad z.Fluctuating }
+                  Offsets = offsets }
+            let zero = Law.identity ()
+            let laws =
+                Array.init (oh * ow) (fun o ->
+                    let y, x = o / ow - ph, o % ow - pw
+                    if y >= 0 && y < h && x >= 0 && x < w then s.Laws[y * w + x] else zero)
+            Segment.create s.Channels oh ow padded s.Origin laws)
     Ok { Shape = layer.Facts.Output; Segments = segments }
 
 /// Nearest upsampling copies values (the law carries over); bilinear mixes up to four neighbours with
@@ -469,17 +538,26 @@ let private upsample (context: Context) (layer: CheckedLayer) (input: Signal) =
             if layer.Args.Word "mode" = "nearest" then
                 let z = s.Gaussian.Stats
                 let copy (map: float[]) = Array.init (oh * ow) (fun o -> map[(o / ow / factor) * w + (o % ow) / factor])
-                let copied = { Id = context.Ids.Next(); Stats = { Mean = copy z.Mean; Constant = copy z.Constant; Fluctuating = copy z.Fluctuating } }
-                Segment.create s.Channels oh ow copied s.Origin s.Law
+                let origin o = (o / ow / factor) * w + (o % ow) / factor
+                let offsets = Offsets.init (oh * ow) (fun o o' -> Offsets.get s.Gaussian.Offsets z.Constant (origin o) (origin o'))
+                let copied =
+                    { Id = context.Ids.Next()
+                      Stats = { Mean = copy z.Mean; Constant = copy z.Constant; Fluctuating = copy z.Fluctuating }
+                      Offsets = offsets }
+                let laws = Array.init (oh * ow) (fun o -> s.Laws[(o / ow / factor) * w + (o % ow) / factor])
+                Segment.create s.Channels oh ow copied s.Origin laws
             else
                 let v = s.Values.Value
+                let k = s.Offsets.Value
+                let taps = Array.init (oh * ow) (fun o -> [ for y, a in source (o / ow) h do for x, b in source (o % ow) w -> y * w + x, a * b ])
+                let covariance o o' =
+                    taps[o] |> List.sumBy (fun (i, a) -> taps[o'] |> List.sumBy (fun (j, b) -> a * b * Offsets.get k v.Constant i j))
                 let stats = Stats.create (oh * ow)
                 for o in 0 .. oh * ow - 1 do
-                    let taps = [ for y, a in source (o / ow) h do for x, b in source (o % ow) w -> y * w + x, a * b ]
-                    stats.Mean[o] <- taps |> List.sumBy (fun (i, c) -> c * v.Mean[i])
-                    stats.Constant[o] <- (taps |> List.sumBy (fun (i, c) -> c * sqrt v.Constant[i])) ** 2.0
-                    stats.Fluctuating[o] <- taps |> List.sumBy (fun (i, c) -> c * c * v.Fluctuating[i])
-                Signal.gaussianSegment context.Ids s.Channels oh ow stats)
+                    stats.Mean[o] <- taps[o] |> List.sumBy (fun (i, c) -> c * v.Mean[i])
+                    stats.Constant[o] <- covariance o o
+                    stats.Fluctuating[o] <- taps[o] |> List.sumBy (fun (i, c) -> c * c * v.Fluctuating[i])
+                Signal.gaussianSegment context.Ids s.Channels oh ow stats (Offsets.init (oh * ow) covariance))
     Ok { Shape = layer.Facts.Output; Segments = segments }
 
 let private exactLayerRules: Map<string, Context -> CheckedLayer -> Signal -> Result<Signal, string>> =
@@ -513,9 +591,11 @@ let private exactLayerRules: Map<string, Context -> CheckedLayer -> Signal -> Re
 let kinds = exactLayerRules |> Map.keys |> List.ofSeq
 
 /// Sums, products or maxima of aligned pieces. Pieces of the same Gaussian and channels combine their laws
-/// exactly (x + f(x), x·σ(x)); independent groups combine their moments.
+/// exactly (x + f(x), x·σ(x)); independent groups combine their moments exactly (the maximum's through the
+/// discretised laws) and are carried on by their exact marginal law.
 let private combinePieces (context: Context) merge (weights: float list) (pieces: Segment list) =
-    let weighted = List.zip weights pieces |> List.map (fun (w, p) -> if w = 1.0 then p else Segment.withLaw (Law.map (Fn.affine w 0.0) p.Law) p)
+    let weighted =
+        List.zip weights pieces |> List.map (fun (w, p) -> if w = 1.0 then p else Segment.mapLaws (Law.map (Fn.affine w 0.0)) p)
     let op =
         match merge with
         | Add | Mean -> (+)
@@ -529,22 +609,27 @@ let private combinePieces (context: Context) merge (weights: float list) (pieces
             match groups |> List.tryFindIndex (fun (head, _) -> obj.ReferenceEquals (head.Gaussian, p.Gaussian) && head.Origin = p.Origin) with
             | Some i -> groups |> List.mapi (fun j (h, members) -> if i = j then h, members @ [ p ] else h, members)
             | None -> groups @ [ p, [ p ] ]) []
-    let combined =
-        groups
-        |> List.collect (fun (head, members) ->
-            let law =
-                members.Tail
-                |> List.fold (fun law p -> law |> Option.bind (fun l -> Law.combine op l p.Law)) (Some head.Law)
-            match law with
-            | Some law -> [ Segment.withLaw law head ]
-            // Too many masks to enumerate: the members are taken for independent.
-            | None -> members)
-    match combined with
+    let combineGroup (head: Segment, members: Segment list) =
+        let combined = Dictionary<obj, Law option>(HashIdentity.Structural)
+        let lawAt i =
+            let laws = members |> List.map (fun m -> m.Laws[i])
+            match combined.TryGetValue (box laws) with
+            | true, law -> law
+            | _ ->
+                let law = laws.Tail |> List.fold (fun acc l -> acc |> Option.bind (fun a -> Law.combine op a l)) (Some laws.Head)
+                combined[box laws] <- law
+                law
+        let laws = Array.init (Segment.positions head) lawAt
+        if laws |> Array.forall Option.isSome then [ Segment.withLaws (Array.map Option.get laws) head ]
+        // Too many masks to enumerate: the members are taken for independent.
+        else members
+    match groups |> List.collect combineGroup with
     | [ single ] -> single
-    | first :: _ ->
+    | independent ->
+        let first = independent.Head
         let n = Segment.positions first
         let stats = Stats.create n
-        let values = combined |> List.map (fun s -> s.Values.Value)
+        let values = independent |> List.map (fun s -> s.Values.Value)
         for i in 0 .. n - 1 do
             match merge with
             | Add | Mean ->
@@ -561,18 +646,8 @@ let private combinePieces (context: Context) merge (weights: float list) (pieces
                 stats.Constant[i] <- max 0.0 (offsetSecond - mean * mean)
                 stats.Fluctuating[i] <- max 0.0 (second - offsetSecond)
             | Max ->
-                // Clark (1961): the maximum of two independent Gaussians, applied pairwise; the offset share
-                // of the variance is kept in proportion.
-                let moments (v: Stats) = v.Mean[i], v.Constant[i] + v.Fluctuating[i]
-                let pair (m1, v1) (m2, v2) =
-                    let theta = sqrt (v1 + v2)
-                    if theta = 0.0 then max m1 m2, 0.0
-                    else
-                        let a = (m1 - m2) / theta
-                        let first = m1 * normalCdf a + m2 * normalCdf -a + theta * normalPdf a
-                        let second = (m1 * m1 + v1) * normalCdf a + (m2 * m2 + v2) * normalCdf -a + (m1 + m2) * theta * normalPdf a
-                        first, max 0.0 (second - first * first)
-                let mean, variance = values |> List.map moments |> List.reduce pair
+                // Exact moments from the discretised laws; the offset share of the variance kept in proportion.
+                let mean, variance = Marginal.momentsOf max (independent |> List.map (fun s -> Signal.part s i))
                 let offsets = values |> List.sumBy (fun v -> v.Constant[i])
                 let totals = values |> List.sumBy (fun v -> v.Constant[i] + v.Fluctuating[i])
                 let share = if totals > 0.0 then offsets / totals else 0.0
@@ -580,8 +655,21 @@ let private combinePieces (context: Context) merge (weights: float list) (pieces
                 stats.Constant[i] <- share * variance
                 stats.Fluctuating[i] <- (1.0 - share) * variance
             | Concat -> ()
-        Signal.gaussianSegment context.Ids first.Channels first.Height first.Width stats
-    | [] -> invalidOp "a merge needs branches"
+        let values = independent |> List.map (fun s -> s.Values.Value, s.Offsets.Value)
+        let offsets =
+            Offsets.init n (fun i j ->
+                let cov (v: Stats, k) = Offsets.get k v.Constant i j
+                match merge with
+                | Add | Mean -> values |> List.sumBy cov
+                | Multiply ->
+                    let product f = values |> List.fold (fun p x -> p * f x) 1.0
+                    product (fun (v, k) -> cov (v, k) + v.Mean[i] * v.Mean[j]) - product (fun (v, _) -> v.Mean[i] * v.Mean[j])
+                | Max | Concat ->
+                    let scale = (values |> List.sumBy (fun (v, _) -> v.Constant[i])) * (values |> List.sumBy (fun (v, _) -> v.Constant[j]))
+                    if i = j then stats.Constant[i]
+                    elif scale > 0.0 then (values |> List.sumBy cov) / sqrt scale * sqrt (stats.Constant[i] * stats.Constant[j])
+                    else 0.0)
+        Signal.independent context.Ids op independent stats offsets
 
 let private exactMerge (context: Context) (merge: CheckedMerge) (branches: Signal list) =
     match merge.Merge with
