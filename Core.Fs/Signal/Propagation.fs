@@ -420,7 +420,12 @@ let private batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
             let mean = Array.average v.Mean
             // The channel's mean over positions is removed: its offsets lose their average over positions.
             let k = s.Offsets.Value
-            let rowMeans = Array.init n (fun i -> Seq.averageBy (fun j -> Offsets.get k v.Constant i j) (seq { 0 .. n - 1 }))
+            let rowMeans =
+                match k with
+                | Correlated ->
+                    let rootMean = v.Constant |> Array.averageBy sqrt
+                    v.Constant |> Array.map (fun c -> sqrt c * rootMean)
+                | Matrix _ -> Array.init n (fun i -> Seq.averageBy (fun j -> Offsets.get k v.Constant i j) (seq { 0 .. n - 1 }))
             let grandMean = Array.average rowMeans
             let centred i j = Offsets.get k v.Constant i j - rowMeans[i] - rowMeans[j] + grandMean
             let variance = Array.init n (fun i -> (v.Mean[i] - mean) ** 2.0 + centred i i + v.Fluctuating[i]) |> Array.average

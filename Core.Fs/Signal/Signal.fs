@@ -140,6 +140,13 @@ module Law =
     /// (mirror images at the borders) share one computation.
     let round (x: float) = System.BitConverter.Int64BitsToDouble (System.BitConverter.DoubleToInt64Bits x &&& ~~~0xFFFL)
 
+    /// The law's values at a few probe points of z, rounded: laws built alike at different positions share it,
+    /// so that their work is shared too.
+    let fingerprint law =
+        [ for o in law.Outcomes do
+              yield probability law o |> round
+              for z in [ -4.0; -2.0; -1.0; -0.5; 0.0; 0.5; 1.0; 2.0; 4.0 ] -> round (o.Fn.Apply z) ]
+
     let at law (mean: float) (constant: float) (fluctuating: float) : struct (float * float * float * float) =
         let key = struct (round mean, round constant, round fluctuating)
         match law.Memo.TryGetValue key with
@@ -288,52 +295,72 @@ module Marginal =
                 if normalCdf mid < p then lo <- mid else hi <- mid
             0.5 * (lo + hi))
 
-    let private fine = lazy (levels 400)
-    let private sparse = lazy (levels 100)
+    let private fine = lazy (levels 256)
+    let private sparse = lazy (levels 64)
 
     /// The grid of u on which Q∘Φ is tabulated.
     let private grid = Array.init 97 (fun i -> -6.0 + 0.125 * float i)
 
-    /// The discrete law of one value at one position: (value, probability) atoms.
-    let atoms (points: float[]) (law: Law) (mean: float) (variance: float) =
+    /// A discrete law: values and their probabilities.
+    type private Atoms = { Values: float[]; Probabilities: float[] }
+
+    /// The discrete law of one value at one position.
+    let private atoms (points: float[]) (law: Law) (mean: float) (variance: float) =
         let sd = sqrt (max variance 0.0)
-        [| for o in law.Outcomes do
-               let p = Law.probability law o / float points.Length
-               for t in points -> o.Fn.Apply (mean + sd * t), p |]
+        let outcomes = Array.ofList law.Outcomes
+        let n = points.Length
+        let values = Array.zeroCreate (outcomes.Length * n)
+        let probabilities = Array.zeroCreate (outcomes.Length * n)
+        outcomes
+        |> Array.iteri (fun k o ->
+            let p = Law.probability law o / float n
+            for j in 0 .. n - 1 do
+                values[k * n + j] <- o.Fn.Apply (mean + sd * points[j])
+                probabilities[k * n + j] <- p)
+        { Values = values; Probabilities = probabilities }
 
-    /// Combines independent discrete laws with op, keeping at most 40,000 atoms between steps.
-    let private combineAtoms (op: float -> float -> float) (a: (float * float)[]) (b: (float * float)[]) =
-        [| for x, p in a do
-               for y, q in b -> op x y, p * q |]
+    /// The law of op(x, y) for independent discrete x and y, sorted by value.
+    let private combine (op: float -> float -> float) (a: Atoms) (b: Atoms) =
+        let n, m = a.Values.Length, b.Values.Length
+        let values = Array.zeroCreate (n * m)
+        let probabilities = Array.zeroCreate (n * m)
+        for i in 0 .. n - 1 do
+            for j in 0 .. m - 1 do
+                values[i * m + j] <- op a.Values[i] b.Values[j]
+                probabilities[i * m + j] <- a.Probabilities[i] * b.Probabilities[j]
+        System.Array.Sort (values, probabilities)
+        { Values = values; Probabilities = probabilities }
 
-    /// Re-discretises a law at 400 equally likely levels.
-    let private compress (atoms: (float * float)[]) =
-        let sorted = Array.sortBy fst atoms
-        let total = Array.sumBy snd sorted
+    let private sorted (a: Atoms) =
+        let values, probabilities = Array.copy a.Values, Array.copy a.Probabilities
+        System.Array.Sort (values, probabilities)
+        { Values = values; Probabilities = probabilities }
+
+    /// Re-discretises a sorted law at 256 equally likely levels, to bound the work of the next step.
+    let private compress (a: Atoms) =
+        let count = 256
+        let total = Array.sum a.Probabilities
+        let values = Array.zeroCreate count
         let mutable cumulative = 0.0
         let mutable j = 0
-        let count = 400
-        let result = Array.zeroCreate count
-        for value, p in sorted do
-            cumulative <- cumulative + p / total
+        for k in 0 .. a.Values.Length - 1 do
+            cumulative <- cumulative + a.Probabilities[k] / total
             while j < count && (float j + 0.5) / float count <= cumulative do
-                result[j] <- value, 1.0 / float count
+                values[j] <- a.Values[k]
                 j <- j + 1
-        while j < count do
-            result[j] <- fst sorted[sorted.Length - 1], 1.0 / float count
-            j <- j + 1
-        result
+        for k in j .. count - 1 do
+            values[k] <- a.Values[a.Values.Length - 1]
+        { Values = values; Probabilities = Array.create count (1.0 / float count) }
 
-    /// Q∘Φ tabulated on the grid from the atoms (interpolating between their probability midpoints), then
-    /// made exact in mean and variance.
-    let private tabulate (atoms: (float * float)[]) (mean: float) (variance: float) =
-        let sorted = Array.sortBy fst atoms
-        let total = Array.sumBy snd sorted
-        let values = Array.map fst sorted
-        let midpoints = Array.zeroCreate sorted.Length
+    /// Q∘Φ tabulated on the grid from a sorted law (interpolating between its atoms' probability midpoints),
+    /// then made exact in mean and variance.
+    let private tabulate (a: Atoms) (mean: float) (variance: float) =
+        let values = a.Values
+        let total = Array.sum a.Probabilities
+        let midpoints = Array.zeroCreate values.Length
         let mutable before = 0.0
-        for k in 0 .. sorted.Length - 1 do
-            let p = snd sorted[k] / total
+        for k in 0 .. values.Length - 1 do
+            let p = a.Probabilities[k] / total
             midpoints[k] <- before + 0.5 * p
             before <- before + p
         let last = values.Length - 1
@@ -364,9 +391,11 @@ module Marginal =
         else Fn.smooth apply
 
     let private combined (op: float -> float -> float) (parts: (Law * float * float) list) =
-        let discretised =
-            parts |> List.mapi (fun i (law, m, v) -> atoms (if i = 0 then fine.Value else sparse.Value) law m v)
-        discretised.Tail |> List.fold (fun acc next -> compress (combineAtoms op acc next)) discretised.Head
+        let discretised = parts |> List.mapi (fun i (law, m, v) -> atoms (if i = 0 then fine.Value else sparse.Value) law m v)
+        match discretised with
+        | [ single ] -> sorted single
+        | first :: rest -> rest |> List.fold (fun acc next -> combine op (compress acc) next) (sorted first)
+        | [] -> invalidArg (nameof parts) "nothing to combine"
 
     /// The law, as a function of a standard normal, of op applied to independent values given by their laws
     /// and Gaussian moments (mean, total variance) at one position; `mean` and `variance` are the exact
@@ -376,10 +405,10 @@ module Marginal =
 
     /// The mean and variance of op applied to independent values, from their discretised laws.
     let momentsOf (op: float -> float -> float) (parts: (Law * float * float) list) =
-        let atoms = combined op parts
-        let total = Array.sumBy snd atoms
-        let mean = (atoms |> Array.sumBy (fun (x, p) -> x * p)) / total
-        mean, (atoms |> Array.sumBy (fun (x, p) -> (x - mean) * (x - mean) * p)) / total
+        let a = combined op parts
+        let total = Array.sum a.Probabilities
+        let mean = (Array.map2 (*) a.Values a.Probabilities |> Array.sum) / total
+        mean, (Array.map2 (fun x p -> (x - mean) * (x - mean) * p) a.Values a.Probabilities |> Array.sum) / total
 
 module Signal =
     let private uniformLaws positions = Array.create positions (Law.identity ())
@@ -441,7 +470,7 @@ module Signal =
             let v = segment.Values.Value
             let laws =
                 perPosition (Segment.positions segment)
-                    (fun i -> box (segment.Laws[i], Law.round z.Mean[i], Law.round (z.Constant[i] + z.Fluctuating[i]), Law.round v.Mean[i], Law.round (v.Constant[i] + v.Fluctuating[i])))
+                    (fun i -> box (Law.fingerprint segment.Laws[i], Law.round z.Mean[i], Law.round (z.Constant[i] + z.Fluctuating[i]), Law.round v.Mean[i], Law.round (v.Constant[i] + v.Fluctuating[i])))
                     (fun i ->
                         let fn = Marginal.ofIndependent (+) [ segment.Laws[i], z.Mean[i], z.Constant[i] + z.Fluctuating[i] ] v.Mean[i] (v.Constant[i] + v.Fluctuating[i])
                         Law.map fn (Law.identity ()))
@@ -457,7 +486,7 @@ module Signal =
         let laws =
             perPosition n
                 (fun i ->
-                    box (pieces |> List.map (fun s -> let law, m, v = part s i in law, Law.round m, Law.round v), Law.round stats.Mean[i], Law.round (stats.Constant[i] + stats.Fluctuating[i])))
+                    box (pieces |> List.map (fun s -> let law, m, v = part s i in Law.fingerprint law, Law.round m, Law.round v), Law.round stats.Mean[i], Law.round (stats.Constant[i] + stats.Fluctuating[i])))
                 (fun i ->
                     let fn = Marginal.ofIndependent op (pieces |> List.map (fun s -> part s i)) stats.Mean[i] (stats.Constant[i] + stats.Fluctuating[i])
                     Law.map fn (Law.identity ()))
