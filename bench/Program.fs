@@ -6,6 +6,9 @@ let main argv =
     | [| "analysis" |] | [||] ->
         printfn "%s" (AnalysisBench.run ())
         0
+    | [| "init" |] ->
+        printfn "%s" (InitBench.run 8)
+        0
     | _ ->
-        eprintfn "usage: receptor-bench [analysis]"
+        eprintfn "usage: receptor-bench [analysis | init]"
         2
