@@ -22,10 +22,14 @@ let main argv =
             | Error how ->
                 eprintfn "train-step: PyTorch is not available: %s" how
                 1
+    | [| "init" |] ->
+        Receptor.Core.Torch.NativeRuntime.configure ()
+        printfn "%s" (InitBench.run 8)
+        0
     | [| "erf" |] ->
         Receptor.Core.Torch.NativeRuntime.configure ()
         printfn "%s" (ErfBench.run ())
         0
     | _ ->
-        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf]"
+        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init]"
         2

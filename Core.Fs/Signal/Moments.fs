@@ -15,33 +15,48 @@ type Fn =
       /// case Gauss–Hermite is used and a kink costs about 1e-3 relative accuracy.
       Kinks: float list option
       /// (a, b) when the function is a·x + b.
-      Affine: (float * float) option }
+      Affine: (float * float) option
+      /// The inverse of a strictly monotone function, so that the kinks of an outer function can be pulled back.
+      Inverse: (float -> float) option }
 
 module Fn =
-    let smooth f = { Apply = f; Kinks = Some []; Affine = None }
+    let smooth f = { Apply = f; Kinks = Some []; Affine = None; Inverse = None }
 
-    let kinked kinks f = { Apply = f; Kinks = Some kinks; Affine = None }
+    let kinked kinks f = { Apply = f; Kinks = Some kinks; Affine = None; Inverse = None }
 
-    let affine a b = { Apply = (fun x -> a * x + b); Kinks = Some []; Affine = Some (a, b) }
+    let affine a b =
+        { Apply = (fun x -> a * x + b)
+          Kinks = Some []
+          Affine = Some (a, b)
+          Inverse = if a <> 0.0 then Some (fun y -> (y - b) / a) else None }
+
+    /// A smooth, strictly increasing function with its inverse.
+    let monotone f inverse = { Apply = f; Kinks = Some []; Affine = None; Inverse = Some inverse }
 
     let identity = affine 1.0 0.0
 
     let zero = affine 0.0 0.0
 
-    /// outer ∘ inner. Kinks stay known when the inner function is affine or the outer one smooth.
+    /// g applied to f's values: f's kinks, none of its other structure (squares, derivatives).
+    let derived (g: float -> float) (f: Fn) = { Apply = g; Kinks = f.Kinks; Affine = None; Inverse = None }
+
+    /// outer ∘ inner. Kinks stay known when the outer function is smooth or the inner one invertible.
     let compose (outer: Fn) (inner: Fn) =
         let kinks =
-            match outer.Kinks, inner.Kinks, inner.Affine with
-            | Some [], k, _ -> k
-            | Some outerKinks, Some innerKinks, Some (a, b) when a <> 0.0 ->
-                Some (innerKinks @ (outerKinks |> List.map (fun k -> (k - b) / a)))
-            | Some _, Some innerKinks, Some (0.0, _) -> Some innerKinks
+            match outer.Kinks, inner.Kinks, inner.Affine, inner.Inverse with
+            | Some [], k, _, _ -> k
+            | Some _, Some innerKinks, Some (0.0, _), _ -> Some innerKinks
+            | Some outerKinks, Some innerKinks, _, Some inverse -> Some (innerKinks @ List.map inverse outerKinks)
             | _ -> None
         let affine =
             match outer.Affine, inner.Affine with
             | Some (a, b), Some (c, d) -> Some (a * c, a * d + b)
             | _ -> None
-        { Apply = (fun x -> outer.Apply (inner.Apply x)); Kinks = kinks; Affine = affine }
+        let inverse =
+            match outer.Inverse, inner.Inverse with
+            | Some o, Some i -> Some (o >> i)
+            | _ -> None
+        { Apply = (fun x -> outer.Apply (inner.Apply x)); Kinks = kinks; Affine = affine; Inverse = inverse }
 
     /// Pointwise combination of two functions of the same input.
     let combine (op: float -> float -> float) (f: Fn) (g: Fn) =
@@ -49,7 +64,7 @@ module Fn =
             match f.Kinks, g.Kinks with
             | Some a, Some b -> Some (a @ b)
             | _ -> None
-        { Apply = (fun x -> op (f.Apply x) (g.Apply x)); Kinks = kinks; Affine = None }
+        { Apply = (fun x -> op (f.Apply x) (g.Apply x)); Kinks = kinks; Affine = None; Inverse = None }
 
 /// E[g(X)] for X ~ N(mean, variance): piecewise Gauss–Legendre between known kinks, Gauss–Hermite (128
 /// nodes) for smooth functions and those whose kinks are unknown.
@@ -73,7 +88,7 @@ type Moments =
 module Moments =
     let ofFn (f: Fn) mean variance =
         { Mean = expect f mean variance
-          Second = expect { f with Apply = (fun x -> let y = f.Apply x in y * y); Affine = None } mean variance }
+          Second = expect (Fn.derived (fun x -> let y = f.Apply x in y * y) f) mean variance }
 
 /// An activation: its function and, for the ReLU family max(x, 0) − α·max(−x, 0), its negative slope α.
 type Activation =
@@ -209,7 +224,8 @@ module Activation =
           Fn =
             { Apply = Expression.evaluate values expr
               Kinks = Expression.kinks values expr
-              Affine = Expression.affine values expr }
+              Affine = Expression.affine values expr
+              Inverse = Expression.affine values expr |> Option.filter (fun (a, _) -> a <> 0.0) |> Option.map (fun (a, b) -> fun y -> (y - b) / a) }
           NegativeSlope = None }
 
     /// The activation a layer kind computes, or None when the kind is not an activation.
@@ -261,7 +277,7 @@ let slopeSquare (activation: Activation) mean variance =
             let h = 1e-5 * max 1.0 (abs x)
             let d = (f (x + h) - f (x - h)) / (2.0 * h)
             d * d
-        expect { activation.Fn with Apply = derivative; Affine = None } mean variance
+        expect (Fn.derived derivative activation.Fn) mean variance
 
 /// Whether f is monotone (non-decreasing: 1, non-increasing: −1, neither: 0) over μ ± 10σ.
 let private monotonicity (f: Fn) mean sd =

@@ -35,10 +35,44 @@ module Stats =
 
     let equal (a: Stats) (b: Stats) = a.Mean = b.Mean && a.Constant = b.Constant && a.Fluctuating = b.Fluctuating
 
+/// How a channel's offsets at different positions covary: as a position × position matrix (row-major, its
+/// diagonal the per-position offset variances) on maps of up to 32×32, or, on larger maps, taken to be
+/// perfectly correlated (exact away from zero-padded borders).
+[<NoEquality; NoComparison>]
+type Offsets =
+    | Correlated
+    | Matrix of float[]
+
+module Offsets =
+    let maxPositions = 1024
+
+    /// Cov(Cᵢ, Cⱼ) given the per-position offset variances.
+    let get offsets (variances: float[]) i j =
+        match offsets with
+        | Matrix k -> k[i * variances.Length + j]
+        | Correlated -> sqrt (variances[i] * variances[j])
+
+    /// A symmetric matrix from its upper triangle, or Correlated on large maps.
+    let init n (f: int -> int -> float) =
+        if n > maxPositions then Correlated
+        else
+            let k = Array.zeroCreate (n * n)
+            for i in 0 .. n - 1 do
+                for j in i .. n - 1 do
+                    let v = f i j
+                    k[i * n + j] <- v
+                    k[j * n + i] <- v
+            Matrix k
+
+    /// Independent offsets at every position (a dense layer's single position, say).
+    let diagonal (variances: float[]) =
+        let n = variances.Length
+        init n (fun i j -> if i = j then variances[i] else 0.0)
+
 /// A Gaussian z = μ + C + F at every position of a map: C the channel offset, F the fluctuation.
 /// Identity matters: two values that are functions of the same Gaussian (and channel) are dependent.
 [<ReferenceEquality>]
-type Gaussian = { Id: int; Stats: Stats }
+type Gaussian = { Id: int; Stats: Stats; Offsets: Offsets }
 
 /// One joint outcome of the dropout masks that a value depends on: the masks kept, and the value as a
 /// function of z under that outcome.
@@ -50,7 +84,7 @@ type Law =
     { Masks: (int * float) list
       Outcomes: Outcome list
       /// (μ, vc, vf) of z → (mean, constant, fluctuating) of the value.
-      Memo: Dictionary<struct (float * float * float), struct (float * float * float)> }
+      Memo: Dictionary<struct (float * float * float), struct (float * float * float * float)> }
 
 module Law =
     /// Beyond this many masks in one value the law is given up for its moments (2^6 outcomes).
@@ -100,25 +134,33 @@ module Law =
 
     /// The moments of the value when z has mean μ, offset variance vc and fluctuating variance vf: the mean
     /// and second moment over z ~ N(μ, vc + vf) and the masks; the offset part Var_C(E[value | C]) by nested
-    /// quadrature (outer over C, inner over F and the masks).
-    let at law (mean: float) (constant: float) (fluctuating: float) =
-        // Keys agree to 40 significant bits, so that positions whose moments differ only by the order of
-        // summation (mirror images at the borders) share one computation.
-        let round (x: float) = System.BitConverter.Int64BitsToDouble (System.BitConverter.DoubleToInt64Bits x &&& ~~~0xFFFL)
+    /// quadrature (outer over C, inner over F and the masks); and the slope of the value's regression on z,
+    /// Cov(value, z)/Var(z), which carries offset covariances across positions.
+    /// Rounds to 40 significant bits, so that positions whose moments differ only by the order of summation
+    /// (mirror images at the borders) share one computation.
+    let round (x: float) = System.BitConverter.Int64BitsToDouble (System.BitConverter.DoubleToInt64Bits x &&& ~~~0xFFFL)
+
+    /// The law's values at a few probe points of z, rounded: laws built alike at different positions share it,
+    /// so that their work is shared too.
+    let fingerprint law =
+        [ for o in law.Outcomes do
+              yield probability law o |> round
+              for z in [ -4.0; -2.0; -1.0; -0.5; 0.0; 0.5; 1.0; 2.0; 4.0 ] -> round (o.Fn.Apply z) ]
+
+    let at law (mean: float) (constant: float) (fluctuating: float) : struct (float * float * float * float) =
         let key = struct (round mean, round constant, round fluctuating)
         match law.Memo.TryGetValue key with
         | true, value -> value
         | _ ->
             let value =
                 match affine law with
-                | Some (a, b) -> struct (a * mean + b, a * a * constant, a * a * fluctuating)
+                | Some (a, b) -> struct (a * mean + b, a * a * constant, a * a * fluctuating, a)
                 | None ->
                     let weighted = law.Outcomes |> List.map (fun o -> probability law o, o.Fn)
                     let total = constant + fluctuating
                     let first = weighted |> List.sumBy (fun (p, f) -> p * expect f mean total)
                     let second =
-                        weighted
-                        |> List.sumBy (fun (p, f) -> p * expect { f with Apply = (fun x -> let y = f.Apply x in y * y); Affine = None } mean total)
+                        weighted |> List.sumBy (fun (p, f) -> p * expect (Fn.derived (fun x -> let y = f.Apply x in y * y) f) mean total)
                     let offset =
                         if constant <= 0.0 then 0.0
                         elif fluctuating <= 0.0 then second - first * first
@@ -138,11 +180,14 @@ module Law =
                             | Some (_ :: _ as ks) -> expect (Fn.kinked ks square) 0.0 constant - first * first
                             | _ -> NormalRule.expect coarse.Value (fun t -> square (sqrt constant * t)) - first * first
                     let offset = max 0.0 offset
-                    struct (first, offset, max 0.0 (second - first * first - offset))
+                    let slope =
+                        if total <= 0.0 then 0.0
+                        else (weighted |> List.sumBy (fun (p, f) -> p * expect (Fn.derived (fun x -> f.Apply x * (x - mean)) f) mean total)) / total
+                    struct (first, offset, max 0.0 (second - first * first - offset), slope)
             law.Memo[key] <- value
             value
 
-/// Channels that share their Gaussian, law and per-position moments.
+/// Channels that share their Gaussian, laws and per-position moments.
 [<NoEquality; NoComparison>]
 type Segment =
     { Channels: int
@@ -151,31 +196,68 @@ type Segment =
       Gaussian: Gaussian
       /// The first channel's index within the Gaussian's channels: values at the same index are dependent.
       Origin: int
-      Law: Law
+      /// The value's law at each position; positions alike share one law object.
+      Laws: Law[]
       /// The moments of the values themselves, per position.
-      Values: Lazy<Stats> }
+      Values: Lazy<Stats>
+      /// The covariance of the values' channel offsets across positions.
+      Offsets: Lazy<Offsets> }
 
 module Segment =
-    let create channels height width gaussian origin law =
-        { Channels = channels
-          Height = height
-          Width = width
-          Gaussian = gaussian
-          Origin = origin
-          Law = law
-          Values =
+    /// Cov of the values' offsets at i and j from those of z, by the first two terms of their Hermite
+    /// (Mehler) expansion: sᵢsⱼ·K + RᵢRⱼ·K²/(vcᵢ·vcⱼ), with s the regression slope on z and R² the rest of
+    /// the value's offset variance; exact for affine laws, on the diagonal and for uncorrelated positions.
+    let private valueOffsets (gaussian: Gaussian) (laws: Law[]) (values: Stats) =
+        match gaussian.Offsets with
+        | Correlated -> Correlated
+        | Matrix k ->
+            let z = gaussian.Stats
+            let n = z.Mean.Length
+            let slope = Array.init n (fun i -> let struct (_, _, _, s) = Law.at laws[i] z.Mean[i] z.Constant[i] z.Fluctuating[i] in s)
+            let rest = Array.init n (fun i -> sqrt (max 0.0 (values.Constant[i] - slope[i] * slope[i] * z.Constant[i])))
+            Offsets.init n (fun i j ->
+                if i = j then values.Constant[i]
+                else
+                    let c = k[i * n + j]
+                    let scale = z.Constant[i] * z.Constant[j]
+                    slope[i] * slope[j] * c + (if scale > 0.0 then rest[i] * rest[j] * c * c / scale else 0.0))
+
+    let create channels height width gaussian origin (laws: Law[]) =
+        let values =
             lazy (
                 let z = gaussian.Stats
                 let n = z.Mean.Length
                 let values = Stats.create n
                 for i in 0 .. n - 1 do
-                    let struct (m, c, f) = Law.at law z.Mean[i] z.Constant[i] z.Fluctuating[i]
+                    let struct (m, c, f, _) = Law.at laws[i] z.Mean[i] z.Constant[i] z.Fluctuating[i]
                     values.Mean[i] <- m
                     values.Constant[i] <- c
                     values.Fluctuating[i] <- f
-                values) }
+                values)
+        { Channels = channels
+          Height = height
+          Width = width
+          Gaussian = gaussian
+          Origin = origin
+          Laws = laws
+          Values = values
+          Offsets = lazy (valueOffsets gaussian laws values.Value) }
 
-    let withLaw law segment = create segment.Channels segment.Height segment.Width segment.Gaussian segment.Origin law
+    let withLaws laws segment = create segment.Channels segment.Height segment.Width segment.Gaussian segment.Origin laws
+
+    /// Applies f once to each distinct law of the segment.
+    let mapLaws (f: Law -> Law) segment =
+        let mapped = Dictionary<Law, Law>(HashIdentity.Reference)
+        let laws =
+            segment.Laws
+            |> Array.map (fun law ->
+                match mapped.TryGetValue law with
+                | true, m -> m
+                | _ ->
+                    let m = f law
+                    mapped[law] <- m
+                    m)
+        withLaws laws segment
 
     /// The first `count` channels and the rest.
     let split count segment =
@@ -183,6 +265,8 @@ module Segment =
         piece count segment.Origin, piece (segment.Channels - count) (segment.Origin + count)
 
     let positions segment = segment.Height * segment.Width
+
+    let isGaussian segment = segment.Laws |> Array.forall (fun l -> Law.affine l = Some (1.0, 0.0))
 
 /// A node's output: its shape and its channel segments, in channel order. Flat vectors keep the maps
 /// they were flattened from (features are channel-major), so each feature keeps its own moments.
@@ -196,16 +280,165 @@ type Ids() =
         next <- next + 1
         next
 
+/// Marginal laws: a value whose law cannot be carried on exactly (a sum, product or maximum of independent
+/// values) is re-expressed as a monotone function of a fresh standard normal that has its exact marginal
+/// distribution: v = Q(Φ(u)), Q tabulated from the values' quantiles and corrected to the exact mean and
+/// variance. Later nonlinearities then see the skew of x + f(x)-free sums such as relu(z₁) + body(z₂).
+module Marginal =
+    /// Normal quantile points at which each input value is discretised.
+    let private levels count =
+        Array.init count (fun j ->
+            let p = (float j + 0.5) / float count
+            let mutable lo, hi = -tailBound, tailBound
+            for _ in 1 .. 60 do
+                let mid = 0.5 * (lo + hi)
+                if normalCdf mid < p then lo <- mid else hi <- mid
+            0.5 * (lo + hi))
+
+    let private fine = lazy (levels 256)
+    let private sparse = lazy (levels 64)
+
+    /// The grid of u on which Q∘Φ is tabulated.
+    let private grid = Array.init 97 (fun i -> -6.0 + 0.125 * float i)
+
+    /// A discrete law: values and their probabilities.
+    type private Atoms = { Values: float[]; Probabilities: float[] }
+
+    /// The discrete law of one value at one position.
+    let private atoms (points: float[]) (law: Law) (mean: float) (variance: float) =
+        let sd = sqrt (max variance 0.0)
+        let outcomes = Array.ofList law.Outcomes
+        let n = points.Length
+        let values = Array.zeroCreate (outcomes.Length * n)
+        let probabilities = Array.zeroCreate (outcomes.Length * n)
+        outcomes
+        |> Array.iteri (fun k o ->
+            let p = Law.probability law o / float n
+            for j in 0 .. n - 1 do
+                values[k * n + j] <- o.Fn.Apply (mean + sd * points[j])
+                probabilities[k * n + j] <- p)
+        { Values = values; Probabilities = probabilities }
+
+    /// The law of op(x, y) for independent discrete x and y, sorted by value.
+    let private combine (op: float -> float -> float) (a: Atoms) (b: Atoms) =
+        let n, m = a.Values.Length, b.Values.Length
+        let values = Array.zeroCreate (n * m)
+        let probabilities = Array.zeroCreate (n * m)
+        for i in 0 .. n - 1 do
+            for j in 0 .. m - 1 do
+                values[i * m + j] <- op a.Values[i] b.Values[j]
+                probabilities[i * m + j] <- a.Probabilities[i] * b.Probabilities[j]
+        System.Array.Sort (values, probabilities)
+        { Values = values; Probabilities = probabilities }
+
+    let private sorted (a: Atoms) =
+        let values, probabilities = Array.copy a.Values, Array.copy a.Probabilities
+        System.Array.Sort (values, probabilities)
+        { Values = values; Probabilities = probabilities }
+
+    /// Re-discretises a sorted law at 256 equally likely levels, to bound the work of the next step.
+    let private compress (a: Atoms) =
+        let count = 256
+        let total = Array.sum a.Probabilities
+        let values = Array.zeroCreate count
+        let mutable cumulative = 0.0
+        let mutable j = 0
+        for k in 0 .. a.Values.Length - 1 do
+            cumulative <- cumulative + a.Probabilities[k] / total
+            while j < count && (float j + 0.5) / float count <= cumulative do
+                values[j] <- a.Values[k]
+                j <- j + 1
+        for k in j .. count - 1 do
+            values[k] <- a.Values[a.Values.Length - 1]
+        { Values = values; Probabilities = Array.create count (1.0 / float count) }
+
+    /// Q∘Φ tabulated on the grid from a sorted law (interpolating between its atoms' probability midpoints),
+    /// then made exact in mean and variance.
+    let private tabulate (a: Atoms) (mean: float) (variance: float) =
+        let values = a.Values
+        let total = Array.sum a.Probabilities
+        let midpoints = Array.zeroCreate values.Length
+        let mutable before = 0.0
+        for k in 0 .. values.Length - 1 do
+            let p = a.Probabilities[k] / total
+            midpoints[k] <- before + 0.5 * p
+            before <- before + p
+        let last = values.Length - 1
+        let quantile (p: float) =
+            if p <= midpoints[0] then values[0]
+            elif p >= midpoints[last] then values[last]
+            else
+                let found = System.Array.BinarySearch (midpoints, p)
+                let k = if found >= 0 then found else ~~~found - 1
+                let k = min k (last - 1)
+                let t = (p - midpoints[k]) / (midpoints[k + 1] - midpoints[k])
+                values[k] + t * (values[k + 1] - values[k])
+        let table = grid |> Array.map (fun u -> quantile (normalCdf u))
+        let raw u =
+            let x = (u - grid[0]) / 0.125
+            let i = max 0 (min (grid.Length - 2) (int (floor x)))
+            table[i] + (x - float i) * (table[i + 1] - table[i])
+        let m = NormalRule.expect Special.fine.Value raw
+        let v = NormalRule.expect Special.fine.Value (fun u -> (raw u - m) ** 2.0)
+        let scale = if v > 0.0 then sqrt (variance / v) else 0.0
+        let apply u = mean + scale * (raw u - m)
+        if scale > 0.0 && Array.pairwise table |> Array.forall (fun (a, b) -> b > a) then
+            let inverse y =
+                let target = m + (y - mean) / scale
+                let i = table |> Array.tryFindIndex (fun t -> t >= target) |> Option.defaultValue (table.Length - 1) |> max 1
+                grid[i - 1] + 0.125 * (target - table[i - 1]) / (table[i] - table[i - 1])
+            Fn.monotone apply inverse
+        else Fn.smooth apply
+
+    let private combined (op: float -> float -> float) (parts: (Law * float * float) list) =
+        let discretised = parts |> List.mapi (fun i (law, m, v) -> atoms (if i = 0 then fine.Value else sparse.Value) law m v)
+        match discretised with
+        | [ single ] -> sorted single
+        | first :: rest -> rest |> List.fold (fun acc next -> combine op (compress acc) next) (sorted first)
+        | [] -> invalidArg (nameof parts) "nothing to combine"
+
+    /// The law, as a function of a standard normal, of op applied to independent values given by their laws
+    /// and Gaussian moments (mean, total variance) at one position; `mean` and `variance` are the exact
+    /// moments of the result.
+    let ofIndependent (op: float -> float -> float) (parts: (Law * float * float) list) mean variance =
+        tabulate (combined op parts) mean variance
+
+    /// The mean and variance of op applied to independent values, from their discretised laws.
+    let momentsOf (op: float -> float -> float) (parts: (Law * float * float) list) =
+        let a = combined op parts
+        let total = Array.sum a.Probabilities
+        let mean = (Array.map2 (*) a.Values a.Probabilities |> Array.sum) / total
+        mean, (Array.map2 (fun x p -> (x - mean) * (x - mean) * p) a.Values a.Probabilities |> Array.sum) / total
+
 module Signal =
-    /// A segment whose values are Gaussian with the given moments, independent of everything before.
-    let gaussianSegment (ids: Ids) channels height width stats =
-        Segment.create channels height width { Id = ids.Next(); Stats = stats } 0 (Law.identity ())
+    let private uniformLaws positions = Array.create positions (Law.identity ())
+
+    /// A segment whose values are Gaussian with the given moments and offset covariance, independent of
+    /// everything before.
+    let gaussianSegment (ids: Ids) channels height width stats offsets =
+        Segment.create channels height width { Id = ids.Next(); Stats = stats; Offsets = offsets } 0 (uniformLaws (height * width))
+
+    /// A fresh standard-normal Gaussian split into offset and fluctuation as the given moments are, with
+    /// per-position laws that turn it into values with those moments.
+    let projectedSegment (ids: Ids) channels height width (stats: Stats) (offsets: Offsets) (laws: Law[]) =
+        let n = height * width
+        let total i = stats.Constant[i] + stats.Fluctuating[i]
+        let standard =
+            { Mean = Array.zeroCreate n
+              Constant = Array.init n (fun i -> if total i > 0.0 then stats.Constant[i] / total i else 0.0)
+              Fluctuating = Array.init n (fun i -> if total i > 0.0 then stats.Fluctuating[i] / total i else 1.0) }
+        let standardOffsets =
+            match offsets with
+            | Correlated -> Correlated
+            | Matrix k -> Offsets.init n (fun i j -> if total i > 0.0 && total j > 0.0 then k[i * n + j] / sqrt (total i * total j) else 0.0)
+        Segment.create channels height width { Id = ids.Next(); Stats = standard; Offsets = standardOffsets } 0 laws
 
     /// Standard normal input (every element independent N(0, 1)).
     let standardInput (ids: Ids) shape =
         match shape with
-        | Spatial (c, h, w) -> { Shape = shape; Segments = [ gaussianSegment ids c h w (Stats.uniform (h * w) 0.0 0.0 1.0) ] }
-        | Flat n -> { Shape = shape; Segments = [ gaussianSegment ids n 1 1 (Stats.uniform 1 0.0 0.0 1.0) ] }
+        | Spatial (c, h, w) ->
+            { Shape = shape; Segments = [ gaussianSegment ids c h w (Stats.uniform (h * w) 0.0 0.0 1.0) (Offsets.diagonal (Array.zeroCreate (h * w))) ] }
+        | Flat n -> { Shape = shape; Segments = [ gaussianSegment ids n 1 1 (Stats.uniform 1 0.0 0.0 1.0) (Offsets.diagonal [| 0.0 |]) ] }
 
     /// Input with the given per-position mean and variance, shared by every channel (no channel offset).
     let inputOfMaps (ids: Ids) shape (mean: float[]) (variance: float[]) =
@@ -214,13 +447,50 @@ module Signal =
             | Spatial (c, h, w) -> c, h, w
             | Flat n -> n, 1, 1
         let stats = { Mean = Array.copy mean; Constant = Array.zeroCreate (h * w); Fluctuating = Array.copy variance }
-        { Shape = shape; Segments = [ gaussianSegment ids c h w stats ] }
+        { Shape = shape; Segments = [ gaussianSegment ids c h w stats (Offsets.diagonal stats.Constant) ] }
 
-    /// Replaces a segment by a Gaussian with its moments: used where the exact law cannot be carried on.
-    let moments (ids: Ids) (segment: Segment) =
-        match Law.affine segment.Law with
-        | Some (1.0, 0.0) -> segment
-        | _ -> gaussianSegment ids segment.Channels segment.Height segment.Width segment.Values.Value
+    /// Per position, a law built once per distinct key (the input laws and rounded moments).
+    let private perPosition (n: int) (key: int -> obj) (build: int -> Law) =
+        let built = Dictionary<obj, Law>(HashIdentity.Structural)
+        Array.init n (fun i ->
+            let k = key i
+            match built.TryGetValue k with
+            | true, law -> law
+            | _ ->
+                let law = build i
+                built[k] <- law
+                law)
+
+    /// Re-expresses a segment as a function of a fresh Gaussian with the same marginal law at every position
+    /// and no dropout masks: used where the exact law cannot be carried on.
+    let project (ids: Ids) (segment: Segment) =
+        if Segment.isGaussian segment then segment
+        else
+            let z = segment.Gaussian.Stats
+            let v = segment.Values.Value
+            let laws =
+                perPosition (Segment.positions segment)
+                    (fun i -> box (Law.fingerprint segment.Laws[i], Law.round z.Mean[i], Law.round (z.Constant[i] + z.Fluctuating[i]), Law.round v.Mean[i], Law.round (v.Constant[i] + v.Fluctuating[i])))
+                    (fun i ->
+                        let fn = Marginal.ofIndependent (+) [ segment.Laws[i], z.Mean[i], z.Constant[i] + z.Fluctuating[i] ] v.Mean[i] (v.Constant[i] + v.Fluctuating[i])
+                        Law.map fn (Law.identity ()))
+            projectedSegment ids segment.Channels segment.Height segment.Width v segment.Offsets.Value laws
+
+    /// A piece's law and Gaussian moments (mean, total variance) at position i.
+    let part (s: Segment) i = let z = s.Gaussian.Stats in s.Laws[i], z.Mean[i], z.Constant[i] + z.Fluctuating[i]
+
+    /// op over independent aligned pieces: the given moments, and the marginal law of the result.
+    let independent (ids: Ids) (op: float -> float -> float) (pieces: Segment list) (stats: Stats) (offsets: Offsets) =
+        let first = pieces.Head
+        let n = Segment.positions first
+        let laws =
+            perPosition n
+                (fun i ->
+                    box (pieces |> List.map (fun s -> let law, m, v = part s i in Law.fingerprint law, Law.round m, Law.round v), Law.round stats.Mean[i], Law.round (stats.Constant[i] + stats.Fluctuating[i])))
+                (fun i ->
+                    let fn = Marginal.ofIndependent op (pieces |> List.map (fun s -> part s i)) stats.Mean[i] (stats.Constant[i] + stats.Fluctuating[i])
+                    Law.map fn (Law.identity ()))
+        projectedSegment ids first.Channels first.Height first.Width stats offsets laws
 
     /// Cuts every branch's segments at the union of their boundaries, giving aligned pieces.
     let align (branches: Segment list list) : Segment list list =

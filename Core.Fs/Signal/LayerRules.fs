@@ -1,0 +1,455 @@
+/// The exact moment rule of every layer kind, keyed by the kind's name as the compiler's modules are: each
+/// maps the signal a layer receives to the signal it gives. See Propagation.fs for the approximations.
+module internal Receptor.Core.Signal.LayerRules
+
+open System.Collections.Generic
+open Receptor.Dsl
+open Receptor.Core.Signal.Special
+open Receptor.Core.Signal.Moments
+open Receptor.Core.Signal.Signal
+
+let private spatial (shape: Shape) =
+    match shape with
+    | Spatial (c, h, w) -> c, h, w
+    | Flat n -> n, 1, 1
+
+/// The pieces of a signal's segments covering channels [first, first + count).
+let private piecesOf (segments: Segment list) first count =
+    let rec go (segments: Segment list) offset acc =
+        match segments with
+        | [] -> List.rev acc
+        | s :: rest ->
+            let lo, hi = max first offset, min (first + count) (offset + s.Channels)
+            let acc = if lo < hi then (s, lo - offset, hi - lo) :: acc else acc
+            go rest (offset + s.Channels) acc
+    go segments 0 []
+
+/// A (grouped) convolution: per group, the fan-in's second moments summed over the valid taps.
+let private convolve (context: Context) (layer: CheckedLayer) part (input: Signal) cout groups (window: Window) bias =
+    let cin = Shape.channels input.Shape
+    let cinGroup, coutGroup = cin / groups, cout / groups
+    let kh, kw = window.Kernel
+    let oh, ow = window.Output
+    let segments = Array.ofList input.Segments
+    let indexOf (s: Segment) = Array.findIndex (fun x -> obj.ReferenceEquals (x, s)) segments
+    let keyOf g = piecesOf input.Segments (g * cinGroup) cinGroup |> List.map (fun (s, _, n) -> indexOf s, n)
+    let keys = Array.init groups keyOf
+    let energies = Dictionary<(int * int) list, float[] * float[]>(HashIdentity.Structural)
+    for key in keys do
+        if not (energies.ContainsKey key) then
+            let h, w = window.Input
+            let offsets, fluctuations = Array.zeroCreate (h * w), Array.zeroCreate (h * w)
+            for index, count in key do
+                let v = segments[index].Values.Value
+                for i in 0 .. h * w - 1 do
+                    offsets[i] <- offsets[i] + float count * (v.Mean[i] * v.Mean[i] + v.Constant[i])
+                    fluctuations[i] <- fluctuations[i] + float count * v.Fluctuating[i]
+            energies[key] <- (Window.sum window offsets, Window.sum window fluctuations)
+    let energy =
+        keys |> Array.averageBy (fun key -> let o, f = energies[key] in Array.average (Array.map2 (+) o f))
+    let described =
+        { Path = layer.Path
+          Part = part
+          Kind = layer.Kind.Name
+          FanIn = cinGroup * kh * kw
+          FanOut = coutGroup * kh * kw
+          Energy = energy
+          HasBias = bias }
+    let chosen = Context.choose context described
+    let biasVariance = if bias then chosen.Bias else 0.0
+    let taps = lazy (Window.taps window)
+    // Cov of two outputs' offsets: σ²·Σ over the taps valid for both of E[aₚ·a_q], a = μ + C the inputs'
+    // constant part (independent weights per tap and channel), plus the bias variance.
+    let offsetsOf (key: (int * int) list) (diagonal: float[]) =
+        let inputs = key |> List.map (fun (index, count) -> float count, segments[index].Values.Value, segments[index].Offsets.Value)
+        Offsets.init (oh * ow) (fun o o' ->
+            if o = o' then diagonal[o]
+            else
+                let a, b = taps.Value[o], taps.Value[o']
+                let mutable total = 0.0
+                for t in 0 .. a.Length - 1 do
+                    if a[t] >= 0 && b[t] >= 0 then
+                        for count, v, k in inputs do
+                            total <- total + count * (v.Mean[a[t]] * v.Mean[b[t]] + Offsets.get k v.Constant a[t] b[t])
+                chosen.Weight * total + biasVariance)
+    // One segment per run of consecutive groups with the same inputs.
+    let runs =
+        keys
+        |> Array.fold (fun runs key ->
+            match runs with
+            | (k, n) :: rest when k = key -> (k, n + 1) :: rest
+            | _ -> (key, 1) :: runs) []
+        |> List.rev
+    let output =
+        runs
+        |> List.map (fun (key, n) ->
+            let offsets, fluctuations = energies[key]
+            let stats =
+                { Mean = Array.zeroCreate (oh * ow)
+                  Constant = offsets |> Array.map (fun o -> chosen.Weight * o + biasVariance)
+                  Fluctuating = fluctuations |> Array.map (fun f -> chosen.Weight * f) }
+            Signal.gaussianSegment context.Ids (n * coutGroup) oh ow stats (offsetsOf key stats.Constant))
+    { Shape = Spatial (cout, oh, ow); Segments = output }
+
+let private conv (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let args = layer.Args
+    Ok (convolve context layer "" input (args.Int "out") (args.Int "groups") (Window.ofLayer layer "kernel" true) (args.Bool "bias"))
+
+let private dwconv (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let c = Shape.channels input.Shape
+    Ok (convolve context layer "" input (c * layer.Args.Int "multiplier") c (Window.ofLayer layer "kernel" true) (layer.Args.Bool "bias"))
+
+let private sepconv (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let c = Shape.channels input.Shape
+    let depthwiseWindow = Window.ofLayer layer "kernel" true
+    let depthwise = convolve context layer "depthwise" input c c depthwiseWindow false
+    let pointwiseWindow =
+        { Kernel = 1, 1; Stride = 1, 1; Dilation = 1, 1; Padding = (0, 0, 0, 0); Input = depthwiseWindow.Output; Output = depthwiseWindow.Output }
+    Ok (convolve context layer "pointwise" depthwise (layer.Args.Int "out") 1 pointwiseWindow (layer.Args.Bool "bias"))
+
+let private dense (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let out = layer.Args.Int "out"
+    let bias = layer.Args.Bool "bias"
+    let mutable offsets, fluctuations = 0.0, 0.0
+    for s in input.Segments do
+        let v = s.Values.Value
+        for i in 0 .. v.Mean.Length - 1 do
+            offsets <- offsets + float s.Channels * (v.Mean[i] * v.Mean[i] + v.Constant[i])
+            fluctuations <- fluctuations + float s.Channels * v.Fluctuating[i]
+    let fanIn = Shape.channels input.Shape
+    let described =
+        { Path = layer.Path; Part = ""; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = out; Energy = offsets + fluctuations; HasBias = bias }
+    let chosen = Context.choose context described
+    let stats = Stats.uniform 1 0.0 (chosen.Weight * offsets + (if bias then chosen.Bias else 0.0)) (chosen.Weight * fluctuations)
+    Ok { Shape = Flat out; Segments = [ Signal.gaussianSegment context.Ids out 1 1 stats (Offsets.diagonal stats.Constant) ] }
+
+let private mapLaws (f: Law -> Law) (input: Signal) =
+    { input with Segments = input.Segments |> List.map (Segment.mapLaws f) }
+
+let private activation (activation: Activation) (_: Context) (_: CheckedLayer) (input: Signal) =
+    Ok (mapLaws (Law.map activation.Fn) input)
+
+let private dropout (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let keep = 1.0 - layer.Args.Float "p"
+    let id = context.Ids.Next()
+    let segments =
+        input.Segments
+        |> List.map (fun s ->
+            let s = if s.Laws |> Array.exists (fun l -> l.Masks.Length >= Law.maxMasks) then Signal.project context.Ids s else s
+            Segment.mapLaws (Law.dropout id keep) s)
+    Ok { input with Segments = segments }
+
+let private scale (_: Context) (layer: CheckedLayer) (input: Signal) =
+    Ok (mapLaws (Law.map (Fn.affine (layer.Args.Float "factor") 0.0)) input)
+
+let private passThrough (_: Context) (layer: CheckedLayer) (input: Signal) =
+    Ok { input with Shape = layer.Facts.Output }
+
+/// Average pooling of a segment's values: means and offsets average (offsets through their covariance
+/// across positions), fluctuations average as independent terms.
+let private averageSegment (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
+    let v = segment.Values.Value
+    let k = segment.Offsets.Value
+    let stats = Stats.create (oh * ow)
+    let covariance o o' =
+        let a, da = windows[o]
+        let b, db = windows[o']
+        let mutable total = 0.0
+        for i in a do
+            for j in b do
+                total <- total + Offsets.get k v.Constant i j
+        total / (da * db)
+    windows
+    |> Array.iteri (fun o (positions, divisor) ->
+        let mutable mean, fluctuation = 0.0, 0.0
+        for i in positions do
+            mean <- mean + v.Mean[i]
+            fluctuation <- fluctuation + v.Fluctuating[i]
+        stats.Mean[o] <- mean / divisor
+        stats.Constant[o] <- covariance o o
+        stats.Fluctuating[o] <- fluctuation / (divisor * divisor))
+    Signal.gaussianSegment context.Ids segment.Channels oh ow stats (Offsets.init (oh * ow) covariance)
+
+let private pooled (layer: CheckedLayer) (input: Signal) (pool: Segment -> Segment) =
+    Ok { Shape = layer.Facts.Output; Segments = input.Segments |> List.map pool }
+
+let private avgpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let window = Window.ofLayer layer "kernel" false
+    let oh, ow = window.Output
+    let windows = Window.pooling window (layer.Args.Bool "countpad")
+    pooled layer input (averageSegment context windows oh ow)
+
+let private globalWindow (input: Signal) =
+    let _, h, w = spatial input.Shape
+    [| Array.init (h * w) id, float (h * w) |]
+
+let private gavgpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+    pooled layer input (averageSegment context (globalWindow input) 1 1)
+
+/// PyTorch's adaptive windows: [⌊i·n/m⌋, ⌈(i+1)·n/m⌉) along each axis.
+let private adaptiveavgpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let _, h, w = spatial input.Shape
+    let _, oh, ow = spatial layer.Facts.Output
+    let span i n m = i * n / m, ((i + 1) * n + m - 1) / m
+    let windows =
+        Array.init (oh * ow) (fun o ->
+            let (y0, y1), (x0, x1) = span (o / ow) h oh, span (o % ow) w ow
+            [| for y in y0 .. y1 - 1 do for x in x0 .. x1 - 1 -> y * w + x |], float ((y1 - y0) * (x1 - x0)))
+    pooled layer input (averageSegment context windows oh ow)
+
+/// The moments of max(f(μ + C + Fᵢ)) over k elements sharing the offset C: nested over C.
+let private maxMoments k (f: Fn) mean constant fluctuating =
+    if constant <= 0.0 then
+        let m = maxOfIid k f mean fluctuating
+        struct (m.Mean, 0.0, m.Variance)
+    elif fluctuating <= 0.0 then
+        let m = Moments.ofFn f mean constant
+        struct (m.Mean, m.Variance, 0.0)
+    else
+        let rule = coarse.Value
+        let mutable first, firstSquared, second = 0.0, 0.0, 0.0
+        for i in 0 .. rule.Points.Length - 1 do
+            let m = maxOfIid k f (mean + sqrt constant * rule.Points[i]) fluctuating
+            first <- first + rule.Weights[i] * m.Mean
+            firstSquared <- firstSquared + rule.Weights[i] * m.Mean * m.Mean
+            second <- second + rule.Weights[i] * m.Second
+        struct (first, max 0.0 (firstSquared - first * first), max 0.0 (second - firstSquared))
+
+/// Max pooling: the window's elements share the channel offset and fluctuate independently; the law of
+/// the values is used exactly when it involves no dropout mask.
+let private maxSegment (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
+    let segment = if segment.Laws |> Array.forall (fun l -> l.Masks.IsEmpty) then segment else Signal.project context.Ids segment
+    let z = segment.Gaussian.Stats
+    let memo = Dictionary<obj, struct (float * float * float)>(HashIdentity.Structural)
+    let stats = Stats.create (oh * ow)
+    windows
+    |> Array.iteri (fun o (positions, _) ->
+        let k = positions.Length
+        let average (map: float[]) = positions |> Array.averageBy (fun i -> map[i])
+        // The law of the window's first position stands for the window's.
+        let law = segment.Laws[positions[0]]
+        let f = law.Outcomes.Head.Fn
+        let mean, constant, fluctuating = average z.Mean, average z.Constant, average z.Fluctuating
+        let key = box (k, law, Law.round mean, Law.round constant, Law.round fluctuating)
+        let value =
+            match memo.TryGetValue key with
+            | true, value -> value
+            | _ ->
+                let value = maxMoments k f mean constant fluctuating
+                memo[key] <- value
+                value
+        let struct (m, c, v) = value
+        stats.Mean[o] <- m
+        stats.Constant[o] <- c
+        stats.Fluctuating[o] <- v)
+    // The outputs' offsets correlate as the inputs' do on average between the two windows.
+    let inputs = segment.Values.Value
+    let k = segment.Offsets.Value
+    let correlation i j =
+        let scale = inputs.Constant[i] * inputs.Constant[j]
+        if scale > 0.0 then Offsets.get k inputs.Constant i j / sqrt scale else 0.0
+    let offsets =
+        Offsets.init (oh * ow) (fun o o' ->
+            if o = o' then stats.Constant[o]
+            else
+                let a, _ = windows[o]
+                let b, _ = windows[o']
+                let rho = Seq.average (seq { for i in a do for j in b -> correlation i j })
+                rho * sqrt (stats.Constant[o] * stats.Constant[o']))
+    Signal.gaussianSegment context.Ids segment.Channels oh ow stats offsets
+
+let private maxpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let window = Window.ofLayer layer "kernel" false
+    let oh, ow = window.Output
+    pooled layer input (maxSegment context (Window.pooling window false) oh ow)
+
+let private gmaxpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+    pooled layer input (maxSegment context (globalWindow input) 1 1)
+
+/// Batch normalisation in training mode. Spatial: per channel over batch and positions, which removes the
+/// channel's offset (up to its variation across positions at padded borders); flat: per feature.
+let private batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let gamma, beta, eps = layer.Args.Float "gamma", layer.Args.Float "beta", layer.Args.Float "eps"
+    let normalise (s: Segment) =
+        let v = s.Values.Value
+        let n = v.Mean.Length
+        match input.Shape with
+        | Spatial _ ->
+            let mean = Array.average v.Mean
+            // The channel's mean over positions is removed: its offsets lose their average over positions.
+            let k = s.Offsets.Value
+            let rowMeans =
+                match k with
+                | Correlated ->
+                    let rootMean = v.Constant |> Array.averageBy sqrt
+                    v.Constant |> Array.map (fun c -> sqrt c * rootMean)
+                | Matrix _ -> Array.init n (fun i -> Seq.averageBy (fun j -> Offsets.get k v.Constant i j) (seq { 0 .. n - 1 }))
+            let grandMean = Array.average rowMeans
+            let centred i j = Offsets.get k v.Constant i j - rowMeans[i] - rowMeans[j] + grandMean
+            let variance = Array.init n (fun i -> (v.Mean[i] - mean) ** 2.0 + centred i i + v.Fluctuating[i]) |> Array.average
+            let sd = sqrt (variance + eps)
+            if v.Constant |> Array.forall (fun c -> c = 0.0) then
+                Segment.mapLaws (Law.map (Fn.affine (gamma / sd) (beta - gamma * mean / sd))) s
+            else
+                let scale = gamma * gamma / (sd * sd)
+                let stats =
+                    { Mean = v.Mean |> Array.map (fun m -> beta + gamma * (m - mean) / sd)
+                      Constant = Array.init n (fun i -> scale * centred i i)
+                      Fluctuating = v.Fluctuating |> Array.map (fun f -> scale * f) }
+                Signal.gaussianSegment context.Ids s.Channels s.Height s.Width stats (Offsets.init n (fun i j -> scale * centred i j))
+        | Flat _ ->
+            let stats =
+                { Mean = Array.create n beta
+                  Constant = Array.zeroCreate n
+                  Fluctuating = v.Fluctuating |> Array.map (fun f -> gamma * gamma * f / (f + eps)) }
+            let uniform = v.Mean |> Array.forall ((=) v.Mean[0]) && v.Fluctuating |> Array.forall ((=) v.Fluctuating[0])
+            if uniform && v.Constant |> Array.forall (fun c -> c = 0.0) then
+                let sd = sqrt (v.Fluctuating[0] + eps)
+                Segment.mapLaws (Law.map (Fn.affine (gamma / sd) (beta - gamma * v.Mean[0] / sd))) s
+            else Signal.gaussianSegment context.Ids s.Channels s.Height s.Width stats (Offsets.diagonal stats.Constant)
+    Ok { input with Segments = input.Segments |> List.map normalise }
+
+/// Group (and layer) normalisation: per sample over each group's channels and positions. The statistics of
+/// a sample are taken to be the ensemble's, so the output is an affine function of the input per group and
+/// channel offsets survive.
+let private groupNormalise groups (layer: CheckedLayer) (input: Signal) =
+    let gamma, beta, eps = layer.Args.Float "gamma", layer.Args.Float "beta", layer.Args.Float "eps"
+    let size = Shape.channels input.Shape / groups
+    let affineOf g =
+        let pieces = piecesOf input.Segments (g * size) size
+        let sumOver (term: Stats -> int -> float) =
+            pieces |> List.sumBy (fun (s, _, n) -> let v = s.Values.Value in float n * Seq.sumBy (term v) (seq { 0 .. v.Mean.Length - 1 }))
+        let count = sumOver (fun _ _ -> 1.0)
+        let mean = sumOver (fun v i -> v.Mean[i]) / count
+        let second = sumOver Stats.second / count
+        let sd = sqrt (second - mean * mean + eps)
+        gamma / sd, beta - gamma * mean / sd
+    let affines = Array.init groups affineOf
+    // Each segment is cut where the group affine changes; whole groups inside one segment share theirs.
+    let cut (start: int) (segment: Segment) =
+        let runs =
+            [ start .. start + segment.Channels - 1 ]
+            |> List.fold (fun runs channel ->
+                let a = affines[channel / size]
+                match runs with
+                | (b, count) :: rest when b = a -> (b, count + 1) :: rest
+                | _ -> (a, 1) :: runs) []
+            |> List.rev
+        let rec pieces (rest: Segment) runs =
+            match runs with
+            | [] -> []
+            | ((a, b), n) :: more ->
+                let piece, remainder = if more.IsEmpty then rest, rest else Segment.split n rest
+                Segment.mapLaws (Law.map (Fn.affine a b)) piece :: pieces remainder more
+        pieces segment runs, start + segment.Channels
+    Ok { input with Segments = input.Segments |> List.mapFold (fun start s -> cut start s) 0 |> fst |> List.concat }
+
+let private layernorm (_: Context) (layer: CheckedLayer) (input: Signal) = groupNormalise 1 layer input
+
+let private groupnorm (_: Context) (layer: CheckedLayer) (input: Signal) =
+    match input.Shape with
+    | Spatial _ -> groupNormalise (layer.Args.Int "groups") layer input
+    // The compiler normalises flat vectors over all features (LayerNorm).
+    | Flat _ -> groupNormalise 1 layer input
+
+/// Zero padding: z itself is padded when the law maps 0 to 0 (relu, tanh, …), else the values' moments are.
+let private zeropad (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let ph, pw = layer.Args.Pair "padding"
+    let _, h, w = spatial input.Shape
+    let oh, ow = h + 2 * ph, w + 2 * pw
+    let pad (map: float[]) =
+        Array.init (oh * ow) (fun o ->
+            let y, x = o / ow - ph, o % ow - pw
+            if y >= 0 && y < h && x >= 0 && x < w then map[y * w + x] else 0.0)
+    let segments =
+        input.Segments
+        |> List.map (fun s ->
+            let s = if s.Laws |> Array.forall Law.keepsZero then s else Signal.project context.Ids s
+            let z = s.Gaussian.Stats
+            let source o = let y, x = o / ow - ph, o % ow - pw in if y >= 0 && y < h && x >= 0 && x < w then y * w + x else -1
+            let offsets =
+                Offsets.init (oh * ow) (fun o o' ->
+                    let i, j = source o, source o'
+                    if i >= 0 && j >= 0 then Offsets.get s.Gaussian.Offsets z.Constant i j else 0.0)
+            let padded =
+                { Id = context.Ids.Next()
+                  Stats = { Mean = pad z.Mean; Constant = pad z.Constant; Fluctuating = pad z.Fluctuating }
+                  Offsets = offsets }
+            let zero = Law.identity ()
+            let laws =
+                Array.init (oh * ow) (fun o ->
+                    let y, x = o / ow - ph, o % ow - pw
+                    if y >= 0 && y < h && x >= 0 && x < w then s.Laws[y * w + x] else zero)
+            Segment.create s.Channels oh ow padded s.Origin laws)
+    Ok { Shape = layer.Facts.Output; Segments = segments }
+
+/// Nearest upsampling copies values (the law carries over); bilinear mixes up to four neighbours with
+/// PyTorch's weights (align_corners = false).
+let private upsample (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let factor = layer.Args.Int "factor"
+    let _, h, w = spatial input.Shape
+    let oh, ow = h * factor, w * factor
+    let source u n =
+        let x = max 0.0 ((float u + 0.5) / float factor - 0.5)
+        let i0 = min (int (floor x)) (n - 1)
+        let i1 = min (i0 + 1) (n - 1)
+        let t = x - float i0
+        if i0 = i1 then [ i0, 1.0 ] else [ i0, 1.0 - t; i1, t ]
+    let segments =
+        input.Segments
+        |> List.map (fun s ->
+            if layer.Args.Word "mode" = "nearest" then
+                let z = s.Gaussian.Stats
+                let copy (map: float[]) = Array.init (oh * ow) (fun o -> map[(o / ow / factor) * w + (o % ow) / factor])
+                let origin o = (o / ow / factor) * w + (o % ow) / factor
+                let offsets = Offsets.init (oh * ow) (fun o o' -> Offsets.get s.Gaussian.Offsets z.Constant (origin o) (origin o'))
+                let copied =
+                    { Id = context.Ids.Next()
+                      Stats = { Mean = copy z.Mean; Constant = copy z.Constant; Fluctuating = copy z.Fluctuating }
+                      Offsets = offsets }
+                let laws = Array.init (oh * ow) (fun o -> s.Laws[(o / ow / factor) * w + (o % ow) / factor])
+                Segment.create s.Channels oh ow copied s.Origin laws
+            else
+                let v = s.Values.Value
+                let k = s.Offsets.Value
+                let taps = Array.init (oh * ow) (fun o -> [ for y, a in source (o / ow) h do for x, b in source (o % ow) w -> y * w + x, a * b ])
+                let covariance o o' =
+                    taps[o] |> List.sumBy (fun (i, a) -> taps[o'] |> List.sumBy (fun (j, b) -> a * b * Offsets.get k v.Constant i j))
+                let stats = Stats.create (oh * ow)
+                for o in 0 .. oh * ow - 1 do
+                    stats.Mean[o] <- taps[o] |> List.sumBy (fun (i, c) -> c * v.Mean[i])
+                    stats.Constant[o] <- covariance o o
+                    stats.Fluctuating[o] <- taps[o] |> List.sumBy (fun (i, c) -> c * c * v.Fluctuating[i])
+                Signal.gaussianSegment context.Ids s.Channels oh ow stats (Offsets.init (oh * ow) covariance))
+    Ok { Shape = layer.Facts.Output; Segments = segments }
+
+let rules: Map<string, Context -> CheckedLayer -> Signal -> Result<Signal, string>> =
+    let activationRule (layer: CheckedLayer) context input =
+        match Activation.ofLayer layer.Kind.Name layer.Args with
+        | Some a -> activation a context layer input
+        | None -> Error (sprintf "'%s' is not an activation" layer.Kind.Name)
+    Map.ofList
+        [ "conv", conv
+          "dwconv", dwconv
+          "sepconv", sepconv
+          "dense", dense
+          "maxpool", maxpool
+          "avgpool", avgpool
+          "gavgpool", gavgpool
+          "gmaxpool", gmaxpool
+          "adaptiveavgpool", adaptiveavgpool
+          "batchnorm", batchnorm
+          "layernorm", layernorm
+          "groupnorm", groupnorm
+          "identity", passThrough
+          "flatten", passThrough
+          "dropout", dropout
+          "scale", scale
+          "zeropad", zeropad
+          "upsample", upsample
+          for name in [ "relu"; "relu6"; "leaky"; "prelu"; "elu"; "selu"; "gelu"; "silu"; "mish"; "tanh"; "sigmoid"; "softplus"; "hardswish"; "act" ] do
+              name, (fun context layer input -> activationRule layer context input) ]
+
+/// Kinds that have an exact moment rule.
+let kinds = rules |> Map.keys |> List.ofSeq
+

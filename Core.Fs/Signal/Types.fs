@@ -1,0 +1,60 @@
+/// What the moment propagation works with and returns: weighted layers as it meets them, the weight
+/// variances chosen for them, and the moments predicted at every node.
+namespace Receptor.Core.Signal
+
+open Receptor.Core.Signal.Signal
+
+/// A weighted layer, or one part of one (sepconv's depthwise and pointwise halves), as the propagation
+/// meets it.
+type WeightedLayer =
+    { Path: string
+      /// "" for a single weight tensor, else the part's name (`<path>.<part>.weight`).
+      Part: string
+      Kind: string
+      /// Inputs per output unit: (input channels / groups) · kernel area.
+      FanIn: int
+      /// Outputs per input unit: (output channels / groups) · kernel area.
+      FanOut: int
+      /// The output's variance per unit of weight variance: Σ over the fan-in of E[x²], averaged over
+      /// output positions and channels (border positions see fewer inputs).
+      Energy: float
+      HasBias: bool }
+
+/// The variances of a weighted layer's zero-mean weights and bias.
+type WeightVariance = { Weight: float; Bias: float }
+
+/// Predicted moments of one node's output, averaged over its channels and positions.
+type NodeMoments =
+    { Path: string
+      Op: string
+      Mean: float
+      Variance: float
+      /// The part of the variance that is a per-channel offset, constant over samples and positions.
+      Offset: float }
+
+type Prediction =
+    { Nodes: NodeMoments list
+      /// Every weighted layer in evaluation order with the weight variance it was given.
+      Layers: (WeightedLayer * WeightVariance) list }
+
+/// Which propagation rules to use: Receptor's, or AutoInit's (Bingham & Miikkulainen 2023) with its
+/// simplifications, to compare the two on the same trees.
+type Rules =
+    | Exact
+    | AutoInit2023
+
+/// The input's per-position mean and variance, when not standard normal (e.g. measured on data).
+type InputMoments = { Mean: float[]; Variance: float[] }
+
+/// What the rules of one propagation share: fresh Gaussians, and the weighted layers' choices.
+type internal Context =
+    { Ids: Ids
+      Choose: WeightedLayer -> WeightVariance
+      Chosen: ResizeArray<WeightedLayer * WeightVariance> }
+
+module internal Context =
+    /// Asks for a weighted layer's weight variance and records the choice.
+    let choose (context: Context) (layer: WeightedLayer) =
+        let chosen = context.Choose layer
+        context.Chosen.Add (layer, chosen)
+        chosen
