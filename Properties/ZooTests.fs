@@ -38,7 +38,13 @@ let private expected =
       //   dense 64·10 = 640. Total 3,726,208.
       // Parameters: convolutions 144 + 4,608 + 18,432 + 36,864, batch norms 2·(16 + 32 + 64 + 64) = 352,
       // dense 650. Total 61,050.
-      { File = "mnist4bn.rcp"; Parameters = 61_050L; Macs = Exact 3_726_208L } ]
+      { File = "mnist4bn.rcp"; Parameters = 61_050L; Macs = Exact 3_726_208L }
+      // DenseASPP head on a stride-8 backbone at 3×256×256, by hand. Backbone: 32·27 + 64·288 + 128·576
+      // weights and 3 norms (64 + 128 + 256) = 93,472 parameters; 32·128²·27 + 64·64²·288 + 128·32²·576 =
+      // 165,150,720 MACs. Dilated layer i on c = 128, 160, 192, 224, 256 channels (Σ 960): 1×1 64c + 64,
+      // norm 128, 3×3 32·576 + 32 = 18,464, leading norm 2c from the second on (2·832): 156,384 parameters;
+      // 1024·(64·960 + 5·32·576) = 157,286,400 MACs. Classifier 19·288 + 19 = 5,491; 19·288·1024 = 5,603,328.
+      { File = "denseaspp.rcp"; Parameters = 255_347L; Macs = Exact 328_040_448L } ]
 
 let private zooFolder = Repository.zooFolder
 let private read = Repository.readZoo
