@@ -92,10 +92,11 @@ let rec linearise node =
     | Call _ -> node
 
 /// Whether the theoretical field is exact for this tree: upsampling and adaptive pooling with uneven
-/// windows have fractional fields, described by their extent only approximately.
+/// windows have fractional fields, described by their extent only approximately, and a deformable
+/// convolution's field is nominal (the positive weights used here give it offsets that move it).
 let rec hasExactField node =
     match node with
-    | Op layer -> layer.Kind <> "upsample" && layer.Kind <> "adaptiveavgpool"
+    | Op layer -> layer.Kind <> "upsample" && layer.Kind <> "adaptiveavgpool" && layer.Kind <> "deform"
     | Seq nodes | Branches (_, nodes) -> List.forall hasExactField nodes
     | Residual (body, shortcut, _) -> hasExactField body && Option.forall hasExactField shortcut
     | Repeat (_, body) | Named (_, body) -> hasExactField body

@@ -246,6 +246,66 @@ module Architectures =
             return op "sepconv" ([ "kernel", kernel; "out", Int out ] @ window @ biasArg), Spatial (out, oh, ow)
         }
 
+    /// Deformable convolution: a convolution's window and groups, v1 or v2.
+    let private deform (c, h, w) =
+        gen {
+            let! kernel, window, (oh, ow) = convolutionWindow (h, w)
+            let! groups = Gen.frequency [ 3, Gen.constant 1; 1, Gen.elements (divisors c) ]
+            let! multiple = Gen.choose (1, max 1 (8 / groups))
+            let out = groups * multiple
+            let! groupsArg = unlessDefault "groups" (Int 1) (Int groups)
+            let! modulatedArg = someOf [ "modulated", Gen.map Bool coin ]
+            let! biasArg = bias
+            return
+                op "deform" ([ "kernel", kernel; "out", Int out ] @ window @ groupsArg @ modulatedArg @ biasArg),
+                Spatial (out, oh, ow)
+        }
+
+    /// DCLS: 2 or 3 elements per axis in a dilated size up to 9 that fits the padded input (else `same`).
+    let private dcls (c, h, w) =
+        gen {
+            let! elements = perAxis 2 (3, 3)
+            let! stride = unitOrUpTo 3
+            let! style = Gen.elements [ Omitted; Explicit; SameStyle; ValidStyle ]
+            let! padding = if style = Explicit then perAxis 0 (3, 3) else Gen.constant (0, 0)
+            let room (axis: int * int -> int) = axis (h, w) + 2 * axis padding
+            let style = if style <> SameStyle && (room fst < fst elements || room snd < snd elements) then SameStyle else style
+            let largest (axis: int * int -> int) = if style = SameStyle then 9 else min 9 (room axis)
+            let! size = Gen.zip (Gen.choose (fst elements, largest fst)) (Gen.choose (snd elements, largest snd))
+            let outputs (axis: int * int -> int) =
+                let length, s = axis (h, w), axis stride
+                if style = SameStyle then (length + s - 1) / s
+                else Geometry.slide length (axis size) s (axis padding) (axis padding)
+            let! groups = Gen.frequency [ 3, Gen.constant 1; 1, Gen.elements (divisors c) ]
+            let! multiple = Gen.choose (1, max 1 (8 / groups))
+            let out = groups * multiple
+            let! elementsValue = sizeValue elements
+            let! sizeArg = sizeValue size
+            let! strideArg = sizeValue stride |> Gen.bind (unlessDefault "stride" (Int 1))
+            let! paddingArg = paddingArgument style padding
+            let! groupsArg = unlessDefault "groups" (Int 1) (Int groups)
+            let! biasArg = bias
+            return
+                op "dcls" ([ "kernel_count", elementsValue; "out", Int out; "dilated_size", sizeArg ] @ strideArg @ paddingArg @ groupsArg @ biasArg),
+                Spatial (out, outputs fst, outputs snd)
+        }
+
+    /// Selective kernel: groups dividing both channel counts (always given: the default 32 rarely divides),
+    /// a compact width of at most 8.
+    let private sk (c, h, w) =
+        gen {
+            let! groups = Gen.elements (divisors c)
+            let! multiple = Gen.choose (1, max 1 (16 / groups))
+            let out = groups * multiple
+            let! optional = someOf [ "branches", Gen.choose (1, 3) |> Gen.map Int; "reduction", Gen.choose (1, 16) |> Gen.map Int ]
+            let! minimum = Gen.choose (1, 8)
+            let! stride = Gen.choose (1, 2)
+            let! strideArg = unlessDefault "stride" (Int 1) (Int stride)
+            return
+                op "sk" ([ "out", Int out ] @ optional @ [ "minimum", Int minimum; "groups", Int groups ] @ strideArg),
+                Spatial (out, (h - 1) / stride + 1, (w - 1) / stride + 1)
+        }
+
     /// Max or average pooling with a window that fits, padding at most half the kernel, either rounding.
     let private pool kind (c, h, w) =
         gen {
@@ -370,6 +430,9 @@ module Architectures =
                   yield 3, conv chw
                   yield 1, dwconv chw
                   yield 1, sepconv chw
+                  yield 1, deform chw
+                  yield 1, dcls chw
+                  yield 1, sk chw
                   yield 1, pool "maxpool" chw
                   yield 1, pool "avgpool" chw
                   yield 1, adaptiveAveragePool chw

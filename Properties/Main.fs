@@ -14,6 +14,7 @@ let all =
         SignalTests.tests
         FieldTests.tests
         TrainingTests.tests
+        LayerTests.tests
     ]
 
 [<EntryPoint>]

@@ -30,6 +30,9 @@ let main argv =
         Receptor.Core.Torch.NativeRuntime.configure ()
         printfn "%s" (ErfBench.run ())
         0
+    | [| "layers" |] ->
+        printfn "%s" (LayerBench.run ())
+        0
     | _ ->
-        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init]"
+        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init | layers]"
         2

@@ -1,0 +1,232 @@
+/// TorchSharp modules of the field layers (Dsl/Layers/FieldLayers.fs), built from plain tensor ops:
+/// TorchSharp has no deform_conv2d, so deformable sampling is one bilinear grid_sample per input.
+module Receptor.Core.Torch.FieldModules
+
+open TorchSharp
+open Receptor.Dsl
+
+type private Tensor = torch.Tensor
+type private M = torch.nn.Module<Tensor, Tensor>
+
+let private pairOf (a: int, b: int) = struct (int64 a, int64 b)
+
+/// A learnable tensor owned by its module: it outlives any dispose scope the module is built in.
+let private parameterOf (data: Tensor) =
+    let p = torch.nn.Parameter data
+    p.DetachFromDisposeScope () |> ignore
+    p
+
+/// PyTorch's default initialisation of a convolution's weight and bias (kaiming-uniform with a = √5).
+let private initialiseConv (weight: Tensor) (bias: Tensor option) =
+    use _ = torch.no_grad ()
+    torch.nn.init.kaiming_uniform_ (weight, a = sqrt 5.0) |> ignore
+    let fanIn = weight.numel () / weight.shape[0]
+    let bound = 1.0 / sqrt (float fanIn)
+    bias |> Option.iter (fun b -> b.uniform_ (-bound, bound) |> ignore)
+
+/// Pads (top, left, bottom, right) beforehand when it is not symmetric; returns the symmetric part left
+/// for the convolution itself.
+let private splitPadding (top, left, bottom, right) =
+    if top = bottom && left = right then id, (top, left)
+    else
+        let pad = [| int64 left; int64 right; int64 top; int64 bottom |]
+        (fun (x: Tensor) -> torch.nn.functional.pad (x, pad)), (0, 0)
+
+/// Deformable convolution v1 (Dai et al. 2017) and, when `modulated`, v2 (Zhu et al. 2019).
+/// Parameters: `weight` (out, in/groups, kh, kw), `bias`, and the offset convolution `offset` with
+/// 2·kh·kw (v2: 3·kh·kw) output channels, zero-initialised: channel 2t is Δy and 2t + 1 is Δx of tap
+/// t = i·kw + j (torchvision's layout); v2's last kh·kw channels are mask logits.
+type DeformableConv2d
+    (name: string, inChannels: int, outChannels: int, kernel: int * int, stride: int * int,
+     padding: int * int * int * int, dilation: int * int, groups: int, hasBias: bool, modulated: bool) as this =
+    inherit M(name)
+    let kh, kw = kernel
+    let sh, sw = stride
+    let dh, dw = dilation
+    let taps = kh * kw
+    let predicted = (if modulated then 3 else 2) * taps
+    let prepad, symmetric = splitPadding padding
+    let top, left, _, _ = padding
+    let offset =
+        torch.nn.Conv2d (
+            int64 inChannels, int64 predicted, pairOf (kh, kw), stride = System.Nullable (pairOf (sh, sw)),
+            padding = System.Nullable (pairOf symmetric), dilation = System.Nullable (pairOf (dh, dw)), bias = true)
+    do
+        let weight = parameterOf (torch.empty (int64 outChannels, int64 (inChannels / groups), int64 kh, int64 kw))
+        let biasParameter = if hasBias then Some (parameterOf (torch.empty (int64 outChannels))) else None
+        initialiseConv weight (biasParameter |> Option.map (fun b -> b :> Tensor))
+        this.register_parameter ("weight", weight)
+        biasParameter |> Option.iter (fun b -> this.register_parameter ("bias", b))
+        use _ = torch.no_grad ()
+        offset.weight.zero_ () |> ignore
+        offset.bias.zero_ () |> ignore
+        this.register_module ("offset", offset)
+
+    /// Offsets (N, kh·kw, 2, oh, ow) as (Δy, Δx), and v2's masks (N, kh·kw, oh, ow), for an input.
+    member _.Predict(input: Tensor) =
+        let raw = offset.call (prepad input)
+        let n, oh, ow = raw.shape[0], raw.shape[2], raw.shape[3]
+        let offsets = raw.narrow(1L, 0L, int64 (2 * taps)).view (n, int64 taps, 2L, oh, ow)
+        let masks = if modulated then Some (raw.narrow(1L, int64 (2 * taps), int64 taps).sigmoid ()) else None
+        offsets, masks
+
+    /// The convolution with given offsets (N, kh·kw, 2, oh, ow) and optional masks (N, kh·kw, oh, ow).
+    member this.Apply(input: Tensor, offsets: Tensor, masks: Tensor option) =
+        let n, channels, height, width = input.shape[0], input.shape[1], input.shape[2], input.shape[3]
+        let oh, ow = offsets.shape[3], offsets.shape[4]
+        let tensor (values: float[]) = torch.tensor (values, dtype = input.dtype, device = input.device)
+        // Nominal tap positions in input coordinates (the top/left padding moves the origin).
+        let tapRows = tensor (Array.init taps (fun t -> float (t / kw * dh)))
+        let tapColumns = tensor (Array.init taps (fun t -> float (t % kw * dw)))
+        let rows = tensor (Array.init (int oh) (fun u -> float (int u * sh - top)))
+        let columns = tensor (Array.init (int ow) (fun v -> float (int v * sw - left)))
+        let y = (tapRows.view (1L, -1L, 1L, 1L) + rows.view (1L, 1L, -1L, 1L)) + offsets.select (2L, 0L)
+        let x = (tapColumns.view (1L, -1L, 1L, 1L) + columns.view (1L, 1L, 1L, -1L)) + offsets.select (2L, 1L)
+        // grid_sample's normalised coordinates without corner alignment: pixel i sits at (2i + 1)/size − 1,
+        // which holds for any size (even 1); zero padding reads zeros outside the image, corner by corner.
+        let normalised (position: Tensor) size = (position * 2.0 + 1.0) / float size - 1.0
+        let grid = torch.stack([| normalised x width; normalised y height |], -1L).view (n, int64 taps * oh, ow, 2L)
+        let sampled =
+            torch.nn.functional.grid_sample (
+                input, grid, torch.GridSampleMode.Bilinear, torch.GridSamplePaddingMode.Zeros, System.Nullable false)
+        let sampled =
+            match masks with
+            | Some m -> sampled.view (n, channels, int64 taps, oh * ow) * m.reshape (n, 1L, int64 taps, oh * ow)
+            | None -> sampled
+        // Channel c·taps + t of the samples is tap t of channel c: the kernel is a grouped 1×1 convolution
+        // over them (faster on CPU than the same contraction as a batched matmul or as a strided k×k conv).
+        let weight = (this.get_parameter "weight").view (int64 outChannels, -1L, 1L, 1L)
+        let biasTensor = if hasBias then this.get_parameter "bias" :> Tensor else null
+        torch.nn.functional.conv2d (
+            sampled.view (n, channels * int64 taps, oh, ow), weight, biasTensor, [| 1L; 1L |], [| 0L; 0L |], [| 1L; 1L |],
+            int64 groups)
+
+    override this.forward input =
+        // The network may hand over channels-last tensors; sampling and the contraction want NCHW.
+        let input = input.contiguous ()
+        let offsets, masks = this.Predict input
+        this.Apply (input, offsets, masks)
+
+/// The initial tap positions of DCLS along one axis: `count` evenly spaced in [0, size − 1]
+/// (the centre when there is one tap).
+let spacingGrid count size =
+    Array.init count (fun i -> if count = 1 then float (size - 1) / 2.0 else float i * float (size - 1) / float (count - 1))
+
+/// Dilated convolution with learnable spacings (Khalfaoui-Hassani et al. 2023). Parameters: `weight`
+/// (out, in/groups, kh, kw), `displacement` (2, out, in/groups, kh, kw) of each element from its initial
+/// grid position (row, column), zero-initialised, and `bias`.
+type LearnableSpacingConv2d
+    (name: string, inChannels: int, outChannels: int, elements: int * int, dilatedSize: int * int, stride: int * int,
+     padding: int * int * int * int, groups: int, hasBias: bool) as this =
+    inherit M(name)
+    let kh, kw = elements
+    let sizeH, sizeW = dilatedSize
+    let sh, sw = stride
+    let prepad, symmetric = splitPadding padding
+    do
+        let shape = [| int64 outChannels; int64 (inChannels / groups); int64 kh; int64 kw |]
+        let weight = parameterOf (torch.empty shape)
+        let biasParameter = if hasBias then Some (parameterOf (torch.empty (int64 outChannels))) else None
+        // Initialised as the k×k convolution it starts as (fan-in in/groups·kh·kw).
+        initialiseConv weight (biasParameter |> Option.map (fun b -> b :> Tensor))
+        this.register_parameter ("weight", weight)
+        this.register_parameter ("displacement", parameterOf (torch.zeros (Array.append [| 2L |] shape)))
+        biasParameter |> Option.iter (fun b -> this.register_parameter ("bias", b))
+
+    /// The dense (out, in/groups, dilated height, dilated width) kernel the elements spread onto: element
+    /// e at (p_y, p_x) adds w·(1 − f_y)(1 − f_x) at (⌊p_y⌋, ⌊p_x⌋), w·(1 − f_y)f_x at (⌊p_y⌋, ⌊p_x⌋ + 1), and
+    /// so on, f = p − ⌊p⌋; differentiable in p (one-sided at integers, as DCLS). One scatter-add of the four
+    /// corners per element: on CPU, forming the kernel densely or by batched matmul costs far more.
+    member this.Kernel() =
+        let weight = this.get_parameter "weight"
+        let displacement = this.get_parameter "displacement"
+        let grid count size = torch.tensor (spacingGrid count size, dtype = weight.dtype, device = weight.device)
+        let limit size = Scalar.op_Implicit (float (size - 1))
+        let rows = ((grid kh sizeH).view (-1L, 1L) + displacement.select (0L, 0L)).clamp (Scalar.op_Implicit 0.0, limit sizeH)
+        let columns = ((grid kw sizeW).view (1L, -1L) + displacement.select (0L, 1L)).clamp (Scalar.op_Implicit 0.0, limit sizeW)
+        let top, left = rows.floor().detach (), columns.floor().detach ()
+        let fy, fx = rows - top, columns - left
+        // A corner one past the last row or column only occurs with weight 0 (f = 0 there): clamp its index.
+        let index (dy: float) (dx: float) =
+            (top + dy).clamp_max(limit sizeH) * float sizeW + (left + dx).clamp_max (limit sizeW)
+        let corners =
+            [ index 0.0 0.0, (1.0 - fy) * (1.0 - fx); index 0.0 1.0, (1.0 - fy) * fx
+              index 1.0 0.0, fy * (1.0 - fx); index 1.0 1.0, fy * fx ]
+        let pairs = int64 outChannels * int64 (inChannels / groups)
+        let indices = torch.cat([| for i, _ in corners -> i.view (pairs, -1L) |], 1L).to_type torch.int64
+        let values = torch.cat ([| for _, share in corners -> (weight * share).view (pairs, -1L) |], 1L)
+        torch.zeros(pairs, int64 (sizeH * sizeW), dtype = weight.dtype, device = weight.device)
+            .scatter_add(1L, indices, values)
+            .view (int64 outChannels, int64 (inChannels / groups), int64 sizeH, int64 sizeW)
+
+    override this.forward input =
+        let biasTensor = if hasBias then this.get_parameter "bias" :> Tensor else null
+        torch.nn.functional.conv2d (
+            prepad input, this.Kernel (), biasTensor, [| int64 sh; int64 sw |],
+            [| int64 (fst symmetric); int64 (snd symmetric) |], [| 1L; 1L |], int64 groups)
+
+/// Selective-kernel unit (Li et al. 2019): `branch1..M` grouped 3×3 convolutions with dilation i, each with
+/// batch norm `norm1..M` and ReLU; `squeeze` (bias-free fc to d) with `squeeze_norm` and ReLU; `select`, the
+/// M bias-free fcs from d back to the channels stacked as one (M·out, d) matrix.
+type SelectiveKernel
+    (name: string, inChannels: int, outChannels: int, branches: int, width: int, groups: int, stride: int * int) as this =
+    inherit M(name)
+    let convs =
+        List.init branches (fun i ->
+            let d = i + 1
+            let conv =
+                torch.nn.Conv2d (
+                    int64 inChannels, int64 outChannels, pairOf (3, 3), stride = System.Nullable (pairOf stride),
+                    padding = System.Nullable (pairOf (d, d)), dilation = System.Nullable (pairOf (d, d)),
+                    groups = int64 groups, bias = false)
+            let norm = torch.nn.BatchNorm2d (int64 outChannels)
+            this.register_module (sprintf "branch%d" d, conv)
+            this.register_module (sprintf "norm%d" d, norm)
+            conv :> M, norm :> M)
+    let squeeze = torch.nn.Linear (int64 outChannels, int64 width, hasBias = false)
+    let squeezeNorm = torch.nn.BatchNorm1d (int64 width)
+    let select = torch.nn.Linear (int64 width, int64 (branches * outChannels), hasBias = false)
+    do
+        this.register_module ("squeeze", squeeze)
+        this.register_module ("squeeze_norm", squeezeNorm)
+        this.register_module ("select", select)
+
+    override _.forward input =
+        let values = convs |> List.map (fun (conv, norm) -> torch.nn.functional.relu (norm.call (conv.call input)))
+        let stacked = torch.stack (values, 1L)
+        let pooled = stacked.sum(1L).mean ([| 2L; 3L |])
+        let compact = torch.nn.functional.relu (squeezeNorm.call (squeeze.call pooled))
+        let attention = select.call(compact).view(-1L, int64 branches, int64 outChannels).softmax (1L)
+        (stacked * attention.unsqueeze(-1L).unsqueeze (-1L)).sum (1L)
+
+/// Explicit (top, left, bottom, right) padding of a window layer on its checked input.
+let private paddingOf (layer: CheckedLayer) extent =
+    match layer.Input with
+    | Spatial (_, h, w) -> Facts.resolvePadding (layer.Args.Padding "padding") (h, w) extent (layer.Args.Pair "stride")
+    | Flat _ -> 0, 0, 0, 0
+
+let private deform (layer: CheckedLayer) : M =
+    let args = layer.Args
+    let kh, kw = args.Pair "kernel"
+    let dh, dw = args.Pair "dilation"
+    let padding = paddingOf layer (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    new DeformableConv2d (
+        "deform", Shape.channels layer.Input, args.Int "out", (kh, kw), args.Pair "stride", padding, (dh, dw),
+        args.Int "groups", args.Bool "bias", args.Bool "modulated")
+
+let private dcls (layer: CheckedLayer) : M =
+    let args = layer.Args
+    let size = args.Pair "dilated_size"
+    new LearnableSpacingConv2d (
+        "dcls", Shape.channels layer.Input, args.Int "out", args.Pair "kernel_count", size, args.Pair "stride",
+        paddingOf layer size, args.Int "groups", args.Bool "bias")
+
+let private sk (layer: CheckedLayer) : M =
+    let args = layer.Args
+    let out = args.Int "out"
+    new SelectiveKernel (
+        "sk", Shape.channels layer.Input, out, args.Int "branches", Layers.FieldLayers.selectionWidth args out,
+        args.Int "groups", args.Pair "stride")
+
+/// The compilers of the field layers, merged into LayerModules' table.
+let compilers: Map<string, CheckedLayer -> M> = Map.ofList [ "deform", deform; "dcls", dcls; "sk", sk ]
