@@ -34,25 +34,17 @@ let private expected =
       // Total 270,798,336.
       { File = "allcnnc.rcp"; Parameters = 1_369_738L; Macs = Exact 270_798_336L }
       // mnist4bn at 1×28×28, by hand (outputs × inputs per output; batch norm, pooling and ReLU add none):
-<<<<<<< HEAD
       //   8·28·28·9 = 56,448     32·14·14·72 = 451,584     64·7·7·288 = 903,168     64·7·7·576 = 1,806,336
       //   dense 64·10 = 640. Total 3,218,176.
       // Parameters: convolutions 72 + 2,304 + 18,432 + 36,864, batch norms 2·(8 + 32 + 64 + 64) = 336,
       // dense 650. Total 58,658.
-      { File = "mnist4bn.rcp"; Parameters = 58_658L; Macs = Exact 3_218_176L } ]
-=======
-      //   16·28·28·9 = 112,896     32·14·14·144 = 903,168     64·7·7·288 = 903,168     64·7·7·576 = 1,806,336
-      //   dense 64·10 = 640. Total 3,726,208.
-      // Parameters: convolutions 144 + 4,608 + 18,432 + 36,864, batch norms 2·(16 + 32 + 64 + 64) = 352,
-      // dense 650. Total 61,050.
-      { File = "mnist4bn.rcp"; Parameters = 61_050L; Macs = Exact 3_726_208L }
+      { File = "mnist4bn.rcp"; Parameters = 58_658L; Macs = Exact 3_218_176L }
       // DenseASPP head on a stride-8 backbone at 3×256×256, by hand. Backbone: 32·27 + 64·288 + 128·576
       // weights and 3 norms (64 + 128 + 256) = 93,472 parameters; 32·128²·27 + 64·64²·288 + 128·32²·576 =
       // 165,150,720 MACs. Dilated layer i on c = 128, 160, 192, 224, 256 channels (Σ 960): 1×1 64c + 64,
       // norm 128, 3×3 32·576 + 32 = 18,464, leading norm 2c from the second on (2·832): 156,384 parameters;
       // 1024·(64·960 + 5·32·576) = 157,286,400 MACs. Classifier 19·288 + 19 = 5,491; 19·288·1024 = 5,603,328.
       { File = "denseaspp.rcp"; Parameters = 255_347L; Macs = Exact 328_040_448L } ]
->>>>>>> layers
 
 let private zooFolder = Repository.zooFolder
 let private read = Repository.readZoo
