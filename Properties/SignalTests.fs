@@ -345,8 +345,9 @@ let initialiserTests =
 open Receptor.Search
 
 /// A small seeded generator of architectures for the initialisation properties: plain deep chains of
-/// convolution and activation (every activation, a few act expressions), residual stacks, concat blocks,
-/// dropout, pooling and zero padding of non-zero means.
+/// convolution and activation (every activation, a few act expressions, random act expressions), residual
+/// stacks, concat blocks, parallel branches (sums, gating, maxima), dropout, pooling and zero padding of
+/// non-zero means.
 module Architectures =
     open Receptor.Core.Data
 
@@ -396,6 +397,39 @@ module Architectures =
           Input = Spatial (width, 8, 8)
           Text = String.concat " >> " [ for _ in 1 .. blocks -> block () ] + " >> dropout(0.5) >> avgpool(2) >> conv(3, 16, padding=1) >> relu >> gavgpool" }
 
+    /// A random activation expression that an initialiser can work with: it depends on `x`, is built from
+    /// functions of at most linear growth (so its moments exist and stay moderate), and is never constant.
+    let randomActivation (rng: Rng) =
+        let unary = [ Tanh; Sigmoid; Relu; Softplus; Sin; Atan; Erf; Asinh; Gauss; Abs ]
+        let scaled () = Binary (BinaryFn.Mul, Const (pick rng [ 0.5; 1.0; 1.5; 2.0 ]), X)
+        let term () =
+            match rng.NextInt 3 with
+            | 0 -> Unary (pick rng unary, X)
+            | 1 -> Unary (pick rng unary, scaled ())
+            | _ -> Binary (BinaryFn.Mul, X, Unary (pick rng [ Sigmoid; Tanh; Erf; Gauss ], scaled ()))
+        let expression =
+            match rng.NextInt 3 with
+            | 0 -> term ()
+            | 1 -> Binary (pick rng [ BinaryFn.Add; BinaryFn.Sub; BinaryFn.Max; BinaryFn.Min ], term (), Binary (BinaryFn.Mul, Const (pick rng [ 0.1; 0.5; 1.0 ]), term ()))
+            | _ -> Unary (pick rng unary, term ())
+        // Gauss and Abs of an even term, or Max/Min of equal terms, can still be even in x: that is allowed,
+        // only an expression without x is degenerate, and every term above contains x.
+        "act(" + Printer.expression expression + ")"
+
+    /// Blocks of parallel paths from one input: sums of several kernel sizes and maxima. Gating products
+    /// (σ(conv) × conv) are left out: README, "stated approximations".
+    let branches (rng: Rng) blocks width =
+        let act () = pick rng activations
+        let block () =
+            let merge =
+                match rng.NextInt 2 with
+                | 0 -> sprintf "add(conv(3, %d, padding=1) >> %s, conv(5, %d, padding=2) >> %s, conv(1, %d) >> %s)" width (act ()) width (act ()) width (act ())
+                | _ -> sprintf "max(conv(3, %d, padding=1), conv(1, %d))" width width
+            sprintf "%s >> conv(1, %d) >> %s" merge width (act ())
+        { Name = $"branches, {blocks} blocks"
+          Input = Spatial (width, 8, 8)
+          Text = String.concat " >> " [ for _ in 1 .. blocks -> block () ] + " >> maxpool(2) >> gavgpool >> flatten >> dense(10)" }
+
     /// The family: a fixed seed names it. Chains with activations of positive mean stop at depth 30: beyond,
     /// the channel offsets they build up make a single network's variance wander by a factor e^{±1} at width
     /// 64, more than a test's few seeds can average; the depth-60 chain uses centred activations. Residual
@@ -404,7 +438,9 @@ module Architectures =
     let family seed =
         let rng = Rng seed
         [ chain rng 10 64; chain rng 20 64; chain rng 30 64; chain rng 30 32; chainOf rng centred 60 32
-          residual rng 6 32 false; residual rng 10 32 true; concat rng 4 32; concat rng 8 32 ]
+          residual rng 6 32 false; residual rng 10 32 true; concat rng 4 32; concat rng 8 32; branches rng 6 32 ]
+        // Random expressions may have a positive mean: width 64, as for the named ones.
+        @ [ for _ in 1 .. 3 -> chainOf rng [ randomActivation rng ] 20 64 ]
 
 /// What one family run measured: per case and rules, the weighted layers' measured variance errors against
 /// the target, and whether each node's prediction agreed with its measurement.
