@@ -12,6 +12,7 @@ let all =
         ExecutionTests.tests
         HostTests.tests
         SignalTests.tests
+        FieldSignalTests.tests
         FieldTests.tests
         TrainingTests.tests
         LayerTests.tests
