@@ -16,6 +16,7 @@ let all =
         FieldTests.tests
         TrainingTests.tests
         LayerTests.tests
+        DendriticTests.tests
     ]
 
 [<EntryPoint>]

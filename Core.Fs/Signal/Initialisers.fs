@@ -47,7 +47,7 @@ let parameterPrefix (layer: WeightedLayer) =
     let path = if layer.Path = "" then layer.Kind else layer.Path.Replace('/', '.')
     if layer.Part = "" then path else path + "." + layer.Part
 
-let private weightedKinds = set [ "conv"; "dwconv"; "sepconv"; "dense"; "deform"; "dcls"; "sk" ]
+let private weightedKinds = set [ "conv"; "dwconv"; "sepconv"; "dense"; "deform"; "dcls"; "sk"; "dendconv"; "dendense" ]
 
 /// For each weighted layer's path, the negative slope of the ReLU-family activation that comes next in
 /// evaluation order before any other weighted layer.

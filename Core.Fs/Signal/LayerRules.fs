@@ -115,7 +115,7 @@ let private sepconv (context: Context) (layer: CheckedLayer) (input: Signal) =
         { Kernel = 1, 1; Stride = 1, 1; Dilation = 1, 1; Padding = (0, 0, 0, 0); Input = depthwiseWindow.Output; Output = depthwiseWindow.Output }
     Ok (convolve context layer "pointwise" depthwise (layer.Args.Int "out") 1 (Reads.ofWindow pointwiseWindow 1.0) (layer.Args.Bool "bias"))
 
-let private dense (context: Context) (layer: CheckedLayer) (input: Signal) =
+let dense (context: Context) (layer: CheckedLayer) (input: Signal) =
     let out = layer.Args.Int "out"
     let bias = layer.Args.Bool "bias"
     let mutable offsets, fluctuations = 0.0, 0.0
