@@ -229,6 +229,18 @@ module Architectures =
             return op "conv" ([ "kernel", kernel; "out", Int out ] @ window @ groupsArg @ biasArg), Spatial (out, oh, ow)
         }
 
+    /// A dendritic convolution rectifies the input once per connection: few output channels keep it small.
+    let private dendconv (c, h, w) =
+        gen {
+            let! kernel, window, (oh, ow) = convolutionWindow (h, w)
+            let! groups = Gen.frequency [ 3, Gen.constant 1; 1, Gen.elements (divisors c) ]
+            let! multiple = Gen.choose (1, max 1 (8 / groups))
+            let out = groups * multiple
+            let! groupsArg = unlessDefault "groups" (Int 1) (Int groups)
+            let! biasArg = bias
+            return op "dendconv" ([ "kernel", kernel; "out", Int out ] @ window @ groupsArg @ biasArg), Spatial (out, oh, ow)
+        }
+
     let private dwconv (c, h, w) =
         gen {
             let! kernel, window, (oh, ow) = convolutionWindow (h, w)
@@ -371,6 +383,13 @@ module Architectures =
             return op "dense" ([ "out", Int out ] @ biasArg), Flat out
         }
 
+    let private dendense () =
+        gen {
+            let! out = Gen.choose (1, 8)
+            let! biasArg = bias
+            return op "dendense" ([ "out", Int out ] @ biasArg), Flat out
+        }
+
     /// A value for an argument whose type alone says what it accepts, if there is such a value.
     let private valueOf argType =
         match argType with
@@ -422,7 +441,7 @@ module Architectures =
     /// One layer of any kind that accepts the shape, with its output; `flatten` only where allowed.
     let layer allowFlat (shape: Shape) : Gen<Node * Shape> =
         match shape with
-        | Flat _ -> Gen.frequency [ 3, pointwise shape |> keeping shape; 1, dense () ]
+        | Flat _ -> Gen.frequency [ 3, pointwise shape |> keeping shape; 1, dense (); 1, dendense () ]
         | Spatial (c, h, w) ->
             let chw = c, h, w
             Gen.frequency
@@ -433,6 +452,7 @@ module Architectures =
                   yield 1, deform chw
                   yield 1, dcls chw
                   yield 1, sk chw
+                  yield 1, dendconv chw
                   yield 1, pool "maxpool" chw
                   yield 1, pool "avgpool" chw
                   yield 1, adaptiveAveragePool chw

@@ -12,9 +12,11 @@ let all =
         ExecutionTests.tests
         HostTests.tests
         SignalTests.tests
+        FieldSignalTests.tests
         FieldTests.tests
         TrainingTests.tests
         LayerTests.tests
+        DendriticTests.tests
     ]
 
 [<EntryPoint>]

@@ -9,7 +9,7 @@ open Receptor.Core.Signal
 open Receptor.Core.Signal.Special
 open Receptor.Core.Signal.Moments
 
-let private close tolerance expected actual message =
+let close tolerance expected actual message =
     Expect.isLessThanOrEqual (abs (actual - expected)) tolerance $"{message}: expected {expected}, got {actual}"
 
 let private activation text =
@@ -124,7 +124,7 @@ let momentTests =
         }
     ]
 
-let private check (input: Shape) text =
+let check (input: Shape) text =
     let node = match Parser.parseNode text with Ok n -> n | Error d -> failtest (Diagnostic.format d)
     Shapes.checkNode input node |> Repository.unwrap
 
@@ -132,10 +132,10 @@ open Receptor.Core.Signal.Propagation
 
 let private autoinit (layer: WeightedLayer) = { Weight = 1.0 / layer.Energy; Bias = 0.0 }
 
-let private predict rules input text =
+let predict rules input text =
     Propagation.run rules autoinit input None (check input text) |> Repository.unwrap
 
-let private node (prediction: Prediction) path =
+let node (prediction: Prediction) path =
     match prediction.Nodes |> List.tryFind (fun n -> n.Path = path) with
     | Some n -> n
     | None -> failtest $"no node {path}"
@@ -250,7 +250,7 @@ let agreesWithin share (p: NodeMoments, m: Measurement.Measured) =
     abs (p.Variance - m.Variance) <= max (share * m.Variance) (4.0 * m.VarianceError)
     && abs (p.Mean - m.Mean) <= List.max [ 0.5 * share * sqrt m.Variance; 0.02 * abs m.Mean; 4.0 * m.MeanError ]
 
-let private describe (p: NodeMoments, m: Measurement.Measured) =
+let describe (p: NodeMoments, m: Measurement.Measured) =
     sprintf "%s: predicted %.4f/%.4f, measured %.4f/%.4f ± %.4f" p.Path p.Mean p.Variance m.Mean m.Variance m.VarianceError
 
 let private measuredCases =
@@ -275,7 +275,7 @@ let measuredTests =
             }
     ]
 
-let private planned method input text =
+let planned method input text =
     let tree = check input text
     (Initialisers.plan method input None tree |> Repository.unwrap).Layers
     |> List.map (fun (l, v) -> (if l.Part = "" then l.Path else l.Path + "/" + l.Part), v)

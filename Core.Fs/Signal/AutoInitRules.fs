@@ -16,7 +16,7 @@ let layer (context: Context) (layer: CheckedLayer) (input: Scalar) : Result<Scal
     let weighted part fanIn fanOut bias =
         // Var(W) = target / (fan_in · E[x²]); padding and the bias are ignored, the output is (0, target).
         let described =
-            { Path = layer.Path; Part = part; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = fanOut; Energy = float fanIn * second; HasBias = bias }
+            { Path = layer.Path; Part = part; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = fanOut; Energy = float fanIn * second; Gain = 1.0; HasBias = bias }
         let chosen = Context.choose context described
         0.0, chosen.Weight * described.Energy
     let area () = let kh, kw = args.Pair "kernel" in kh * kw
@@ -35,7 +35,7 @@ let layer (context: Context) (layer: CheckedLayer) (input: Scalar) : Result<Scal
         let _, variance = weighted "depthwise" (cin * area ()) (area ()) false
         let second = variance
         let described =
-            { Path = layer.Path; Part = "pointwise"; Kind = layer.Kind.Name; FanIn = cin; FanOut = cout; Energy = float cin * second; HasBias = args.Bool "bias" }
+            { Path = layer.Path; Part = "pointwise"; Kind = layer.Kind.Name; FanIn = cin; FanOut = cout; Energy = float cin * second; Gain = 1.0; HasBias = args.Bool "bias" }
         let chosen = Context.choose context described
         output (0.0, chosen.Weight * described.Energy)
     | "dense" -> output (weighted "" cin cout (args.Bool "bias"))

@@ -24,8 +24,9 @@ type FanMode =
 type Method =
     /// Every weighted layer's output variance set to 1 by moment propagation under the given rules.
     | AutoInit of rules: Rules * law: WeightLaw
-    /// He et al. (2015): Var = 2 / ((1 + α²)·fan), α the negative slope of the ReLU-family activation that
-    /// follows the layer (0 when none does).
+    /// He et al. (2015): Var = 2 / ((1 + α²)·fan·gain), α the negative slope of the ReLU-family activation
+    /// that follows the layer (0 when none does), gain what the layer's sampling does to a white input's
+    /// variance (WeightedLayer.Gain: ¼ for modulated deformable taps, the bilinear spreading of DCLS).
     | He of mode: FanMode * law: WeightLaw
     /// Glorot & Bengio (2010): Var = 2 / (fan-in + fan-out).
     | Glorot of law: WeightLaw
@@ -46,7 +47,7 @@ let parameterPrefix (layer: WeightedLayer) =
     let path = if layer.Path = "" then layer.Kind else layer.Path.Replace('/', '.')
     if layer.Part = "" then path else path + "." + layer.Part
 
-let private weightedKinds = set [ "conv"; "dwconv"; "sepconv"; "dense" ]
+let private weightedKinds = set [ "conv"; "dwconv"; "sepconv"; "dense"; "deform"; "dcls"; "sk"; "dendconv"; "dendense" ]
 
 /// For each weighted layer's path, the negative slope of the ReLU-family activation that comes next in
 /// evaluation order before any other weighted layer.
@@ -71,7 +72,7 @@ let private fixedChoice (method: Method) (alphas: Map<string, float>) (layer: We
     | He (mode, _) ->
         let alpha = alphas.TryFind layer.Path |> Option.defaultValue 0.0
         let fan = match mode with FanIn -> layer.FanIn | FanOut -> layer.FanOut
-        { Weight = 2.0 / ((1.0 + alpha * alpha) * float fan); Bias = 0.0 }
+        { Weight = 2.0 / ((1.0 + alpha * alpha) * float fan * layer.Gain); Bias = 0.0 }
     | Glorot _ -> { Weight = 2.0 / float (layer.FanIn + layer.FanOut); Bias = 0.0 }
     | TorchDefault -> { Weight = 1.0 / (3.0 * float layer.FanIn); Bias = 1.0 / (3.0 * float layer.FanIn) }
     | AutoInit _ -> { Weight = target / layer.Energy; Bias = 0.0 }

@@ -24,53 +24,61 @@ let private piecesOf (segments: Segment list) first count =
             go rest (offset + s.Channels) acc
     go segments 0 []
 
-/// A (grouped) convolution: per group, the fan-in's second moments summed over the valid taps.
-let private convolve (context: Context) (layer: CheckedLayer) part (input: Signal) cout groups (window: Window) bias =
+/// A (grouped) convolution: per group, the fan-in's second moments summed over what each element reads.
+/// An element reading positions i with shares aᵢ sees Σᵢⱼ aᵢaⱼ·E[cᵢcⱼ] of offsets (c = μ + C, which covary
+/// across positions) and Σᵢ aᵢ²·Fᵢ of fluctuations (spatially uncorrelated).
+let convolve (context: Context) (layer: CheckedLayer) part (input: Signal) cout groups (reads: Reads) bias =
     let cin = Shape.channels input.Shape
     let cinGroup, coutGroup = cin / groups, cout / groups
-    let kh, kw = window.Kernel
-    let oh, ow = window.Output
+    let oh, ow = reads.Output
     let segments = Array.ofList input.Segments
     let indexOf (s: Segment) = Array.findIndex (fun x -> obj.ReferenceEquals (x, s)) segments
     let keyOf g = piecesOf input.Segments (g * cinGroup) cinGroup |> List.map (fun (s, _, n) -> indexOf s, n)
     let keys = Array.init groups keyOf
+    let inputsOf (key: (int * int) list) =
+        key |> List.map (fun (index, count) -> float count, segments[index].Values.Value, segments[index].Offsets.Value)
+    // E[cᵢcⱼ] summed over a key's channels.
+    let offsetProduct inputs i j =
+        inputs |> List.sumBy (fun (count, v: Stats, k) -> count * (v.Mean[i] * v.Mean[j] + Offsets.get k v.Constant i j))
     let energies = Dictionary<(int * int) list, float[] * float[]>(HashIdentity.Structural)
     for key in keys do
         if not (energies.ContainsKey key) then
-            let h, w = window.Input
-            let offsets, fluctuations = Array.zeroCreate (h * w), Array.zeroCreate (h * w)
-            for index, count in key do
-                let v = segments[index].Values.Value
-                for i in 0 .. h * w - 1 do
-                    offsets[i] <- offsets[i] + float count * (v.Mean[i] * v.Mean[i] + v.Constant[i])
-                    fluctuations[i] <- fluctuations[i] + float count * v.Fluctuating[i]
-            energies[key] <- (Window.sum window offsets, Window.sum window fluctuations)
+            let inputs = inputsOf key
+            let offsets, fluctuations = Array.zeroCreate (oh * ow), Array.zeroCreate (oh * ow)
+            for o in 0 .. oh * ow - 1 do
+                for element in reads.Positions[o] do
+                    for i, a in element do
+                        for count, v, _ in inputs do
+                            fluctuations[o] <- fluctuations[o] + count * a * a * v.Fluctuating[i]
+                        for j, b in element do
+                            offsets[o] <- offsets[o] + a * b * offsetProduct inputs i j
+            energies[key] <- (offsets, fluctuations)
     let energy =
         keys |> Array.averageBy (fun key -> let o, f = energies[key] in Array.average (Array.map2 (+) o f))
     let described =
         { Path = layer.Path
           Part = part
           Kind = layer.Kind.Name
-          FanIn = cinGroup * kh * kw
-          FanOut = coutGroup * kh * kw
+          FanIn = cinGroup * reads.Elements
+          FanOut = coutGroup * reads.Elements
           Energy = energy
+          Gain = reads.Gain
           HasBias = bias }
     let chosen = Context.choose context described
     let biasVariance = if bias then chosen.Bias else 0.0
-    let taps = lazy (Window.taps window)
-    // Cov of two outputs' offsets: σ²·Σ over the taps valid for both of E[aₚ·a_q], a = μ + C the inputs'
-    // constant part (independent weights per tap and channel), plus the bias variance.
+    // Cov of two outputs' offsets: σ²·Σ over the elements of what both read, E[c·c'] with the shares
+    // (independent weights per element and channel), plus the bias variance.
     let offsetsOf (key: (int * int) list) (diagonal: float[]) =
-        let inputs = key |> List.map (fun (index, count) -> float count, segments[index].Values.Value, segments[index].Offsets.Value)
+        let inputs = inputsOf key
         Offsets.init (oh * ow) (fun o o' ->
             if o = o' then diagonal[o]
             else
-                let a, b = taps.Value[o], taps.Value[o']
+                let a, b = reads.Positions[o], reads.Positions[o']
                 let mutable total = 0.0
-                for t in 0 .. a.Length - 1 do
-                    if a[t] >= 0 && b[t] >= 0 then
-                        for count, v, k in inputs do
-                            total <- total + count * (v.Mean[a[t]] * v.Mean[b[t]] + Offsets.get k v.Constant a[t] b[t])
+                for e in 0 .. a.Length - 1 do
+                    for i, x in a[e] do
+                        for j, y in b[e] do
+                            total <- total + x * y * offsetProduct inputs i j
                 chosen.Weight * total + biasVariance)
     // One segment per run of consecutive groups with the same inputs.
     let runs =
@@ -93,21 +101,21 @@ let private convolve (context: Context) (layer: CheckedLayer) part (input: Signa
 
 let private conv (context: Context) (layer: CheckedLayer) (input: Signal) =
     let args = layer.Args
-    Ok (convolve context layer "" input (args.Int "out") (args.Int "groups") (Window.ofLayer layer "kernel" true) (args.Bool "bias"))
+    Ok (convolve context layer "" input (args.Int "out") (args.Int "groups") (Reads.ofWindow (Window.ofLayer layer "kernel" true) 1.0) (args.Bool "bias"))
 
 let private dwconv (context: Context) (layer: CheckedLayer) (input: Signal) =
     let c = Shape.channels input.Shape
-    Ok (convolve context layer "" input (c * layer.Args.Int "multiplier") c (Window.ofLayer layer "kernel" true) (layer.Args.Bool "bias"))
+    Ok (convolve context layer "" input (c * layer.Args.Int "multiplier") c (Reads.ofWindow (Window.ofLayer layer "kernel" true) 1.0) (layer.Args.Bool "bias"))
 
 let private sepconv (context: Context) (layer: CheckedLayer) (input: Signal) =
     let c = Shape.channels input.Shape
     let depthwiseWindow = Window.ofLayer layer "kernel" true
-    let depthwise = convolve context layer "depthwise" input c c depthwiseWindow false
+    let depthwise = convolve context layer "depthwise" input c c (Reads.ofWindow depthwiseWindow 1.0) false
     let pointwiseWindow =
         { Kernel = 1, 1; Stride = 1, 1; Dilation = 1, 1; Padding = (0, 0, 0, 0); Input = depthwiseWindow.Output; Output = depthwiseWindow.Output }
-    Ok (convolve context layer "pointwise" depthwise (layer.Args.Int "out") 1 pointwiseWindow (layer.Args.Bool "bias"))
+    Ok (convolve context layer "pointwise" depthwise (layer.Args.Int "out") 1 (Reads.ofWindow pointwiseWindow 1.0) (layer.Args.Bool "bias"))
 
-let private dense (context: Context) (layer: CheckedLayer) (input: Signal) =
+let dense (context: Context) (layer: CheckedLayer) (input: Signal) =
     let out = layer.Args.Int "out"
     let bias = layer.Args.Bool "bias"
     let mutable offsets, fluctuations = 0.0, 0.0
@@ -118,7 +126,7 @@ let private dense (context: Context) (layer: CheckedLayer) (input: Signal) =
             fluctuations <- fluctuations + float s.Channels * v.Fluctuating[i]
     let fanIn = Shape.channels input.Shape
     let described =
-        { Path = layer.Path; Part = ""; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = out; Energy = offsets + fluctuations; HasBias = bias }
+        { Path = layer.Path; Part = ""; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = out; Energy = offsets + fluctuations; Gain = 1.0; HasBias = bias }
     let chosen = Context.choose context described
     let stats = Stats.uniform 1 0.0 (chosen.Weight * offsets + (if bias then chosen.Bias else 0.0)) (chosen.Weight * fluctuations)
     Ok { Shape = Flat out; Segments = [ Signal.gaussianSegment context.Ids out 1 1 stats (Offsets.diagonal stats.Constant) ] }
@@ -449,7 +457,4 @@ let rules: Map<string, Context -> CheckedLayer -> Signal -> Result<Signal, strin
           "upsample", upsample
           for name in [ "relu"; "relu6"; "leaky"; "prelu"; "elu"; "selu"; "gelu"; "silu"; "mish"; "tanh"; "sigmoid"; "softplus"; "hardswish"; "act" ] do
               name, (fun context layer input -> activationRule layer context input) ]
-
-/// Kinds that have an exact moment rule.
-let kinds = rules |> Map.keys |> List.ofSeq
 

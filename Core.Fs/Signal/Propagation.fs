@@ -14,6 +14,8 @@
 ///   perfectly correlated, exact away from zero-padded borders;
 /// - normalisation statistics are those of the ensemble (batch and map large enough);
 /// - max pooling near padded borders uses the window's average moments;
+/// - a selective-kernel unit's attention is independent of the branch values it weighs (it comes from a
+///   global average), and its output is Gaussian with its exact mean and variance;
 /// - a sum, product or maximum of independent branches keeps its exact marginal law but forgets how it
 ///   depends on what came before; products and maxima treat the branches as independent given the weights.
 module Receptor.Core.Signal.Propagation
@@ -54,10 +56,14 @@ let private fold (rules: RuleSet<'S>) (input: 'S) (tree: Checked) =
             |> Result.bind (record merge.Path (Naming.mergeName merge.Merge))
     walk input tree |> Result.map (fun _ -> List.ofSeq nodes)
 
+/// Every kind's exact rule: the general layers', the field layers' and the dendritic units'.
+let private layerRules =
+    [ FieldRules.rules; DendriticRules.rules ] |> List.fold (Map.fold (fun rules kind rule -> Map.add kind rule rules)) LayerRules.rules
+
 let private exactRules (context: Context) =
     { Layer =
         fun layer input ->
-            match LayerRules.rules.TryFind layer.Kind.Name with
+            match layerRules.TryFind layer.Kind.Name with
             | Some rule -> rule context layer input
             | None -> Error (sprintf "no moment rule for layer kind '%s'" layer.Kind.Name)
       Merge = MergeRules.merge context
@@ -69,7 +75,7 @@ let private autoInitRules (context: Context) =
       Summary = fun (s: AutoInitRules.Scalar) -> s.Mean, s.Variance, 0.0 }
 
 /// Kinds that have an exact moment rule.
-let kinds = LayerRules.kinds
+let kinds = layerRules |> Map.keys |> List.ofSeq
 
 /// Propagates moments through a checked tree. `choose` gives each weighted layer its weight variance, seeing
 /// what the layer will receive (AutoInit chooses target/Energy; fixed schemes ignore it).

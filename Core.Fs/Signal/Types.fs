@@ -18,6 +18,10 @@ type WeightedLayer =
       /// The output's variance per unit of weight variance: Σ over the fan-in of E[x²], averaged over
       /// output positions and channels (border positions see fewer inputs).
       Energy: float
+      /// The output variance a white unit input gives per unit of weight variance and fan-in: 1, but ¼ for a
+      /// modulated deformable convolution (masks σ(0) = ½ at init) and less than 1 for DCLS elements spread
+      /// over several taps. Fan-counting methods divide by it; Energy already includes it.
+      Gain: float
       HasBias: bool }
 
 /// The variances of a weighted layer's zero-mean weights and bias.

@@ -11,13 +11,13 @@ type private M = torch.nn.Module<Tensor, Tensor>
 let private pairOf (a: int, b: int) = struct (int64 a, int64 b)
 
 /// A learnable tensor owned by its module: it outlives any dispose scope the module is built in.
-let private parameterOf (data: Tensor) =
+let parameterOf (data: Tensor) =
     let p = torch.nn.Parameter data
     p.DetachFromDisposeScope () |> ignore
     p
 
 /// PyTorch's default initialisation of a convolution's weight and bias (kaiming-uniform with a = √5).
-let private initialiseConv (weight: Tensor) (bias: Tensor option) =
+let initialiseConv (weight: Tensor) (bias: Tensor option) =
     use _ = torch.no_grad ()
     torch.nn.init.kaiming_uniform_ (weight, a = sqrt 5.0) |> ignore
     let fanIn = weight.numel () / weight.shape[0]
@@ -200,7 +200,7 @@ type SelectiveKernel
         (stacked * attention.unsqueeze(-1L).unsqueeze (-1L)).sum (1L)
 
 /// Explicit (top, left, bottom, right) padding of a window layer on its checked input.
-let private paddingOf (layer: CheckedLayer) extent =
+let paddingOf (layer: CheckedLayer) extent =
     match layer.Input with
     | Spatial (_, h, w) -> Facts.resolvePadding (layer.Args.Padding "padding") (h, w) extent (layer.Args.Pair "stride")
     | Flat _ -> 0, 0, 0, 0

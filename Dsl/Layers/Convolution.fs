@@ -23,7 +23,7 @@ let private geometry kind (args: Args) (h, w) =
     | _ -> Error (sprintf "%s: kernel %d×%d (dilated) does not fit the padded %d×%d input" kind eh ew h w)
 
 /// A grouped convolution from `cin` to `cout` channels; shared by every convolution kind.
-let private convolution kind (args: Args) cin cout groups bias (h, w) =
+let convolution kind (args: Args) cin cout groups bias (h, w) =
     geometry kind args (h, w)
     |> Result.bind (fun g ->
         if cin % groups <> 0 || cout % groups <> 0 then
