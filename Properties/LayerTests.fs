@@ -12,38 +12,38 @@ open Receptor.Core
 open Receptor.Core.Torch
 open Receptor.Core.Torch.FieldModules
 
-type private Tensor = torch.Tensor
+type Tensor = torch.Tensor
 
-let private parse text =
+let parse text =
     match Parser.parseNode text with
     | Ok node -> node
     | Error d -> failtest (Diagnostic.format d)
 
-let private compile input text = Network.ofNode "t" input (parse text) |> Repository.unwrap
+let compile input text = Network.ofNode "t" input (parse text) |> Repository.unwrap
 
-let private analyse input text = Analysis.ofNode "t" input (parse text) |> Repository.unwrap
+let analyse input text = Analysis.ofNode "t" input (parse text) |> Repository.unwrap
 
 /// The parameter of a module with the given name, or else the only one whose name ends with `.name`.
-let private parameter (m: torch.nn.Module) (name: string) : Tensor =
+let parameter (m: torch.nn.Module) (name: string) : Tensor =
     let all = m.named_parameters () |> Seq.map (fun struct (n, p) -> n, p :> Tensor) |> List.ofSeq
     match all |> List.tryFind (fun (n, _) -> n = name) with
     | Some (_, p) -> p
     | None -> all |> List.filter (fun (n, _) -> n.EndsWith ("." + name)) |> List.exactlyOne |> snd
 
-let private values (t: Tensor) = t.detach().contiguous().data<float>().ToArray ()
+let values (t: Tensor) = t.detach().contiguous().data<float>().ToArray ()
 
-let private set (target: Tensor) (source: Tensor) =
+let set (target: Tensor) (source: Tensor) =
     use _ = torch.no_grad ()
     target.copy_ source |> ignore
 
 let private maxDifference (a: Tensor) (b: Tensor) = (a - b).abs().max().item<float32> () |> float
-let private maxDifference64 (a: Tensor) (b: Tensor) = (a - b).abs().max().item<float> ()
+let maxDifference64 (a: Tensor) (b: Tensor) = (a - b).abs().max().item<float> ()
 
 /// g(a, b) = max(0, 1 − |a − b|): the bilinear kernel of Dai et al. (eq. 4) and of DCLS.
 let private hat (a: float) (b: float) = max 0.0 (1.0 - abs (a - b))
 
 /// Central differences of a scalar loss against its autograd gradient, at a few entries of each tensor.
-let private gradientCheck (random: Random) (loss: unit -> Tensor) (tensors: (string * Tensor) list) =
+let gradientCheck (random: Random) (loss: unit -> Tensor) (tensors: (string * Tensor) list) =
     for _, t in tensors do
         t.grad <- null
     (loss ()).backward ()
@@ -65,7 +65,7 @@ let private gradientCheck (random: Random) (loss: unit -> Tensor) (tensors: (str
                 (sprintf "%s[%d]: autograd %g, central difference %g" name i analytic[i] numeric)
 
 /// A loss that weighs every output element by a fixed random tensor, so that every gradient is exercised.
-let private weighted (output: unit -> Tensor) =
+let weighted (output: unit -> Tensor) =
     let weights = lazy (torch.randn_like (output ()))
     fun () -> (output () * weights.Value).sum ()
 

@@ -449,6 +449,7 @@ let rules: Map<string, Context -> CheckedLayer -> Signal -> Result<Signal, strin
           "upsample", upsample
           for name in [ "relu"; "relu6"; "leaky"; "prelu"; "elu"; "selu"; "gelu"; "silu"; "mish"; "tanh"; "sigmoid"; "softplus"; "hardswish"; "act" ] do
               name, (fun context layer input -> activationRule layer context input) ]
+    |> Map.foldBack Map.add NonlocalRules.rules
 
 /// Kinds that have an exact moment rule.
 let kinds = rules |> Map.keys |> List.ofSeq

@@ -11,7 +11,7 @@ type private M = torch.nn.Module<Tensor, Tensor>
 let private pairOf (a: int, b: int) = struct (int64 a, int64 b)
 
 /// A learnable tensor owned by its module: it outlives any dispose scope the module is built in.
-let private parameterOf (data: Tensor) =
+let parameterOf (data: Tensor) =
     let p = torch.nn.Parameter data
     p.DetachFromDisposeScope () |> ignore
     p
