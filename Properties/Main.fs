@@ -16,6 +16,7 @@ let all =
         TrainingTests.tests
         LayerTests.tests
         NonlocalTests.tests
+        RewriteTests.tests
     ]
 
 [<EntryPoint>]
