@@ -156,7 +156,7 @@ type GrowthArgs =
             | Json -> "print the curves as JSON"
 
 type AllConvArgs =
-    | [<MainCommand; ExactlyOnce; Last>] File of path: string
+    | [<MainCommand; ExactlyOnce>] File of path: string
     | Out of path: string
     | Average
 
