@@ -11,6 +11,7 @@
 module internal Receptor.Core.Signal.NonlocalRules
 
 open System
+open System.Numerics
 open Receptor.Dsl
 open Receptor.Dsl.Layers
 open Receptor.Core.Signal.Signal
@@ -42,8 +43,36 @@ let weightedKernel h w (weights: float[]) =
     let total = Array.sum weights
     Array.init (h * w) (fun d -> (if d = 0 then total else 0.0) - weights[d])
 
-/// y = A·x per channel with A[o, i] = a((o − i) mod the plane), on every segment. A is read off the kernel
-/// rather than stored: on a 64×64 map it would hold 16 M entries.
+/// y += c·x, a vector at a time.
+let private axpy (c: float) (x: ReadOnlySpan<float>) (y: Span<float>) =
+    let width = Vector<float>.Count
+    let mutable i = 0
+    if Vector.IsHardwareAccelerated then
+        let scale = Vector<float> c
+        while i + width <= x.Length do
+            (Vector<float> (y.Slice i) + scale * Vector<float> (x.Slice i)).CopyTo (y.Slice i)
+            i <- i + width
+    while i < x.Length do
+        y[i] <- y[i] + c * x[i]
+        i <- i + 1
+
+let private dot (x: float[]) (y: float[]) =
+    let width = Vector<float>.Count
+    let mutable sum = Vector<float>.Zero
+    let mutable i = 0
+    if Vector.IsHardwareAccelerated then
+        while i + width <= x.Length do
+            sum <- sum + Vector<float> (x, i) * Vector<float> (y, i)
+            i <- i + width
+    let mutable total = Vector.Dot (sum, Vector<float>.One)
+    while i < x.Length do
+        total <- total + x[i] * y[i]
+        i <- i + 1
+    total
+
+/// y = A·x per channel with A[o, i] = a((o − i) mod the plane), on every segment. A is read off the kernel,
+/// and held densely only for the offsets' covariance on maps of at most Offsets.maxPositions positions (on
+/// a 64×64 map it would hold 16 M entries).
 let private circulant (context: Context) (kernel: float[]) (input: Signal) =
     let mapSegment (segment: Segment) =
         let h, w = segment.Height, segment.Width
@@ -66,16 +95,16 @@ let private circulant (context: Context) (kernel: float[]) (input: Signal) =
                 let r = v.Constant |> Array.map sqrt
                 let u = Array.init n (fun o -> Seq.sum (seq { for i in 0 .. n - 1 -> a o i * r[i] }))
                 fun o o' -> u[o] * u[o']
-            | offsets ->
-                // A·K first (n ≤ Offsets.maxPositions here), then each entry against a row of A.
-                let product = Array.zeroCreate (n * n)
-                for o in 0 .. n - 1 do
+            | Matrix k ->
+                // A·K·Aᵀ with dense rows (n ≤ Offsets.maxPositions here): n³ multiply-adds, vectorised.
+                let rows = Array.init n (fun o -> Array.init n (fun i -> a o i))
+                let product = Array.init n (fun o ->
+                    let row = Array.zeroCreate n
                     for i in 0 .. n - 1 do
-                        let coefficient = a o i
-                        if coefficient <> 0.0 then
-                            for j in 0 .. n - 1 do
-                                product[o * n + j] <- product[o * n + j] + coefficient * Offsets.get offsets v.Constant i j
-                fun o o' -> Seq.sum (seq { for j in 0 .. n - 1 -> product[o * n + j] * a o' j })
+                        let coefficient = rows[o][i]
+                        if coefficient <> 0.0 then axpy coefficient (ReadOnlySpan<float> (k, i * n, n)) (Span<float> row)
+                    row)
+                fun o o' -> dot product[o] rows[o']
         for o in 0 .. n - 1 do
             stats.Constant[o] <- max 0.0 (covariance o o)
         Signal.gaussianSegment context.Ids segment.Channels h w stats (Offsets.init n (fun o o' -> if o = o' then stats.Constant[o] else covariance o o'))
