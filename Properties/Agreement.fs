@@ -97,7 +97,9 @@ let rec linearise node =
 let rec hasExactField node =
     match node with
     // Deformable and DCLS fields are nominal or maximal extents: the kernel's actual taps may cover less.
-    | Op layer -> not (List.contains layer.Kind [ "upsample"; "adaptiveavgpool"; "deform"; "dcls" ])
+    // The nonlocal operators annihilate constants: a global average after one (or a 1×1 map) receives no
+    // gradient although the field is the whole input.
+    | Op layer -> not (List.contains layer.Kind [ "upsample"; "adaptiveavgpool"; "deform"; "dcls"; "fraclap"; "invfraclap"; "weightedlap" ])
     | Seq nodes | Branches (_, nodes) -> List.forall hasExactField nodes
     | Residual (body, shortcut, _) -> hasExactField body && Option.forall hasExactField shortcut
     | Repeat (_, body) | Named (_, body) -> hasExactField body

@@ -318,6 +318,16 @@ module Architectures =
                 Spatial (out, (h - 1) / stride + 1, (w - 1) / stride + 1)
         }
 
+    /// A nonlocal operator (fractional Laplacian, its inverse, weighted Laplacian), on maps of at most 256
+    /// positions: its moment rule costs (H·W)³.
+    let private nonlocal (c, h, w) =
+        gen {
+            let! kind = Gen.elements [ "fraclap"; "invfraclap"; "weightedlap" ]
+            let! order = if kind = "weightedlap" then Gen.constant [] else someOf [ "s", Gen.choose (1, 10) |> Gen.map (fun i -> Float (float i / 10.0)) ]
+            let! shared = someOf [ "shared", Gen.map Bool coin ]
+            return op kind (order @ shared), Spatial (c, h, w)
+        }
+
     /// Max or average pooling with a window that fits, padding at most half the kernel, either rounding.
     let private pool kind (c, h, w) =
         gen {
@@ -453,6 +463,7 @@ module Architectures =
                   yield 1, dcls chw
                   yield 1, sk chw
                   yield 1, dendconv chw
+                  if h * w <= 256 then yield 1, nonlocal chw
                   yield 1, pool "maxpool" chw
                   yield 1, pool "avgpool" chw
                   yield 1, adaptiveAveragePool chw

@@ -17,6 +17,8 @@ let all =
         TrainingTests.tests
         LayerTests.tests
         DendriticTests.tests
+        NonlocalTests.tests
+        RewriteTests.tests
     ]
 
 [<EntryPoint>]

@@ -33,6 +33,13 @@ let private expected =
       //   192·6·6·1728 = 11,943,936 (valid) 192·6·6·192 = 1,327,104        10·6·6·192 = 69,120
       // Total 270,798,336.
       { File = "allcnnc.rcp"; Parameters = 1_369_738L; Macs = Exact 270_798_336L }
+      // Model C, All-CNN-C's max-pooling base, at 3×32×32, by hand (outputs × inputs per output; pooling adds none):
+      //   96·32·32·27 = 2,654,208          96·32·32·864 = 84,934,656       192·16·16·864 = 42,467,328
+      //   192·16·16·1728 = 84,934,656      192·6·6·1728 = 11,943,936 (valid) 192·6·6·192 = 1,327,104
+      //   10·6·6·192 = 69,120. Total 228,331,008.
+      // Parameters: 96·27 + 96 = 2,688; 96·864 + 96 = 83,040; 192·864 + 192 = 166,080; 192·1728 + 192 =
+      // 331,968 twice; 192·192 + 192 = 37,056; 10·192 + 10 = 1,930. Total 954,730.
+      { File = "allcnnc-pool.rcp"; Parameters = 954_730L; Macs = Exact 228_331_008L }
       // mnist4bn at 1×28×28, by hand (outputs × inputs per output; batch norm, pooling and ReLU add none):
       //   8·28·28·9 = 56,448     32·14·14·72 = 451,584     64·7·7·288 = 903,168     64·7·7·576 = 1,806,336
       //   dense 64·10 = 640. Total 3,218,176.

@@ -41,7 +41,7 @@ let loadProgram (file: string) (input: string option) =
         | Some shape -> parseShape shape |> Result.map (fun s -> { program with Input = s })
         | None -> Ok program)
 
-let private report (error: TextWriter) diagnostic =
+let report (error: TextWriter) diagnostic =
     error.WriteLine(Diagnostic.format diagnostic)
     exitBadInput
 

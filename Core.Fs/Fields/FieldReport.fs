@@ -48,6 +48,12 @@ let rfText (report: AnalysisReport) (region: UnitRegion) =
     add (sprintf "unit %d,%d of %s: centre (%g, %g)" row column region.Layer (fst region.Centre) (snd region.Centre))
     add (sprintf "  sees      %s" (regionText region.Unclipped))
     add (sprintf "  in image  %s" (regionText region.Clipped))
+    let height, width =
+        match report.Input with
+        | Spatial (_, h, w) -> h, w
+        | Flat n -> 1, n
+    let whole length = { First = 0.0; Last = float length - 1.0 }
+    if region.Clipped = (whole height, whole width) then add "  sees the whole input"
     text.ToString()
 
 let private toJson (write: Utf8JsonWriter -> unit) =

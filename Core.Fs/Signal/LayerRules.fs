@@ -457,4 +457,5 @@ let rules: Map<string, Context -> CheckedLayer -> Signal -> Result<Signal, strin
           "upsample", upsample
           for name in [ "relu"; "relu6"; "leaky"; "prelu"; "elu"; "selu"; "gelu"; "silu"; "mish"; "tanh"; "sigmoid"; "softplus"; "hardswish"; "act" ] do
               name, (fun context layer input -> activationRule layer context input) ]
+    |> Map.foldBack Map.add NonlocalRules.rules
 

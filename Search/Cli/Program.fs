@@ -155,6 +155,26 @@ type GrowthArgs =
             | Seed _ -> "random seed (default 1)"
             | Json -> "print the curves as JSON"
 
+type AllConvArgs =
+    | [<MainCommand; ExactlyOnce>] File of path: string
+    | Out of path: string
+    | Average
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | File _ -> "an architecture in the text syntax (.rcp)"
+            | Out _ -> "write the rewritten program to this file instead of printing it"
+            | Average -> "replace average pooling too"
+
+type RewriteArgs =
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("all-conv")>] All_Conv of ParseResults<AllConvArgs>
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | All_Conv _ -> "max pooling becomes a strided convolution of the same geometry (Springenberg et al. 2015)"
+
 type Arguments =
     | [<CliPrefix(CliPrefix.None)>] Analyze of ParseResults<AnalyzeArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
@@ -163,6 +183,7 @@ type Arguments =
     | [<CliPrefix(CliPrefix.None)>] Rf of ParseResults<RfArgs>
     | [<CliPrefix(CliPrefix.None)>] Erf of ParseResults<ErfArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("erf-growth")>] Erf_Growth of ParseResults<GrowthArgs>
+    | [<CliPrefix(CliPrefix.None)>] Rewrite of ParseResults<RewriteArgs>
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -174,6 +195,7 @@ type Arguments =
             | Rf _ -> "theoretical receptive fields: per-layer table, alignment, the input region of one unit"
             | Erf _ -> "effective receptive field: gradient heatmap, Gaussian fit, sizes, ERF/TRF"
             | Erf_Growth _ -> "ERF against depth for families of stacked 3×3 convolutions"
+            | Rewrite _ -> "rewrite a program's tree and print it in the text syntax: all-conv"
 
 /// A live Spectre.Console display: one progress bar per epoch with its loss, accuracy and speed.
 let private liveDisplay =
@@ -265,6 +287,11 @@ let main argv =
             FieldCommands.growth Console.Out Console.Error (a.TryGetResult Family) (a.TryGetResult Depths)
                 (a.GetResult(GrowthArgs.Samples, defaultValue = 16)) (a.TryGetResult GrowthArgs.Out)
                 (a.GetResult(GrowthArgs.Seed, defaultValue = 1L)) (a.Contains GrowthArgs.Json)
+        | Rewrite r ->
+            match r.GetSubCommand() with
+            | All_Conv a ->
+                RewriteCommands.allConv Console.Out Console.Error (a.GetResult AllConvArgs.File) (a.TryGetResult AllConvArgs.Out)
+                    (a.Contains AllConvArgs.Average)
     with
     | :? ArguParseException as e ->
         // Argu reports usage requests and bad command lines the same way; only the latter is an error.
