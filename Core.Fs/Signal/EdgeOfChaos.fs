@@ -87,29 +87,38 @@ let private ordered (p: Point) =
     | Some c -> c < 1.0
     | None -> false
 
-/// The first σ_w on the grid where the network leaves the ordered phase, refined by bisection. When it
-/// leaves because the variance diverges, it is an edge of chaos only if q* stays bounded up to it (ReLU
-/// with σ_b = 0: every q is a fixed point at σ_w = √(2/(1 + α²))); otherwise χ₁ = 1 is never reached at a
-/// finite fixed point (ReLU with σ_b > 0).
-let critical (activation: Activation) biasSd =
+/// A transition between grid points a and b refined by bisection: an edge of chaos, or why it is not one.
+/// When the variance diverges on the far side, it is an edge of chaos only if χ₁ → 1 with q* bounded (ReLU
+/// with σ_b = 0: every q is a fixed point at σ_w = √(2/(1 + α²))); not when q* grows without bound (ReLU with
+/// σ_b > 0) or the fixed point vanishes with χ₁ < 1 (a saddle-node, as for unbounded smooth activations).
+let private refine (activation: Activation) biasSd (a: Point) (b: Point) =
     let at = point activation biasSd
-    let points = weightGrid |> Array.map at
-    match points |> Array.pairwise |> Array.tryFind (fun (a, b) -> ordered a <> ordered b) with
-    | None ->
+    let inside, outside = bisect (at >> ordered) false tolerance a.WeightSd b.WeightSd
+    let lower, upper = min inside outside, max inside outside
+    match (at upper).FixedPoint, (at lower).FixedPoint with
+    | Converges q, _ -> Critical (0.5 * (lower + upper), q)
+    | Diverges, Converges q ->
+        let chiBelow = chi activation lower q
+        match (at (lower - 1e-4)).FixedPoint with
+        | Converges q' when q > 10.0 * q' + 1e-12 ->
+            NoCritical (
+                sprintf "q* grows without bound as σ_w → %.6f, where χ₁ → %.4f: χ₁ = 1 is never reached at a finite fixed point"
+                    upper chiBelow)
+        | _ when abs (chiBelow - 1.0) > 1e-6 ->
+            NoCritical (sprintf "the fixed point reached from small variances vanishes at σ_w ≈ %.6f with χ₁ = %.4f there; beyond it the variance diverges" upper chiBelow)
+        | _ -> Critical (0.5 * (lower + upper), q)
+    | Diverges, Diverges -> NoCritical "the variance map diverges on both sides of the transition"
+
+/// The first σ_w on the grid (0.025 … 10) where χ₁ = 1 at a finite fixed point: every transition between the
+/// ordered phase and the others is refined in turn.
+let critical (activation: Activation) biasSd =
+    let points = curve activation biasSd
+    let transitions = points |> Array.pairwise |> Array.filter (fun (a, b) -> ordered a <> ordered b) |> List.ofArray
+    let refined = transitions |> List.map (fun (a, b) -> refine activation biasSd a b)
+    match refined |> List.tryFind (function Critical _ -> true | NoCritical _ -> false), refined with
+    | Some found, _ -> found
+    | None, first :: _ -> first
+    | None, [] ->
         let last = weightGrid[weightGrid.Length - 1]
         if ordered points[0] then NoCritical (sprintf "χ₁ < 1 for every σ_w up to %g" last)
         else NoCritical (sprintf "no σ_w in (0, %g] gives χ₁ < 1 at a finite fixed point" last)
-    | Some (a, b) ->
-        let inside, outside = bisect (at >> ordered) false tolerance a.WeightSd b.WeightSd
-        let lower, upper = min inside outside, max inside outside
-        match (at upper).FixedPoint, (at lower).FixedPoint with
-        | Converges q, _ -> Critical (0.5 * (lower + upper), q)
-        | Diverges, Converges q ->
-            let further = (at (lower - 1e-4)).FixedPoint
-            match further with
-            | Converges q' when q <= 10.0 * q' + 1e-12 -> Critical (0.5 * (lower + upper), q)
-            | _ ->
-                NoCritical (
-                    sprintf "q* grows without bound as σ_w → %.6f, where χ₁ → %.4f: χ₁ = 1 is never reached at a finite fixed point"
-                        upper (chi activation lower q))
-        | Diverges, Diverges -> NoCritical "the variance map diverges on both sides of the transition"

@@ -45,8 +45,10 @@ type VarianceCurve =
 let varianceByDepth (path: string) (title: string) (curves: VarianceCurve list) =
     let plot = new Plot()
     let palette = Palettes.Category10()
-    // Zero variances (a zeroed classifier) are drawn at a floor twelve decades down.
-    let log10Of values = values |> Array.map (fun v -> log10 (max v 1e-12))
+    // Zero variances (Fixup's zeroed classifier) are drawn at a floor two decades below the smallest other.
+    let positive = curves |> List.collect (fun c -> List.ofArray c.Measured @ (c.Predicted |> Option.map List.ofArray |> Option.defaultValue [])) |> List.filter (fun v -> v > 0.0)
+    let floor = if positive.IsEmpty then 1e-12 else List.min positive / 100.0
+    let log10Of values = values |> Array.map (fun v -> log10 (max v floor))
     curves
     |> List.iteri (fun i curve ->
         let colour = palette.GetColor i
@@ -62,7 +64,7 @@ let varianceByDepth (path: string) (title: string) (curves: VarianceCurve list) 
             line.LinePattern <- LinePattern.Dashed
             line.LegendText <- sprintf "%s predicted" curve.Method))
     plot.XLabel "depth (node on the main path)"
-    plot.YLabel "log10 variance"
+    plot.YLabel "log10 variance (zero drawn two decades below the smallest)"
     plot.Title title
-    plot.ShowLegend(Alignment.UpperLeft) |> ignore
+    plot.ShowLegend(Alignment.LowerLeft) |> ignore
     save plot path
