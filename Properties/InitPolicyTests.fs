@@ -55,6 +55,12 @@ let private eocTests =
             | EdgeOfChaos.NoCritical reason -> Expect.stringContains reason "without bound" "the reason"
             | EdgeOfChaos.Critical (w, q) -> failtest $"found σ_w = {w}, q* = {q}"
         }
+        test "tanh's χ₁ grows like σ_w·(4/3)/√(2π) for large σ_w, where q* → σ_w² (E[tanh′(√q z)²] → (4/3)φ(0)/√q)" {
+            for w in [ 6.0; 8.0; 10.0 ] do
+                match EdgeOfChaos.fixedPoint (activation "tanh") w 0.0 with
+                | EdgeOfChaos.Converges q -> close (0.03 * w) (w * w * (4.0 / 3.0) / sqrt (2.0 * Math.PI * q)) (EdgeOfChaos.chi (activation "tanh") w q) $"σ_w {w}"
+                | EdgeOfChaos.Diverges -> failtest $"diverges at σ_w {w}"
+        }
         test "tanh's critical σ_w grows with σ_b (Schoenholz et al. 2017, Fig. 1)" {
             let ws = [ 0.05; 0.3; 1.0 ] |> List.map (fun b -> fst (criticalOf "tanh" b))
             Expect.isTrue (ws |> List.pairwise |> List.forall (fun (a, b) -> b > a + 0.01)) $"increasing: {ws}"
@@ -70,7 +76,8 @@ let private eocTests =
         testSequenced <| test "χ₁ and q* of an act expression agree with a Monte-Carlo estimate through autograd" {
             let text = "act(tanh(b * x) + 0.3 * x * gauss(x), b=1.2)"
             let phi = activation text
-            for w, b in [ 1.7, 0.2; 2.2, 0.0 ] do
+            // σ_w = 6 puts q* near 36, where φ′² is a narrow bump in units of √q*.
+            for w, b in [ 1.7, 0.2; 2.2, 0.0; 6.0, 0.3 ] do
                 match EdgeOfChaos.fixedPoint phi w b with
                 | EdgeOfChaos.Converges q ->
                     let chi, mapped = monteCarlo text w b q

@@ -34,9 +34,14 @@ let private varianceGrid = [| for k in -48 .. 48 -> 10.0 ** (float k / 4.0) |]
 /// The weight scales scanned for χ₁ = 1 and plotted: 0.025 to 10 in steps of 0.025.
 let weightGrid = [| for k in 1 .. 400 -> 0.025 * float k |]
 
-/// q' = σ_w² E[φ(√q z)²] + σ_b².
+/// q' = σ_w² E[φ(√q z)²] + σ_b²; closed form for the ReLU family, quadrature resolved at unit scale
+/// (Moments.resolvedFor) for wide variances otherwise.
 let next (activation: Activation) weightSd biasSd q =
-    weightSd * weightSd * (ofActivation activation 0.0 q).Second + biasSd * biasSd
+    let moments =
+        match activation.NegativeSlope with
+        | Some _ -> ofActivation activation 0.0 q
+        | None -> Moments.ofFn (resolvedFor q activation.Fn) 0.0 q
+    weightSd * weightSd * moments.Second + biasSd * biasSd
 
 /// Bisection between a and b, where `test a` ≠ `test b`, until they are `width` apart (relative when
 /// `geometric`); returns the two ends with test a's value first.
