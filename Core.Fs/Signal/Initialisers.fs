@@ -35,6 +35,13 @@ type Method =
     /// Mishkin & Matas (2016): orthogonal, then each layer rescaled on one batch until |std − 1| < 0.1
     /// (at most 10 tries).
     | Lsuv
+    /// Fixup (Zhang, Dauphin & Ma 2019): He, then residual bodies scaled and their last layers and the
+    /// classifier zeroed (Residuals.fixup). Fixup's scalar biases and multipliers start at 0 and 1, so the
+    /// network computes the same at initialisation without them.
+    | Fixup of law: WeightLaw
+    /// SkipInit (De & Smith 2020): He, and every residual computes x + α·f(x) with a learnable α that starts
+    /// at 0 (Network.ResidualGain), so each block starts as its shortcut.
+    | SkipInit of law: WeightLaw
 
 /// The output variance AutoInit aims every weighted layer at.
 let target = 1.0
@@ -67,7 +74,7 @@ let private slopes (tree: Checked) =
     |> Map.ofArray
 
 /// The weight variance a fan-counting method gives a layer.
-let private fixedChoice (method: Method) (alphas: Map<string, float>) (layer: WeightedLayer) =
+let rec private fixedChoice (method: Method) (alphas: Map<string, float>) (layer: WeightedLayer) =
     match method with
     | He (mode, _) ->
         let alpha = alphas.TryFind layer.Path |> Option.defaultValue 0.0
@@ -78,6 +85,7 @@ let private fixedChoice (method: Method) (alphas: Map<string, float>) (layer: We
     | AutoInit _ -> { Weight = target / layer.Energy; Bias = 0.0 }
     // LSUV starts orthogonal, scaled to preserve the second moment of a unit input; `lsuv` rescales it.
     | Lsuv -> { Weight = 1.0 / float layer.FanIn; Bias = 0.0 }
+    | Fixup law | SkipInit law -> fixedChoice (He (FanIn, law)) alphas layer
 
 let private rulesOf method =
     match method with
@@ -86,13 +94,36 @@ let private rulesOf method =
 
 let private lawOf method =
     match method with
-    | AutoInit (_, law) | He (_, law) | Glorot law -> law
+    | AutoInit (_, law) | He (_, law) | Glorot law | Fixup law | SkipInit law -> law
     | TorchDefault -> Uniform
     | Lsuv -> Orthogonal
 
+/// The scaling a method applies on top of its choices (Fixup's), times the given one.
+let private scalingOf (method: Method) (scaling: Residuals.Scaling) : Residuals.Scaling =
+    match method with
+    | Fixup _ -> fun tree layers -> let fixup, given = Residuals.fixup tree layers, scaling tree layers in fun l -> fixup l * given l
+    | _ -> scaling
+
+/// The weight variances a method chooses, each multiplied as `scaling` says, with the moments they lead to at
+/// every node. The first propagation finds the weighted layers; a second one applies the scaling, so that
+/// adaptive methods (AutoInit) see what the scaled layers feed them.
+let planScaled (method: Method) (scaling: Residuals.Scaling) (input: Shape) (inputMoments: InputMoments option) (tree: Checked) =
+    // SkipInit's α = 0 silences every residual body at initialisation.
+    let computed = match method with SkipInit _ -> Residuals.scaleBodies (fun _ -> 0.0) tree | _ -> tree
+    let choose = fixedChoice method (slopes tree)
+    let run choose = Propagation.run (rulesOf method) choose input inputMoments computed
+    run choose
+    |> Result.bind (fun first ->
+        let factor = scalingOf method scaling tree (List.map fst first.Layers)
+        if first.Layers |> List.forall (fun (l, _) -> factor l = 1.0) then Ok first
+        else
+            run (fun layer ->
+                let chosen, f = choose layer, factor layer
+                { Weight = chosen.Weight * f; Bias = chosen.Bias * f }))
+
 /// The weight variances a method chooses, with the moments it predicts at every node.
 let plan (method: Method) (input: Shape) (inputMoments: InputMoments option) (tree: Checked) =
-    Propagation.run (rulesOf method) (fixedChoice method (slopes tree)) input inputMoments tree
+    planScaled method Residuals.unscaled input inputMoments tree
 
 /// Fills a tensor with zero-mean draws of the given variance.
 let private fill (law: WeightLaw) (variance: float) (tensor: torch.Tensor) =
@@ -192,16 +223,29 @@ type Prepared =
       /// Draws fresh weights from the torch generator; LSUV then rescales them on the batch.
       Draw: torch.Tensor -> Result<unit, Diagnostic> }
 
-let prepare (method: Method) (inputMoments: InputMoments option) (network: Network) =
-    plan method network.Input inputMoments network.Tree
+/// Prepares a method whose chosen variances are multiplied as `scaling` says (a residual policy).
+let prepareScaled (method: Method) (scaling: Residuals.Scaling) (inputMoments: InputMoments option) (network: Network) =
+    planScaled method scaling network.Input inputMoments network.Tree
     |> Result.map (fun prediction ->
+        let gains =
+            match method with
+            | SkipInit _ -> Residuals.residuals network.Tree |> List.map (fun m -> network.ResidualGain m.Path)
+            | _ -> []
+        let zeroGains () =
+            use _ = torch.no_grad ()
+            for gain in gains do
+                gain.zero_ () |> ignore
         let draw batch =
             applyPlan (lawOf method) prediction.Layers network
             |> Result.bind (fun () ->
+                zeroGains ()
                 match method with
                 | Lsuv -> lsuv (prediction.Layers |> List.map fst) network batch |> Result.map ignore
                 | _ -> Ok ())
         { Method = method; Plan = prediction; Draw = draw })
+
+let prepare (method: Method) (inputMoments: InputMoments option) (network: Network) =
+    prepareScaled method Residuals.unscaled inputMoments network
 
 /// The moments predicted from the variances a network holds (after LSUV, say): weight variances averaged
 /// over the given draws.
@@ -224,7 +268,9 @@ let parseMethod (name: string) (rules: Rules) (law: WeightLaw) =
     | "glorot" | "xavier" -> Ok (Glorot law)
     | "torch-default" -> Ok TorchDefault
     | "lsuv" -> Ok Lsuv
-    | other -> Error (sprintf "unknown method '%s' (autoinit, he, he-fan-out, glorot, torch-default, lsuv)" other)
+    | "fixup" -> Ok (Fixup law)
+    | "skipinit" -> Ok (SkipInit law)
+    | other -> Error (sprintf "unknown method '%s' (autoinit, he, he-fan-out, glorot, torch-default, lsuv, fixup, skipinit)" other)
 
 let parseLaw (name: string) =
     match name.ToLowerInvariant () with

@@ -51,10 +51,13 @@ let measure (network: Network) (seeds: int list) (prepare: int -> torch.Tensor) 
             // The variance's error is dominated by that of the second moment.
             VarianceError = standardError seconds } ]
 
-/// A standard-normal batch of the network's input shape.
-let gaussianBatch (network: Network) (size: int) =
+/// A standard-normal batch of the given input shape.
+let gaussianOfShape (input: Receptor.Dsl.Shape) (size: int) =
     let dims =
-        match network.Input with
+        match input with
         | Receptor.Dsl.Spatial (c, h, w) -> [| int64 size; int64 c; int64 h; int64 w |]
         | Receptor.Dsl.Flat n -> [| int64 size; int64 n |]
     torch.randn dims
+
+/// A standard-normal batch of the network's input shape.
+let gaussianBatch (network: Network) (size: int) = gaussianOfShape network.Input size

@@ -264,6 +264,13 @@ let ofActivation (activation: Activation) mean variance =
         { Mean = positive - alpha * negative; Second = positiveSecond + alpha * alpha * negativeSecond }
     | _ -> Moments.ofFn activation.Fn mean variance
 
+/// Activations vary on a unit scale near 0 (tanh′² is a bump of width ~1), which a Gaussian wider than 1
+/// sees as a spike of width 1/σ that Gauss–Hermite misses: for such variances the quadrature panels are cut
+/// every 0.25 over |x| ≤ 16.
+let resolvedFor variance (f: Fn) =
+    if variance > 1.0 then { f with Kinks = Some ([ for k in -64 .. 64 -> 0.25 * float k ] @ Option.defaultValue [] f.Kinks) }
+    else f
+
 /// E[f′(z)²] for z ~ N(mean, variance), the slope factor χ₁ of edge-of-chaos analyses (Poole et al. 2016):
 /// closed form Φ(a) + α²Φ(−a) for the ReLU family, central differences under quadrature otherwise.
 let slopeSquare (activation: Activation) mean variance =
@@ -277,7 +284,7 @@ let slopeSquare (activation: Activation) mean variance =
             let h = 1e-5 * max 1.0 (abs x)
             let d = (f (x + h) - f (x - h)) / (2.0 * h)
             d * d
-        expect (Fn.derived derivative activation.Fn) mean variance
+        expect (resolvedFor variance (Fn.derived derivative activation.Fn)) mean variance
 
 /// Whether f is monotone (non-decreasing: 1, non-increasing: −1, neither: 0) over μ ± 10σ.
 let private monotonicity (f: Fn) mean sd =

@@ -44,12 +44,16 @@ type Network private (name: string, tree: Checked, input: Shape) as this =
         let segment = if path = "" then kindName else path.Substring(cut + 1)
         containerAt(parent).register_module (segment, m)
 
+    /// Learnable scalars on residual bodies, by the residual's path (see ResidualGain).
+    let gains = Dictionary<string, Modules.Parameter>()
+
     let merge (m: CheckedMerge) (outputs: torch.Tensor list) =
         match m.Merge with
         | Add ->
-            List.zip m.Weights outputs
-            |> List.map (fun (w, t) -> if w = 1.0 then t else t * w)
-            |> List.reduce (+)
+            let weighted = List.zip m.Weights outputs |> List.map (fun (w, t) -> if w = 1.0 then t else t * w)
+            match gains.TryGetValue m.Path, weighted with
+            | (true, gain), [ shortcut; body ] -> shortcut + body * gain
+            | _ -> weighted |> List.reduce (+)
         | Concat -> torch.cat (Array.ofList outputs, 1L)
         | Multiply -> outputs |> List.reduce (*)
         | Mean -> (outputs |> List.reduce (+)) / float outputs.Length
@@ -87,6 +91,19 @@ type Network private (name: string, tree: Checked, input: Shape) as this =
 
     member _.Input = input
     member _.Tree = tree
+
+    /// The learnable scalar α of the residual at `path` (an `add` of a shortcut and a body), which then
+    /// computes shortcut(x) + α·s·body(x); created at 1 on first request and registered as `<path>.alpha`.
+    /// The language's `scale=` is a constant, so SkipInit (De & Smith 2020), which starts α at 0, adds it
+    /// here. The analysis does not count it among the parameters.
+    member _.ResidualGain(path: string) =
+        match gains.TryGetValue path with
+        | true, gain -> gain
+        | _ ->
+            let gain = new Modules.Parameter (torch.ones [||])
+            containerAt(path).register_parameter ("alpha", gain)
+            gains[path] <- gain
+            gain
 
     /// Run 4-D inputs on the CPU in channels-last layout (default true). Only the layout of the
     /// intermediate tensors changes: values, shapes, parameters and gradients are the same, and a 4-D

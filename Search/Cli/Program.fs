@@ -19,19 +19,39 @@ type InitArgs =
     | Seeds of count: int
     | Batch of size: int
     | Report
+    | Residual of policy: string
+    | Plot of png: string
+    | Methods of names: string
 
     interface IArgParserTemplate with
         member this.Usage =
             match this with
             | File _ -> "an architecture in the text syntax (.rcp)"
             | Input _ -> "override the input shape: c,h,w or n"
-            | Method _ -> "autoinit (default), he, he-fan-out, glorot, torch-default or lsuv"
+            | Method _ -> "autoinit (default), he, he-fan-out, glorot, torch-default, lsuv, fixup or skipinit"
             | Rules _ -> "moment rules: exact (default) or autoinit-2023"
             | Law _ -> "weight law: normal (default), truncated-normal, uniform or orthogonal"
             | Data _ -> "input for measuring (and LSUV): gaussian (default) or mnist"
             | Seeds _ -> "seeds to measure over (default 4)"
             | Batch _ -> "samples per seed (default 64)"
             | Report -> "predicted beside measured mean and variance at every node"
+            | Residual _ -> "residual policy: restore, sqrt-n, zero-gamma or in-degree"
+            | Plot _ -> "write variance against depth, measured and predicted, for --methods to this PNG"
+            | Methods _ -> "methods for --plot, separated by commas (default autoinit,he,torch-default)"
+
+type EocArgs =
+    | [<MainCommand; ExactlyOnce>] Activation of expression: string
+    | Sigma_B of bias_sd: float
+    | Sigma_W of weight_sd: float
+    | Plot of png: string
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Activation _ -> "an activation as the language writes it: tanh, prelu(0.25), act(x * sigmoid(x))"
+            | Sigma_B _ -> "standard deviation of the biases (default 0)"
+            | Sigma_W _ -> "also show q* and χ₁ at this weight standard deviation"
+            | Plot _ -> "write χ₁ against σ_w to this PNG"
 
 type AnalyzeArgs =
     | [<MainCommand; ExactlyOnce; Last>] File of path: string
@@ -180,6 +200,7 @@ type Arguments =
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Init of ParseResults<InitArgs>
+    | [<CliPrefix(CliPrefix.None)>] Eoc of ParseResults<EocArgs>
     | [<CliPrefix(CliPrefix.None)>] Rf of ParseResults<RfArgs>
     | [<CliPrefix(CliPrefix.None)>] Erf of ParseResults<ErfArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("erf-growth")>] Erf_Growth of ParseResults<GrowthArgs>
@@ -192,6 +213,7 @@ type Arguments =
             | Data _ -> "data sets: fetch"
             | Train _ -> "train a network and report its accuracy on held-out images (exit 3 if it diverges)"
             | Init _ -> "initialise by a named method; --report compares predicted and measured moments per node"
+            | Eoc _ -> "edge of chaos of an activation: fixed point q*, χ₁ and the critical σ_w"
             | Rf _ -> "theoretical receptive fields: per-layer table, alignment, the input region of one unit"
             | Erf _ -> "effective receptive field: gradient heatmap, Gaussian fit, sizes, ERF/TRF"
             | Erf_Growth _ -> "ERF against depth for families of stacked 3×3 convolutions"
@@ -269,7 +291,13 @@ let main argv =
                     Data = a.GetResult (InitArgs.Data, d.Data)
                     Seeds = a.GetResult (InitArgs.Seeds, d.Seeds)
                     Batch = a.GetResult (InitArgs.Batch, d.Batch)
-                    Report = a.Contains InitArgs.Report }
+                    Report = a.Contains InitArgs.Report
+                    Residual = a.TryGetResult InitArgs.Residual
+                    Plot = a.TryGetResult InitArgs.Plot
+                    Methods = a.TryGetResult InitArgs.Methods }
+        | Eoc a ->
+            EocCommands.run Console.Out Console.Error (a.GetResult EocArgs.Activation) (a.GetResult(EocArgs.Sigma_B, defaultValue = 0.0))
+                (a.TryGetResult EocArgs.Sigma_W) (a.TryGetResult EocArgs.Plot)
         | Rf a ->
             FieldCommands.rf Console.Out Console.Error (a.GetResult RfArgs.File) (a.TryGetResult RfArgs.Input)
                 (a.TryGetResult RfArgs.Unit) (a.TryGetResult RfArgs.Layer) (a.Contains RfArgs.Json)

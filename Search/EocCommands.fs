@@ -1,0 +1,91 @@
+/// `receptor eoc`: the edge of chaos of an activation: the variance map's fixed point q*, χ₁ there, and the
+/// σ_w where χ₁ = 1 (EdgeOfChaos.fs), optionally plotted.
+module Receptor.Search.EocCommands
+
+open System.IO
+open Receptor.Dsl
+open Receptor.Core.Signal
+
+let private source = "<activation>"
+
+/// An activation layer, its arguments checked as the network checker does (act's scalars need values).
+let private ofLayer (layer: Layer) =
+    let place = Text (source, 1, 1)
+    LayerCheck.check layer
+    |> Result.mapError (fun (message, hint) -> { Place = place; Message = message; Hint = hint })
+    |> Result.bind (fun (kind, args) ->
+        if not (Layers.Activations.kinds |> List.exists (fun k -> k.Name = kind.Name)) then
+            Error (Diagnostic.at place (sprintf "'%s' is a layer kind but not an activation" kind.Name)
+                   |> Diagnostic.withHint "give an activation such as tanh, prelu(0.25) or act(x * sigmoid(x))")
+        else
+            // The kind's own check first: act's scalars need initial values before it can be evaluated.
+            kind.Facts args (Flat 1)
+            |> Result.mapError (Diagnostic.at place)
+            |> Result.bind (fun _ ->
+                match Moments.Activation.ofLayer kind.Name args with
+                | Some activation -> Ok activation
+                | None -> Error (Diagnostic.at place (sprintf "no moments for the activation '%s'" kind.Name))))
+
+/// Reads an activation as the language writes it: a layer (`tanh`, `prelu(0.25)`, `act(x * sigmoid(b * x),
+/// b=1.5)`) or a bare expression of x (`x * sigmoid(x)`).
+let parseActivation (text: string) : Result<Moments.Activation, Diagnostic> =
+    match Parser.parseNode text with
+    | Ok (Op layer) -> ofLayer layer
+    | Ok (Call (name, _)) ->
+        let unknown = Diagnostic.at (Text (source, 1, 1)) (sprintf "unknown layer '%s'" name)
+        match Registry.nearest Registry.names name with
+        | Some near -> Error (Diagnostic.withHint (sprintf "did you mean '%s'?" near) unknown)
+        | None -> Error unknown
+    | Ok _ -> Error (Diagnostic.at (Text (source, 1, 1)) "expected one activation, not a network")
+    | Error layerError ->
+        match Parser.parseActivation text with
+        | Ok expression -> ofLayer { Kind = "act"; Args = [ "f", Expr expression ] }
+        | Error _ -> Error layerError
+
+let private describe (activation: Moments.Activation) biasSd weightSd =
+    let p = EdgeOfChaos.point activation biasSd weightSd
+    match p.FixedPoint, p.Chi with
+    | EdgeOfChaos.Converges q, Some chi ->
+        let phase = if abs (chi - 1.0) < 1e-6 then "critical" elif chi < 1.0 then "ordered" else "chaotic"
+        sprintf "%8.4f  %12.6g  %10.6f  %s" weightSd q chi phase
+    | _ -> sprintf "%8.4f  %12s  %10s  %s" weightSd "diverges" "—" "no fixed point"
+
+/// Runs the command; returns the exit code.
+let run (output: TextWriter) (error: TextWriter) (text: string) (biasSd: float) (weightSd: float option) (plot: string option) =
+    let checkedScales =
+        if biasSd < 0.0 || System.Double.IsNaN biasSd then Error (Diagnostic.at Nowhere "--sigma-b must be at least 0")
+        else
+            match weightSd with
+            | Some w when not (w > 0.0) -> Error (Diagnostic.at Nowhere "--sigma-w must be positive")
+            | _ -> Ok ()
+    match checkedScales |> Result.bind (fun () -> parseActivation text) with
+    | Error d ->
+        error.WriteLine (Diagnostic.format d)
+        Commands.exitBadInput
+    | Ok activation ->
+        let critical = EdgeOfChaos.critical activation biasSd
+        match critical with
+        | EdgeOfChaos.Critical (w, q) ->
+            output.WriteLine (
+                sprintf "%s, σ_b = %g: edge of chaos at σ_w = %.6f (q* = %.6g, χ₁ = %.6f)"
+                    text biasSd w q (EdgeOfChaos.chi activation w q))
+        | EdgeOfChaos.NoCritical reason -> output.WriteLine (sprintf "%s, σ_b = %g: no edge of chaos: %s" text biasSd reason)
+        output.WriteLine (
+            sprintf "σ_w scanned over (0, %g] in steps of 0.025, then bisected to %g; q* to relative 1e-14"
+                EdgeOfChaos.weightGrid[EdgeOfChaos.weightGrid.Length - 1] EdgeOfChaos.tolerance)
+        output.WriteLine ""
+        output.WriteLine (sprintf "%8s  %12s  %10s  %s" "σ_w" "q*" "χ₁" "phase")
+        let shown = ([ 0.5; 1.0; 1.5; 2.0; 2.5; 3.0 ] @ Option.toList weightSd) |> List.distinct |> List.sort
+        for w in shown do
+            output.WriteLine (describe activation biasSd w)
+        match plot with
+        | None -> Commands.exitOk
+        | Some path ->
+            match Figures.edgeOfChaos path text biasSd (EdgeOfChaos.curve activation biasSd) critical with
+            | Ok written ->
+                output.WriteLine ""
+                output.WriteLine (sprintf "χ₁ against σ_w written to %s" written)
+                Commands.exitOk
+            | Error d ->
+                error.WriteLine (Diagnostic.format d)
+                Commands.exitBadInput
