@@ -8,7 +8,8 @@ open ScottPlot
 open SkiaSharp
 open Receptor.Dsl
 
-let private write (path: string) (save: string -> unit) =
+/// Creates the folder of `path` and saves there, or says why it cannot.
+let write (path: string) (save: string -> unit) =
     try
         match Path.GetDirectoryName(Path.GetFullPath path) with
         | null -> ()

@@ -34,6 +34,9 @@ type Method =
     /// Mishkin & Matas (2016): orthogonal, then each layer rescaled on one batch until |std − 1| < 0.1
     /// (at most 10 tries).
     | Lsuv
+    /// Zhu et al. (2021): the basis method's draw, then one scale per parameter tensor learnt on data
+    /// (see GradInit).
+    | GradInit of basis: Method * settings: Receptor.Core.Signal.GradInit.Settings
 
 /// The output variance AutoInit aims every weighted layer at.
 let target = 1.0
@@ -66,7 +69,7 @@ let private slopes (tree: Checked) =
     |> Map.ofArray
 
 /// The weight variance a fan-counting method gives a layer.
-let private fixedChoice (method: Method) (alphas: Map<string, float>) (layer: WeightedLayer) =
+let rec private fixedChoice (method: Method) (alphas: Map<string, float>) (layer: WeightedLayer) =
     match method with
     | He (mode, _) ->
         let alpha = alphas.TryFind layer.Path |> Option.defaultValue 0.0
@@ -77,17 +80,20 @@ let private fixedChoice (method: Method) (alphas: Map<string, float>) (layer: We
     | AutoInit _ -> { Weight = target / layer.Energy; Bias = 0.0 }
     // LSUV starts orthogonal, scaled to preserve the second moment of a unit input; `lsuv` rescales it.
     | Lsuv -> { Weight = 1.0 / float layer.FanIn; Bias = 0.0 }
+    | GradInit (basis, _) -> fixedChoice basis alphas layer
 
-let private rulesOf method =
+let rec private rulesOf method =
     match method with
     | AutoInit (rules, _) -> rules
+    | GradInit (basis, _) -> rulesOf basis
     | _ -> Exact
 
-let private lawOf method =
+let rec private lawOf method =
     match method with
     | AutoInit (_, law) | He (_, law) | Glorot law -> law
     | TorchDefault -> Uniform
     | Lsuv -> Orthogonal
+    | GradInit (basis, _) -> lawOf basis
 
 /// The weight variances a method chooses, with the moments it predicts at every node.
 let plan (method: Method) (input: Shape) (inputMoments: InputMoments option) (tree: Checked) =
@@ -188,18 +194,21 @@ type Prepared =
     { Method: Method
       /// The plan's weight variances and the moments they lead to (for LSUV, before its rescaling).
       Plan: Prediction
-      /// Draws fresh weights from the torch generator; LSUV then rescales them on the batch.
+      /// Draws fresh weights from the torch generator; LSUV then rescales them on the batch, GradInit learns
+      /// its scales on its own data.
       Draw: torch.Tensor -> Result<unit, Diagnostic> }
 
 let prepare (method: Method) (inputMoments: InputMoments option) (network: Network) =
     plan method network.Input inputMoments network.Tree
     |> Result.map (fun prediction ->
-        let draw batch =
-            applyPlan (lawOf method) prediction.Layers network
-            |> Result.bind (fun () ->
-                match method with
-                | Lsuv -> lsuv (prediction.Layers |> List.map fst) network batch |> Result.map ignore
-                | _ -> Ok ())
+        let rec refine method batch =
+            match method with
+            | Lsuv -> lsuv (prediction.Layers |> List.map fst) network batch |> Result.map ignore
+            | GradInit (basis, settings) ->
+                refine basis batch
+                |> Result.bind (fun () -> Receptor.Core.Signal.GradInit.learn settings network |> Result.map ignore |> Result.mapError (Diagnostic.at Nowhere))
+            | _ -> Ok ()
+        let draw batch = applyPlan (lawOf method) prediction.Layers network |> Result.bind (fun () -> refine method batch)
         { Method = method; Plan = prediction; Draw = draw })
 
 /// The moments predicted from the variances a network holds (after LSUV, say): weight variances averaged
