@@ -12,6 +12,7 @@ let all =
         ExecutionTests.tests
         HostTests.tests
         SignalTests.tests
+        GradInitTests.tests
         FieldTests.tests
         TrainingTests.tests
         LayerTests.tests

@@ -89,7 +89,9 @@ type private Scaled =
       mutable Objective: AdamState
       mutable Constraint: AdamState }
 
-let private inner (a: torch.Tensor) (b: torch.Tensor) = (a * b).sum().item<float32> () |> float
+let private inner (a: torch.Tensor) (b: torch.Tensor) =
+    use _ = torch.NewDisposeScope ()
+    (a * b).sum().item<float32> () |> float
 
 /// Sets every parameter to its scale times its initial value.
 let private rescale (tensors: Scaled list) =
@@ -122,8 +124,11 @@ let private loss (network: Network) fitted (indices: int[]) =
 
 /// The first batch's gradients (with their graph when asked) and their norm as the anticipated optimiser
 /// measures it.
+/// The graph is kept when asked: the constraint step differentiates the norm through it.
 let private firstGradients settings network fitted (parameters: torch.Tensor list) first createGraph =
-    let gradients = torch.autograd.grad ([| loss network fitted first |], Array.ofList parameters, create_graph = createGraph) |> List.ofSeq
+    let gradients =
+        torch.autograd.grad ([| loss network fitted first |], Array.ofList parameters, retain_graph = createGraph, create_graph = createGraph)
+        |> List.ofSeq
     let norm =
         match settings.Anticipated with
         | SgdStep -> (gradients |> List.map (fun g -> g.square().sum()) |> List.reduce (+)).sqrt ()
@@ -187,7 +192,7 @@ let learn (settings: Settings) (network: Network) : Result<Report, string> =
             |> List.map (fun (name, p) ->
                 { Name = name
                   Parameter = p
-                  Initial = p.detach().clone ()
+                  Initial = using (torch.no_grad ()) (fun _ -> p.clone ())
                   Floor = (if name.EndsWith "bias" then 0.0 else settings.MinScale)
                   Scalable = inner p p > 0.0 // biases start at zero
                   Scale = 1.0
