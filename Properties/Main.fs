@@ -15,6 +15,7 @@ let all =
         FieldTests.tests
         TrainingTests.tests
         LayerTests.tests
+        FieldStudyTests.tests
     ]
 
 [<EntryPoint>]

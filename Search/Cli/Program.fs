@@ -155,6 +155,31 @@ type GrowthArgs =
             | Seed _ -> "random seed (default 1)"
             | Json -> "print the curves as JSON"
 
+type FieldStudyArgs =
+    | Variants of folder: string
+    | Epochs of count: int
+    | Samples of count: int
+    | Seed of seed: int
+    | Out of folder: string
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            let d = FieldStudy.StudyOptions.defaults
+            match this with
+            | Variants _ -> $"the folder of variant .rcp files, one row each (default {d.Variants})"
+            | Epochs _ -> $"training epochs on far-pair per variant (default {d.Epochs})"
+            | Samples _ -> $"ERF samples at initialisation and after training (default {d.Samples})"
+            | Seed _ -> $"training seed (default {d.Seed})"
+            | Out _ -> $"where field-study.json, .md and .png go (default {d.Out})"
+
+type StudyArgs =
+    | [<CliPrefix(CliPrefix.None)>] Fields of ParseResults<FieldStudyArgs>
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Fields _ -> "train every field-layer variant on far-pair and set its test accuracy against its ERF"
+
 type Arguments =
     | [<CliPrefix(CliPrefix.None)>] Analyze of ParseResults<AnalyzeArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
@@ -163,6 +188,7 @@ type Arguments =
     | [<CliPrefix(CliPrefix.None)>] Rf of ParseResults<RfArgs>
     | [<CliPrefix(CliPrefix.None)>] Erf of ParseResults<ErfArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("erf-growth")>] Erf_Growth of ParseResults<GrowthArgs>
+    | [<CliPrefix(CliPrefix.None)>] Study of ParseResults<StudyArgs>
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -174,6 +200,7 @@ type Arguments =
             | Rf _ -> "theoretical receptive fields: per-layer table, alignment, the input region of one unit"
             | Erf _ -> "effective receptive field: gradient heatmap, Gaussian fit, sizes, ERF/TRF"
             | Erf_Growth _ -> "ERF against depth for families of stacked 3×3 convolutions"
+            | Study _ -> "studies: fields (accuracy on far-pair against the effective receptive field)"
 
 /// A live Spectre.Console display: one progress bar per epoch with its loss, accuracy and speed.
 let private liveDisplay =
@@ -265,6 +292,16 @@ let main argv =
             FieldCommands.growth Console.Out Console.Error (a.TryGetResult Family) (a.TryGetResult Depths)
                 (a.GetResult(GrowthArgs.Samples, defaultValue = 16)) (a.TryGetResult GrowthArgs.Out)
                 (a.GetResult(GrowthArgs.Seed, defaultValue = 1L)) (a.Contains GrowthArgs.Json)
+        | Study s ->
+            match s.GetSubCommand() with
+            | Fields f ->
+                let d = FieldStudy.StudyOptions.defaults
+                FieldStudy.command Console.Out Console.Error
+                    { Variants = f.GetResult(Variants, defaultValue = d.Variants)
+                      Epochs = f.GetResult(FieldStudyArgs.Epochs, defaultValue = d.Epochs)
+                      Samples = f.GetResult(FieldStudyArgs.Samples, defaultValue = d.Samples)
+                      Seed = f.GetResult(FieldStudyArgs.Seed, defaultValue = d.Seed)
+                      Out = f.GetResult(FieldStudyArgs.Out, defaultValue = d.Out) }
     with
     | :? ArguParseException as e ->
         // Argu reports usage requests and bad command lines the same way; only the latter is an error.
