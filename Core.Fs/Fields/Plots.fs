@@ -120,8 +120,10 @@ let accuracyAgainstErf (path: string) (variants: (string * float * float * float
         label.LabelFontSize <- 13.0f
         label.OffsetX <- 8.0f
         label.OffsetY <- -8.0f)
+    // Room on the right for the labels of the widest fields.
+    plot.Axes.Margins(0.15, 0.1)
     plot.XLabel "ERF size, Luo (pixels): hollow at initialisation, filled after training"
     plot.YLabel "test accuracy (%)"
     plot.Title "far-pair: accuracy against effective receptive field"
-    plot.ShowLegend(Alignment.LowerRight) |> ignore
+    plot.ShowLegend(Alignment.UpperLeft) |> ignore
     write path (fun file -> plot.SavePng(file, 900, 640) |> ignore)
