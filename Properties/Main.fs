@@ -21,6 +21,7 @@ let all =
         DendriticTests.tests
         NonlocalTests.tests
         RewriteTests.tests
+        FieldStudyTests.tests
     ]
 
 [<EntryPoint>]

@@ -64,11 +64,32 @@ let private batchTests =
             let back = Batches.fit (Spatial (1, 28, 28)) padded.Data |> Result.defaultWith failtest
             Expect.equal back.Data.Images data.Images "centre crop undoes the padding"
         }
-        test "a mismatched channel count is an error, a matching flat input is not" {
+        test "a mismatched channel count is an error unless the images are grey; a matching flat input is not" {
             let data = Synthetic.blobs 5 3 2 8
-            Expect.isError (Batches.fit (Spatial (3, 8, 8)) data) "3 channels from 1"
+            let twoChannels = { data with Channels = 2; Height = 4 }
+            Expect.isError (Batches.fit (Spatial (3, 4, 8)) twoChannels) "3 channels from 2"
+            Expect.isError (Batches.fit (Spatial (1, 4, 8)) twoChannels) "1 channel from 2"
             Expect.isOk (Batches.fit (Flat 64) data) "flat 64 = 1×8×8"
             Expect.isError (Batches.fit (Flat 65) data) "flat 65"
+        }
+        test "grey images for a 3-channel network: each image repeated on the three channels, then padded, and said so" {
+            let data = Synthetic.blobs 5 3 2 28
+            let fitted = Batches.fit (Spatial (3, 32, 32)) data |> Result.defaultWith failtest
+            Expect.equal (fitted.Data.Channels, fitted.Data.Height, fitted.Data.Width) (3, 32, 32) "shape"
+            Expect.equal fitted.Dims [| 3L; 32L; 32L |] "tensor dims"
+            let plane = 32 * 32
+            let padded = (Batches.fit (Spatial (1, 32, 32)) data |> Result.defaultWith failtest).Data
+            for n in 0 .. data.Count - 1 do
+                let image = Dataset.image n fitted.Data
+                for c in 0 .. 2 do
+                    Expect.equal image[c * plane .. (c + 1) * plane - 1] (Dataset.image n padded) $"image {n}, channel {c}"
+            match fitted.Note with
+            | Some note ->
+                Expect.stringContains note "grey images repeated on all 3 channels" "the replication is reported"
+                Expect.stringContains note "padded to 32×32" "so is the padding"
+            | None -> failtest "no note"
+            let same = Batches.fit (Spatial (3, 28, 28)) data |> Result.defaultWith failtest
+            Expect.equal same.Note (Some "grey images repeated on all 3 channels") "only the replication at 28×28"
         }
         test "the epoch order is a seeded permutation that changes with the epoch" {
             let a, b = Batches.order 4 1 100, Batches.order 4 1 100

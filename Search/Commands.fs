@@ -158,7 +158,7 @@ let private syntheticSide (name: string) minimum (input: Shape) =
 
 /// The training and test sets of a data name and a line describing them, or the exit code and message:
 /// an unknown name is bad input, MNIST that cannot be fetched a failure of the environment.
-let private loadData (name: string) (input: Shape) : Result<Dataset * Dataset * string, int * Diagnostic> =
+let loadData (name: string) (input: Shape) : Result<Dataset * Dataset * string, int * Diagnostic> =
     let describe what (train: Dataset, test: Dataset) = train, test, $"{what}: {count train.Count} training, {count test.Count} test images"
     let badInput result = result |> Result.mapError (fun message -> exitBadInput, Diagnostic.at Nowhere message)
     match name.ToLowerInvariant() with

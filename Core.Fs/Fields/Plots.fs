@@ -100,3 +100,31 @@ let growth (path: string) (curves: GrowthCurve list) =
     plot.Title "Effective vs theoretical receptive field"
     plot.ShowLegend(Alignment.UpperLeft) |> ignore
     write path (fun file -> plot.SavePng(file, 900, 640) |> ignore)
+
+/// Test accuracy against ERF size, one colour per labelled variant: a hollow marker at the ERF of fresh
+/// initialisations, a filled one at the ERF of the trained weights, joined by a dotted line.
+let accuracyAgainstErf (path: string) (variants: (string * float * float * float) list) =
+    let plot = new Plot()
+    let palette = ScottPlot.Palettes.Category10()
+    variants
+    |> List.iteri (fun i (name, atInit, trained, accuracy) ->
+        let colour = palette.GetColor i
+        let y = 100.0 * accuracy
+        let link = plot.Add.Line(atInit, y, trained, y)
+        link.Color <- colour
+        link.LinePattern <- LinePattern.Dotted
+        plot.Add.Marker(atInit, y, MarkerShape.OpenCircle, 10.0f, colour) |> ignore
+        let after = plot.Add.Marker(trained, y, MarkerShape.FilledCircle, 10.0f, colour)
+        after.LegendText <- name
+        let label = plot.Add.Text(name, trained, y)
+        label.LabelFontColor <- colour
+        label.LabelFontSize <- 13.0f
+        label.OffsetX <- 8.0f
+        label.OffsetY <- -8.0f)
+    // Room on the right for the labels of the widest fields.
+    plot.Axes.Margins(0.15, 0.1)
+    plot.XLabel "ERF size, Luo (pixels): hollow at initialisation, filled after training"
+    plot.YLabel "test accuracy (%)"
+    plot.Title "far-pair: accuracy against effective receptive field"
+    plot.ShowLegend(Alignment.UpperLeft) |> ignore
+    write path (fun file -> plot.SavePng(file, 900, 640) |> ignore)

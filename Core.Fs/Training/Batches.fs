@@ -1,5 +1,6 @@
-/// From a Dataset to mini-batch tensors: images fitted to the network's declared input (zero padding or a
-/// centre crop, per axis), a seeded order per epoch, and the tensors of one batch.
+/// From a Dataset to mini-batch tensors: images fitted to the network's declared input (grey images repeated
+/// on every channel of a colour network; zero padding or a centre crop, per axis), a seeded order per epoch,
+/// and the tensors of one batch.
 module Receptor.Core.Training.Batches
 
 open TorchSharp
@@ -45,15 +46,32 @@ let private reframe (data: Dataset) h w =
             Array.blit data.Images source images target columns
     { data with Images = images; Height = h; Width = w }
 
+/// Each grey image repeated on `channels` channels, so that a colour network sees the same picture in each.
+let private replicate (data: Dataset) channels =
+    let plane = data.Height * data.Width
+    let images = Array.zeroCreate<float32> (data.Count * channels * plane)
+    for n in 0 .. data.Count - 1 do
+        for c in 0 .. channels - 1 do
+            Array.blit data.Images (n * plane) images ((n * channels + c) * plane) plane
+    { data with Images = images; Channels = channels }
+
 /// The dataset fitted to a network input, or why it cannot be.
 let fit (input: Shape) (data: Dataset) : Result<Fitted, string> =
     match input with
-    | Spatial (c, _, _) when c <> data.Channels ->
+    | Spatial (c, _, _) when c <> data.Channels && data.Channels <> 1 ->
         Error $"the network takes {c}-channel images, the data has {data.Channels} channel(s)"
-    | Spatial (c, h, w) when h = data.Height && w = data.Width ->
-        Ok { Data = data; Dims = [| int64 c; int64 h; int64 w |]; Note = None }
     | Spatial (c, h, w) ->
-        Ok { Data = reframe data h w; Dims = [| int64 c; int64 h; int64 w |]; Note = Some (describe data h w) }
+        let coloured, grey =
+            if c = data.Channels then data, None
+            else replicate data c, Some $"grey images repeated on all {c} channels"
+        let framed, framing =
+            if h = data.Height && w = data.Width then coloured, None
+            else reframe coloured h w, Some (describe data h w)
+        let note =
+            match List.choose id [ grey; framing ] with
+            | [] -> None
+            | notes -> Some (String.concat "; " notes)
+        Ok { Data = framed; Dims = [| int64 c; int64 h; int64 w |]; Note = note }
     | Flat n when n = Dataset.imageSize data -> Ok { Data = data; Dims = [| int64 n |]; Note = None }
     | Flat n ->
         Error $"the network takes {n} features, the images have {data.Channels}×{data.Height}×{data.Width} = {Dataset.imageSize data}"

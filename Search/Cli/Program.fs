@@ -74,13 +74,32 @@ type StudyInitArgs =
             | Gradinit_Iters _ -> $"GradInit iterations (default {d.GradInitIterations})"
             | Seed _ -> $"seeds the weights, GradInit's batches and the data order (default {d.Seed})"
 
+type FieldStudyArgs =
+    | Variants of folder: string
+    | Epochs of count: int
+    | Samples of count: int
+    | Seed of seed: int
+    | Out of folder: string
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            let d = FieldStudy.StudyOptions.defaults
+            match this with
+            | Variants _ -> $"the folder of variant .rcp files, one row each (default {d.Variants})"
+            | Epochs _ -> $"training epochs on far-pair per variant (default {d.Epochs})"
+            | Samples _ -> $"ERF samples at initialisation and after training (default {d.Samples})"
+            | Seed _ -> $"training seed (default {d.Seed})"
+            | Out _ -> $"where field-study.json, .md and .png go (default {d.Out})"
+
 type StudyArgs =
     | [<CliPrefix(CliPrefix.None)>] Init of ParseResults<StudyInitArgs>
+    | [<CliPrefix(CliPrefix.None)>] Fields of ParseResults<FieldStudyArgs>
 
     interface IArgParserTemplate with
         member this.Usage =
             match this with
             | Init _ -> "initialisers × activations on plain CNNs: variance by depth at init, accuracy after training"
+            | Fields _ -> "train every field-layer variant on far-pair and set its test accuracy against its ERF"
 
 type AnalyzeArgs =
     | [<MainCommand; ExactlyOnce; Last>] File of path: string
@@ -244,7 +263,7 @@ type Arguments =
             | Train _ -> "train a network and report its accuracy on held-out images (exit 3 if it diverges)"
             | Init _ -> "initialise by a named method; --report compares predicted and measured moments per node"
             | Eoc _ -> "edge of chaos of an activation: fixed point q*, χ₁ and the critical σ_w"
-            | Study _ -> "studies that train many networks: init"
+            | Study _ -> "studies that train many networks: init (initialisers × activations), fields (far-pair accuracy against the ERF)"
             | Rf _ -> "theoretical receptive fields: per-layer table, alignment, the input region of one unit"
             | Erf _ -> "effective receptive field: gradient heatmap, Gaussian fit, sizes, ERF/TRF"
             | Erf_Growth _ -> "ERF against depth for families of stacked 3×3 convolutions"
@@ -344,6 +363,14 @@ let main argv =
                         Epochs = a.GetResult (StudyInitArgs.Epochs, d.Epochs)
                         GradInitIterations = a.GetResult (StudyInitArgs.Gradinit_Iters, d.GradInitIterations)
                         Seed = a.GetResult (StudyInitArgs.Seed, d.Seed) }
+            | Fields f ->
+                let d = FieldStudy.StudyOptions.defaults
+                FieldStudy.command Console.Out Console.Error
+                    { Variants = f.GetResult(FieldStudyArgs.Variants, defaultValue = d.Variants)
+                      Epochs = f.GetResult(FieldStudyArgs.Epochs, defaultValue = d.Epochs)
+                      Samples = f.GetResult(FieldStudyArgs.Samples, defaultValue = d.Samples)
+                      Seed = f.GetResult(FieldStudyArgs.Seed, defaultValue = d.Seed)
+                      Out = f.GetResult(FieldStudyArgs.Out, defaultValue = d.Out) }
         | Rf a ->
             FieldCommands.rf Console.Out Console.Error (a.GetResult RfArgs.File) (a.TryGetResult RfArgs.Input)
                 (a.TryGetResult RfArgs.Unit) (a.TryGetResult RfArgs.Layer) (a.Contains RfArgs.Json)
