@@ -119,7 +119,8 @@ let private request name input tree =
       PerPass = 8
       Seed = 1L
       Source = Gaussian
-      Weights = FreshPerSample }
+      Weights = FreshPerSample
+      CropToField = true }
 
 let private maxDifference (a: float[,]) (b: float[,]) =
     Seq.zip (Seq.cast<float> a) (Seq.cast<float> b) |> Seq.map (fun (x, y) -> abs (x - y)) |> Seq.max
@@ -162,6 +163,30 @@ let private machinery =
             let batched = measure { request "t" input tree with Samples = 6; PerPass = 6; Source = images; Weights = shared }
             let looped = measure { request "t" input tree with Samples = 6; PerPass = 1; Source = images; Weights = shared }
             Expect.isLessThan (maxDifference batched.Values looped.Values) (1e-5 * peak looped.Values) "same map"
+        }
+        test "the unit's cone (the network up to its layer, on the input window it sees) gives the whole image's map" {
+            let tree =
+                node "conv(3, 6, padding=1) >> bn >> relu >> maxpool(3, stride=2, padding=1, ceil=true) >> residual(conv(3, 6, padding=1) >> relu) >> conv(3, 8, stride=2) >> relu >> mid: conv(3, 8, padding=1) >> relu >> conv(3, 8, stride=2, padding=1) >> gavgpool >> flatten >> dense(3)"
+            let input = Spatial (2, 37, 41)
+            torch.manual_seed 5L |> ignore
+            use reference = Network.ofNode "t" input tree |> Repository.unwrap
+            let state = reference.state_dict ()
+            let shared = Shared (fun m -> m.load_state_dict state |> ignore; Ok ())
+            let images = Images (randomImages 4 (2, 37, 41))
+            for weights, source, perPass in [ shared, images, 4; FreshPerSample, Gaussian, 4; FreshPerSample, Gaussian, 1 ] do
+                let asked = { request "t" input tree with Layer = Some "mid"; Samples = 4; PerPass = perPass; Source = source; Weights = weights }
+                let cone = measure asked
+                let whole = measure { asked with CropToField = false }
+                Expect.equal (cone.Crop |> Option.map (fun c -> c.Rows)) (Some (8, 21)) "rows 8..28: the field, from a multiple of the stride 4"
+                Expect.isNone whole.Crop "the simple path runs the whole image"
+                Expect.isGreaterThan (peak whole.Values) 0.0 "a gradient reached the input"
+                Expect.isLessThan (maxDifference cone.Values whole.Values) (1e-5 * peak whole.Values) "same map"
+        }
+        test "layers that read the whole map (normalisation over it, dropout's masks) keep the whole image" {
+            for middle in [ "groupnorm(2)"; "layernorm"; "dropout(0.1)" ] do
+                let tree = node $"conv(3, 4, padding=1) >> {middle} >> conv(3, 4, padding=1) >> relu >> conv(3, 4, padding=1)"
+                let map = measure { request "t" (Spatial (1, 21, 21)) tree with Samples = 2; PerPass = 2 }
+                Expect.isNone map.Crop $"{middle}: no crop"
         }
         test "images whose shape is not the network's input are an error with a hint" {
             let result = Erf.measure { request "t" (Spatial (3, 9, 9)) (node "conv(3, 2)") with Source = Images (randomImages 8 (1, 9, 9)) }

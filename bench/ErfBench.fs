@@ -67,7 +67,8 @@ let run () =
               PerPass = perPass
               Seed = 1L
               Source = Gaussian
-              Weights = weights }
+              Weights = weights
+              CropToField = true }
         |> orFail
     let batched, batchedWall, batchedCpu = timed (fun () -> measure FreshPerSample samples)
     let looped, loopWall, loopCpu = timed (fun () -> measure FreshPerSample 1)
