@@ -259,17 +259,17 @@ let private spread (map: ErfMap) =
     let moments = ErfStats.moments map.Values
     sqrt ((moments.VarianceRow + moments.VarianceColumn) / 2.0)
 
-/// Luo et al. §4: training enlarges the ERF. Ten 3×3 conv–batchnorm–ReLU layers (a 21-pixel field inside
-/// the 28×28 digit) trained for 2 epochs on MNIST with `receptor train`'s defaults; both maps over the
-/// same 200 noise images (on MNIST itself a fresh batchnorm passes no gradient through the zero
-/// background: docs/receptive-fields.md).
+/// Luo et al. §4: training enlarges the ERF. Examples/fields/mnistplain10.rcp (ten 3×3 conv–batchnorm–ReLU
+/// layers, a 21-pixel field inside the 28×28 digit) trained for 2 epochs on MNIST with `receptor train`'s
+/// defaults; both maps over the same 200 noise images (on MNIST itself a fresh batchnorm passes no
+/// gradient through the zero background: docs/receptive-fields.md).
 let private training =
     test "training on MNIST enlarges the ERF: spread on noise, trained against the same initial weights" {
         let train, test =
             Mnist.load (Mnist.defaultDirectory ())
             |> Result.defaultWith (fun e -> failtest $"{e}\nscripts/test.sh fetches MNIST first: receptor data fetch mnist")
-        let text = "input(1, 28, 28)\nblock cbr(c) = conv(3, c, padding=1, bias=false) >> bn >> relu\nnetwork plain10 = repeat(9, cbr(8)) >> last: cbr(8) >> gavgpool >> flatten >> fc: dense(10)"
-        let program = Parser.parseProgram "plain10" text |> Repository.unwrap
+        let path = IO.Path.Combine (Repository.root.Value, "Examples", "fields", "mnistplain10.rcp")
+        let program = Parser.parseProgram path (IO.File.ReadAllText path) |> Repository.unwrap
         let tree = Expand.program program |> Repository.unwrap
         let options = { TrainOptions.defaults with Epochs = 2; Device = Cpu; Seed = 1 }
         use network = Trainer.compile options.Seed program |> Repository.unwrap
@@ -282,7 +282,7 @@ let private training =
         Trainer.train options None network train ignore |> Result.defaultWith failtest |> ignore
         let accuracy = (Trainer.evaluate network test |> Result.defaultWith failtest).Accuracy
         Expect.isGreaterThanOrEqual accuracy 0.9 "trained"
-        let erf weights = measure { request "plain10" program.Input tree with Samples = 200; PerPass = 200; Weights = weights }
+        let erf weights = measure { request program.Name program.Input tree with Samples = 200; PerPass = 200; Weights = weights }
         let before, after = spread (erf initial), spread (erf (snapshot ()))
         Expect.isGreaterThan after (1.05 * before) $"spread {before:F3} px at initialisation, {after:F3} px trained (test accuracy {accuracy:P1})"
     }
