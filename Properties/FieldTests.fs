@@ -10,6 +10,7 @@ open Receptor.Core
 open Receptor.Core.Data
 open Receptor.Core.Fields
 open Receptor.Core.Torch
+open Receptor.Core.Training
 
 let private node text =
     match Parser.parseNode text with
@@ -119,7 +120,8 @@ let private request name input tree =
       PerPass = 8
       Seed = 1L
       Source = Gaussian
-      Weights = FreshPerSample }
+      Weights = FreshPerSample
+      CropToField = true }
 
 let private maxDifference (a: float[,]) (b: float[,]) =
     Seq.zip (Seq.cast<float> a) (Seq.cast<float> b) |> Seq.map (fun (x, y) -> abs (x - y)) |> Seq.max
@@ -162,6 +164,30 @@ let private machinery =
             let batched = measure { request "t" input tree with Samples = 6; PerPass = 6; Source = images; Weights = shared }
             let looped = measure { request "t" input tree with Samples = 6; PerPass = 1; Source = images; Weights = shared }
             Expect.isLessThan (maxDifference batched.Values looped.Values) (1e-5 * peak looped.Values) "same map"
+        }
+        test "the unit's cone (the network up to its layer, on the input window it sees) gives the whole image's map" {
+            let tree =
+                node "conv(3, 6, padding=1) >> bn >> relu >> maxpool(3, stride=2, padding=1, ceil=true) >> residual(conv(3, 6, padding=1) >> relu) >> conv(3, 8, stride=2) >> relu >> mid: conv(3, 8, padding=1) >> relu >> conv(3, 8, stride=2, padding=1) >> gavgpool >> flatten >> dense(3)"
+            let input = Spatial (2, 37, 41)
+            torch.manual_seed 5L |> ignore
+            use reference = Network.ofNode "t" input tree |> Repository.unwrap
+            let state = reference.state_dict ()
+            let shared = Shared (fun m -> m.load_state_dict state |> ignore; Ok ())
+            let images = Images (randomImages 4 (2, 37, 41))
+            for weights, source, perPass in [ shared, images, 4; FreshPerSample, Gaussian, 4; FreshPerSample, Gaussian, 1 ] do
+                let asked = { request "t" input tree with Layer = Some "mid"; Samples = 4; PerPass = perPass; Source = source; Weights = weights }
+                let cone = measure asked
+                let whole = measure { asked with CropToField = false }
+                Expect.equal (cone.Crop |> Option.map (fun c -> c.Rows)) (Some (8, 21)) "rows 8..28: the field, from a multiple of the stride 4"
+                Expect.isNone whole.Crop "the simple path runs the whole image"
+                Expect.isGreaterThan (peak whole.Values) 0.0 "a gradient reached the input"
+                Expect.isLessThan (maxDifference cone.Values whole.Values) (1e-5 * peak whole.Values) "same map"
+        }
+        test "layers that read the whole map (normalisation over it, dropout's masks) keep the whole image" {
+            for middle in [ "groupnorm(2)"; "layernorm"; "dropout(0.1)" ] do
+                let tree = node $"conv(3, 4, padding=1) >> {middle} >> conv(3, 4, padding=1) >> relu >> conv(3, 4, padding=1)"
+                let map = measure { request "t" (Spatial (1, 21, 21)) tree with Samples = 2; PerPass = 2 }
+                Expect.isNone map.Crop $"{middle}: no crop"
         }
         test "images whose shape is not the network's input are an error with a hint" {
             let result = Erf.measure { request "t" (Spatial (3, 9, 9)) (node "conv(3, 2)") with Source = Images (randomImages 8 (1, 9, 9)) }
@@ -228,9 +254,42 @@ let private claims =
         }
     ]
 
+/// √ of the mean per-axis variance of a map: the growth curves' spread.
+let private spread (map: ErfMap) =
+    let moments = ErfStats.moments map.Values
+    sqrt ((moments.VarianceRow + moments.VarianceColumn) / 2.0)
+
+/// Luo et al. §4: training enlarges the ERF. Examples/fields/mnistplain10.rcp (ten 3×3 conv–batchnorm–ReLU
+/// layers, a 21-pixel field inside the 28×28 digit) trained for 2 epochs on MNIST with `receptor train`'s
+/// defaults; both maps over the same 200 noise images (on MNIST itself a fresh batchnorm passes no
+/// gradient through the zero background: docs/receptive-fields.md).
+let private training =
+    test "training on MNIST enlarges the ERF: spread on noise, trained against the same initial weights" {
+        let train, test =
+            Mnist.load (Mnist.defaultDirectory ())
+            |> Result.defaultWith (fun e -> failtest $"{e}\nscripts/test.sh fetches MNIST first: receptor data fetch mnist")
+        let path = IO.Path.Combine (Repository.root.Value, "Examples", "fields", "mnistplain10.rcp")
+        let program = Parser.parseProgram path (IO.File.ReadAllText path) |> Repository.unwrap
+        let tree = Expand.program program |> Repository.unwrap
+        let options = { TrainOptions.defaults with Epochs = 2; Device = Cpu; Seed = 1 }
+        use network = Trainer.compile options.Seed program |> Repository.unwrap
+        let snapshot () =
+            let copy = Collections.Generic.Dictionary<string, torch.Tensor>()
+            for entry in network.state_dict () do
+                copy[entry.Key] <- entry.Value.detach().clone ()
+            Shared (fun m -> m.load_state_dict copy |> ignore; Ok ())
+        let initial = snapshot ()
+        Trainer.train options None network train ignore |> Result.defaultWith failtest |> ignore
+        let accuracy = (Trainer.evaluate network test |> Result.defaultWith failtest).Accuracy
+        Expect.isGreaterThanOrEqual accuracy 0.9 "trained"
+        let erf weights = measure { request program.Name program.Input tree with Samples = 200; PerPass = 200; Weights = weights }
+        let before, after = spread (erf initial), spread (erf (snapshot ()))
+        Expect.isGreaterThan after (1.05 * before) $"spread {before:F3} px at initialisation, {after:F3} px trained (test accuracy {accuracy:P1})"
+    }
+
 let tests: Test =
     testList "fields" [
         theoretical
         statistics
-        testSequenced (testList "torch" [ machinery; claims ])
+        testSequenced (testList "torch" [ machinery; claims; training ])
     ]

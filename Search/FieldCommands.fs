@@ -99,7 +99,8 @@ let erf (output: TextWriter) (error: TextWriter) file input (options: ErfOptions
                       PerPass = perPass
                       Seed = options.Seed
                       Source = source
-                      Weights = weights })))
+                      Weights = weights
+                      CropToField = true })))
     |> Result.bind (fun map ->
         let summary = ErfSummary.ofMap map
         let image =

@@ -5,7 +5,8 @@
 /// masks per element), so the sum of the samples' centre units has, in one backward pass, each sample's own
 /// input gradient. Shared weights put the samples in the batch axis; fresh initialisations put them side by
 /// side in the channel axis of a widened network (Widen). Parameters are frozen, so autograd computes no
-/// weight gradients.
+/// weight gradients. Only the unit's cone runs (Cone): the network up to the layer, on the part of the input
+/// the unit sees; the map is zero elsewhere.
 namespace Receptor.Core.Fields
 
 open TorchSharp
@@ -38,7 +39,10 @@ type ErfRequest =
       PerPass: int
       Seed: int64
       Source: ErfInput
-      Weights: ErfWeights }
+      Weights: ErfWeights
+      /// Run only the unit's cone: the network up to the layer on the input window the unit sees, when
+      /// that is exact (Cone.crop); false runs the whole image.
+      CropToField: bool }
 
 type ErfMap =
     { /// Mean |∂y_c/∂x| summed over channels, indexed [row, column].
@@ -47,7 +51,9 @@ type ErfMap =
       Layer: NodeReport
       Region: UnitRegion
       /// Why fresh initialisations ran one per pass, when they could not share one.
-      Unbatched: string option }
+      Unbatched: string option
+      /// The input window the passes ran on, when smaller than the image.
+      Crop: Crop option }
 
 module Erf =
     let private frozen (network: Network) =
@@ -59,22 +65,33 @@ module Erf =
             if m :? TorchSharp.Modules.Dropout then m.train () |> ignore
         network
 
-    let private compile name input tree =
-        Shapes.checkNode input tree |> Result.bind (fun checkedTree -> Network.Compile(name, checkedTree, input))
+    /// The network, or its part up to the layer at a path, compiled for an input shape.
+    let private compile name input (upTo: string option) tree =
+        Shapes.checkNode input tree
+        |> Result.bind (fun checkedTree ->
+            let cut = upTo |> Option.bind (fun path -> Cone.prefix path checkedTree) |> Option.defaultValue checkedTree
+            Network.Compile(name, cut, input))
 
-    /// The inputs of samples [first, first + count) as a (count, c, h, w) tensor.
-    let private inputs source (c, h, w) first count =
-        match source with
-        | Gaussian -> torch.randn [| int64 count; int64 c; int64 h; int64 w |]
-        | Images data ->
-            let size = Dataset.imageSize data
-            torch.tensor(Array.sub data.Images (first * size) (count * size)).reshape [| int64 count; int64 c; int64 h; int64 w |]
+    /// The inputs of samples [first, first + count) as a (count, c, h, w) tensor, cropped. Noise is drawn for
+    /// the whole image, so that a crop sees the pixels the whole image would have.
+    let private inputs source (c, h, w) (crop: Crop option) first count =
+        let whole =
+            match source with
+            | Gaussian -> torch.randn [| int64 count; int64 c; int64 h; int64 w |]
+            | Images data ->
+                let size = Dataset.imageSize data
+                torch.tensor(Array.sub data.Images (first * size) (count * size)).reshape [| int64 count; int64 c; int64 h; int64 w |]
+        match crop with
+        | Some crop ->
+            let (top, rows), (left, columns) = crop.Rows, crop.Columns
+            whole.narrow(2L, int64 top, int64 rows).narrow (3L, int64 left, int64 columns)
+        | None -> whole
 
     /// Σ over samples of |∂y_c/∂x| summed over channels, from one pass whose input holds `count` samples
-    /// as (batch, copies·c, h, w).
+    /// as (batch, copies·c, h, w); h and w are the (cropped) input's.
     let private pass (network: Network) (layer: string) (row, column) (x: torch.Tensor) (c, h, w) count =
         use _ = torch.NewDisposeScope()
-        let x = x.requires_grad_ true
+        let x = x.contiguous().requires_grad_ true
         let mutable output = None
         network.Observe (x, fun path y -> if path = layer then output <- Some y) |> ignore
         let y = output |> Option.defaultWith (fun () -> invalidOp (sprintf "layer %s was never evaluated" layer))
@@ -98,6 +115,22 @@ module Erf =
             Error (Diagnostic.at Nowhere (sprintf "%d samples asked for but the data set holds %d images" request.Samples data.Count))
         | _ -> Ok ()
 
+    /// Where the request's unit is and what of the network and input its passes run.
+    let private plan (request: ErfRequest) =
+        Analysis.ofNode request.Name request.Input request.Tree
+        |> Result.bind (fun report ->
+            Theoretical.chooseLayer report request.Layer
+            |> Result.bind (fun node ->
+                Theoretical.region report node (Theoretical.centreUnit node)
+                |> Result.bind (fun region ->
+                    Shapes.checkNode request.Input request.Tree
+                    |> Result.map (fun checkedTree ->
+                        let crop =
+                            match Cone.prefix node.Path checkedTree with
+                            | Some cut when request.CropToField -> Cone.crop report node region cut
+                            | _ -> None
+                        node, region, crop))))
+
     /// Measures the ERF of the request's layer; the map has the input's height and width.
     let measure (request: ErfRequest) : Result<ErfMap, Diagnostic> =
         let dims =
@@ -106,28 +139,33 @@ module Erf =
             | Flat n -> Error (Diagnostic.at Nowhere (sprintf "the input is flat (%d features); an ERF needs an image" n))
         dims
         |> Result.bind (fun dims -> validate request dims |> Result.map (fun () -> dims))
-        |> Result.bind (fun dims ->
-            Analysis.ofNode request.Name request.Input request.Tree
-            |> Result.bind (fun report ->
-                Theoretical.chooseLayer report request.Layer
-                |> Result.bind (fun node ->
-                    Theoretical.region report node (Theoretical.centreUnit node) |> Result.map (fun region -> dims, node, region))))
-        |> Result.bind (fun ((c, h, w), node, region) ->
-            let unit = Theoretical.centreUnit node
+        |> Result.bind (fun dims -> plan request |> Result.map (fun plan -> dims, plan))
+        |> Result.bind (fun ((c, h, w), (node, region, crop)) ->
+            let (top, rows), (left, columns), unit =
+                match crop with
+                | Some crop -> crop.Rows, crop.Columns, crop.Unit
+                | None -> (0, h), (0, w), region.Unit
             let sum = Array.zeroCreate (h * w)
-            let accumulate (values: float[]) = values |> Array.iteri (fun i v -> sum[i] <- sum[i] + v)
+            let accumulate (values: float[]) =
+                values |> Array.iteri (fun i v -> sum[(top + i / columns) * w + left + i % columns] <- sum[(top + i / columns) * w + left + i % columns] + v)
+            let window = c, rows, columns
             torch.manual_seed request.Seed |> ignore
             let run =
                 match request.Weights with
                 | Shared setWeights ->
-                    compile request.Name request.Input request.Tree
-                    |> Result.bind (fun network ->
-                        use network = frozen network
-                        setWeights network
-                        |> Result.map (fun () ->
+                    // The weights are set on the whole network (a checkpoint names every layer), then copied
+                    // into the cut one, whose parameter names are a subset.
+                    compile request.Name request.Input None request.Tree
+                    |> Result.bind (fun whole ->
+                        use whole = whole
+                        setWeights whole
+                        |> Result.bind (fun () -> compile request.Name request.Input (Some node.Path) request.Tree)
+                        |> Result.map (fun network ->
+                            use network = frozen network
+                            network.load_state_dict (whole.state_dict (), strict = false) |> ignore
                             for first, count in chunks request.Samples request.PerPass do
                                 use _ = torch.NewDisposeScope()
-                                accumulate (pass network node.Path unit (inputs request.Source (c, h, w) first count) (c, h, w) count)
+                                accumulate (pass network node.Path unit (inputs request.Source (c, h, w) crop first count) window count)
                             None))
                 | FreshPerSample ->
                     let widened = Widen.node request.PerPass request.Tree
@@ -139,13 +177,13 @@ module Erf =
                             |> Result.bind (fun () ->
                                 let tree = if count = 1 then Ok request.Tree else Widen.node count request.Tree |> Result.mapError (Diagnostic.at Nowhere)
                                 tree
-                                |> Result.bind (compile request.Name (Widen.input count request.Input))
+                                |> Result.bind (compile request.Name (Widen.input count request.Input) (Some node.Path))
                                 |> Result.map (fun network ->
                                     use network = frozen network
                                     use _ = torch.NewDisposeScope()
                                     // (count, c, h, w) → (1, count·c, h, w): copy k reads sample k.
-                                    let x = (inputs request.Source (c, h, w) first count).reshape([| 1L; int64 (count * c); int64 h; int64 w |])
-                                    accumulate (pass network node.Path unit x (c, h, w) count))))
+                                    let x = (inputs request.Source (c, h, w) crop first count).reshape([| 1L; int64 (count * c); int64 rows; int64 columns |])
+                                    accumulate (pass network node.Path unit x window count))))
                         (Ok ())
                     |> Result.map (fun () -> match widened with Error why when request.PerPass > 1 -> Some why | _ -> None)
             run
@@ -154,4 +192,5 @@ module Erf =
                   Samples = request.Samples
                   Layer = node
                   Region = region
-                  Unbatched = unbatched }))
+                  Unbatched = unbatched
+                  Crop = crop }))

@@ -106,7 +106,8 @@ module Growth =
               PerPass = samples
               Seed = seed
               Source = Gaussian
-              Weights = FreshPerSample }
+              Weights = FreshPerSample
+              CropToField = true }
         Erf.measure request
         |> Result.map (fun map ->
             let summary = ErfSummary.ofMap map
