@@ -82,7 +82,8 @@ let private erf (program: Program) tree samples weights perPass =
           PerPass = perPass
           Seed = 1L
           Source = Gaussian
-          Weights = weights }
+          Weights = weights
+          CropToField = true }
     |> Result.map (fun map -> map.Layer.Path, ErfSummary.ofMap map)
 
 /// Trains one variant on far pairs with the train command's defaults, then measures its ERF.
