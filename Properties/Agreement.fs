@@ -96,8 +96,8 @@ let rec linearise node =
 /// convolution's field is nominal (the positive weights used here give it offsets that move it).
 let rec hasExactField node =
     match node with
-    // Deformable and DCLS fields are nominal or maximal extents: the kernel's actual taps may cover less.
-    | Op layer -> not (List.contains layer.Kind [ "upsample"; "adaptiveavgpool"; "deform"; "dcls" ])
+    // Deformable, DCLS and DynOPool fields are nominal or maximal extents: the actual taps may cover less.
+    | Op layer -> not (List.contains layer.Kind [ "upsample"; "adaptiveavgpool"; "deform"; "dcls"; "dynopool" ])
     | Seq nodes | Branches (_, nodes) -> List.forall hasExactField nodes
     | Residual (body, shortcut, _) -> hasExactField body && Option.forall hasExactField shortcut
     | Repeat (_, body) | Named (_, body) -> hasExactField body

@@ -17,6 +17,7 @@ let all =
         TrainingTests.tests
         LayerTests.tests
         DendriticTests.tests
+        DynOPoolTests.tests
     ]
 
 [<EntryPoint>]
