@@ -1,8 +1,8 @@
 /// The TorchSharp module of DynOPool (Dsl/Layers/DynOPool.fs): parameter `scale` = (r_h, r_w), starting at
 /// the layer's `scale`. The bilinear read is written as two interpolation matrices, A_h·X·A_wᵀ, whose
 /// entries are the tent weights max(0, 1 − |p_i − j|) of query point p_i at pixel j: plain tensor ops, so
-/// the gradient reaches r through the query points (grid_sample's gradient does not reach a grid built
-/// from r any better, and the matrices are small: output × input length per axis).
+/// the gradient reaches r through the query points, and the separable read costs two small matrix
+/// products (output × input length per axis) rather than a sampled grid per output pixel.
 module Receptor.Core.Torch.DynOPoolModules
 
 open TorchSharp
