@@ -6,7 +6,7 @@ open Receptor.Dsl.Layers
 
 let kinds: LayerKind list =
     Convolution.kinds @ Pooling.kinds @ Normalisation.kinds @ Activations.kinds @ Structural.kinds
-    @ FieldLayers.kinds @ Dendritic.kinds @ Nonlocal.kinds
+    @ FieldLayers.kinds @ Dendritic.kinds @ Nonlocal.kinds @ DynOPool.kinds
 
 let private byName =
     kinds

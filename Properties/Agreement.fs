@@ -96,10 +96,11 @@ let rec linearise node =
 /// convolution's field is nominal (the positive weights used here give it offsets that move it).
 let rec hasExactField node =
     match node with
-    // Deformable and DCLS fields are nominal or maximal extents: the kernel's actual taps may cover less.
+    // Deformable, DCLS and DynOPool fields are nominal or maximal extents: the actual taps may cover less.
     // The nonlocal operators annihilate constants: a global average after one (or a 1×1 map) receives no
     // gradient although the field is the whole input.
-    | Op layer -> not (List.contains layer.Kind [ "upsample"; "adaptiveavgpool"; "deform"; "dcls"; "fraclap"; "invfraclap"; "weightedlap" ])
+    | Op layer ->
+        not (List.contains layer.Kind [ "upsample"; "adaptiveavgpool"; "deform"; "dcls"; "dynopool"; "fraclap"; "invfraclap"; "weightedlap" ])
     | Seq nodes | Branches (_, nodes) -> List.forall hasExactField nodes
     | Residual (body, shortcut, _) -> hasExactField body && Option.forall hasExactField shortcut
     | Repeat (_, body) | Named (_, body) -> hasExactField body

@@ -372,6 +372,13 @@ module Architectures =
             return op "adaptiveavgpool" [ "size", size ], Spatial (c, oh, ow)
         }
 
+    /// DynOPool at a scale that prints exactly; its output is ⌈scale·H⌉ × ⌈scale·W⌉.
+    let private dynopool (c, h, w) =
+        Gen.elements [ 0.35; 0.5; 0.6; 0.75; 1.0 ]
+        |> Gen.map (fun r ->
+            let length = Receptor.Dsl.Layers.DynOPool.outputLength r
+            op "dynopool" [ "scale", Float r ], Spatial (c, length h, length w))
+
     let private zeropad (c, h, w) =
         gen {
             let! ph, pw = perAxis 1 (2, 2)
@@ -467,6 +474,7 @@ module Architectures =
                   yield 1, pool "maxpool" chw
                   yield 1, pool "avgpool" chw
                   yield 1, adaptiveAveragePool chw
+                  yield 1, dynopool chw
                   yield 1, globalPool chw
                   if h + 4 <= maxExtent && w + 4 <= maxExtent then yield 1, zeropad chw
                   if 2 * max h w <= maxExtent then yield 1, upsample chw

@@ -22,6 +22,7 @@ let all =
         NonlocalTests.tests
         RewriteTests.tests
         FieldStudyTests.tests
+        DynOPoolTests.tests
     ]
 
 [<EntryPoint>]

@@ -56,9 +56,9 @@ let private fold (rules: RuleSet<'S>) (input: 'S) (tree: Checked) =
             |> Result.bind (record merge.Path (Naming.mergeName merge.Merge))
     walk input tree |> Result.map (fun _ -> List.ofSeq nodes)
 
-/// Every kind's exact rule: the general layers', the field layers' and the dendritic units'.
+/// Every kind's exact rule: the general layers', the field layers', the dendritic units' and DynOPool's.
 let private layerRules =
-    [ FieldRules.rules; DendriticRules.rules ] |> List.fold (Map.fold (fun rules kind rule -> Map.add kind rule rules)) LayerRules.rules
+    [ FieldRules.rules; DendriticRules.rules; DynOPoolRules.rules ] |> List.fold (Map.fold (fun rules kind rule -> Map.add kind rule rules)) LayerRules.rules
 
 let private exactRules (context: Context) =
     { Layer =

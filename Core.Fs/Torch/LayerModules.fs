@@ -172,6 +172,7 @@ let private compilers: Map<string, CheckedLayer -> CompiledLayer> =
     |> Map.foldBack (fun name build -> Map.add name (build >> plain)) FieldModules.compilers
     |> Map.foldBack (fun name build -> Map.add name (build >> plain)) DendriticModules.compilers
     |> Map.foldBack (fun name build -> Map.add name (build >> plain)) NonlocalModules.compilers
+    |> Map.foldBack (fun name build -> Map.add name (build >> plain)) DynOPoolModules.compilers
 
 /// Builds a layer's module inside a dispose scope and hands its own parameters and buffers to the scope
 /// outside (or to none), so that temporaries of construction die at once: TorchSharp 0.107's Conv2d
