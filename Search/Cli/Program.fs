@@ -352,17 +352,24 @@ let main argv =
             match s.GetSubCommand () with
             | StudyArgs.Init a ->
                 let d = InitStudy.defaults (a.GetResult StudyInitArgs.Out)
-                let depths =
-                    a.TryGetResult StudyInitArgs.Depths
-                    |> Option.map (fun text -> text.Split ',' |> Array.map (fun t -> Int32.Parse (t.Trim (), CultureInfo.InvariantCulture)) |> List.ofArray)
-                InitStudy.study Console.Out Console.Error
-                    { d with
-                        Depths = depths |> Option.defaultValue d.Depths
-                        Width = a.GetResult (StudyInitArgs.Width, d.Width)
-                        Images = a.GetResult (StudyInitArgs.Images, d.Images)
-                        Epochs = a.GetResult (StudyInitArgs.Epochs, d.Epochs)
-                        GradInitIterations = a.GetResult (StudyInitArgs.Gradinit_Iters, d.GradInitIterations)
-                        Seed = a.GetResult (StudyInitArgs.Seed, d.Seed) }
+                let depth (text: string) =
+                    match Int32.TryParse (text.Trim (), NumberStyles.None, CultureInfo.InvariantCulture) with
+                    | true, n when n > 0 -> Some n
+                    | _ -> None
+                let depths = a.TryGetResult StudyInitArgs.Depths |> Option.map (fun text -> text, text.Split ',' |> Array.map depth)
+                match depths with
+                | Some (text, parsed) when parsed |> Array.exists Option.isNone ->
+                    Console.Error.WriteLine $"--depths: expected positive whole numbers separated by commas, got '{text}'"
+                    Commands.exitBadInput
+                | _ ->
+                    InitStudy.study Console.Out Console.Error
+                        { d with
+                            Depths = depths |> Option.map (snd >> Array.choose id >> List.ofArray) |> Option.defaultValue d.Depths
+                            Width = a.GetResult (StudyInitArgs.Width, d.Width)
+                            Images = a.GetResult (StudyInitArgs.Images, d.Images)
+                            Epochs = a.GetResult (StudyInitArgs.Epochs, d.Epochs)
+                            GradInitIterations = a.GetResult (StudyInitArgs.Gradinit_Iters, d.GradInitIterations)
+                            Seed = a.GetResult (StudyInitArgs.Seed, d.Seed) }
             | Fields f ->
                 let d = FieldStudy.StudyOptions.defaults
                 FieldStudy.command Console.Out Console.Error
