@@ -218,28 +218,22 @@ module Architectures =
             return kernelValue, strideArg @ paddingArg @ dilationArg, (outputs fst, outputs snd)
         }
 
-    let private conv (c, h, w) =
+    /// A convolution-like layer of `kind` with at most `budget` output channels per group.
+    let private convolutionOf kind budget (c, h, w) =
         gen {
             let! kernel, window, (oh, ow) = convolutionWindow (h, w)
             let! groups = Gen.frequency [ 3, Gen.constant 1; 1, Gen.elements (divisors c) ]
-            let! multiple = Gen.choose (1, max 1 (16 / groups))
+            let! multiple = Gen.choose (1, max 1 (budget / groups))
             let out = groups * multiple
             let! groupsArg = unlessDefault "groups" (Int 1) (Int groups)
             let! biasArg = bias
-            return op "conv" ([ "kernel", kernel; "out", Int out ] @ window @ groupsArg @ biasArg), Spatial (out, oh, ow)
+            return op kind ([ "kernel", kernel; "out", Int out ] @ window @ groupsArg @ biasArg), Spatial (out, oh, ow)
         }
 
+    let private conv = convolutionOf "conv" 16
+
     /// A dendritic convolution rectifies the input once per connection: few output channels keep it small.
-    let private dendconv (c, h, w) =
-        gen {
-            let! kernel, window, (oh, ow) = convolutionWindow (h, w)
-            let! groups = Gen.frequency [ 3, Gen.constant 1; 1, Gen.elements (divisors c) ]
-            let! multiple = Gen.choose (1, max 1 (8 / groups))
-            let out = groups * multiple
-            let! groupsArg = unlessDefault "groups" (Int 1) (Int groups)
-            let! biasArg = bias
-            return op "dendconv" ([ "kernel", kernel; "out", Int out ] @ window @ groupsArg @ biasArg), Spatial (out, oh, ow)
-        }
+    let private dendconv = convolutionOf "dendconv" 8
 
     let private dwconv (c, h, w) =
         gen {
