@@ -83,6 +83,21 @@ let private moduleTests =
           use plain = compile (Spatial (2, 8, 8)) "conv(3, 4)"
           Expect.equal ((Torch.DynOPoolModules.complexity plain).item<float32> ()) 0.0f "no DynOPool: zero"
       }
+      test "training with --complexity λ shrinks the learnt scales below those of the same run without it" {
+          let program =
+              Parser.parseProgram "penalty.rcp" "input(1, 16, 16)\nnetwork p = conv(3, 4, padding=1) >> relu >> dynopool(0.75) >> gavgpool >> flatten >> dense(4)\n"
+              |> Repository.unwrap
+          let data = Data.Synthetic.blobs 1 256 4 16
+          let area complexity =
+              let options =
+                  { Training.TrainOptions.defaults with
+                      Epochs = 2; BatchSize = 32; Complexity = complexity; Device = Training.Cpu }
+              use network = Training.Trainer.compile options.Seed program |> Repository.unwrap
+              Training.Trainer.train options None network data ignore |> Result.defaultWith failtest |> ignore
+              (Torch.DynOPoolModules.complexity network).item<float32> () |> float
+          let plain, penalised = area 0.0, area 1.0
+          Expect.isLessThan penalised (plain - 0.05) $"r_h·r_w after 16 steps: {penalised} with λ = 1, {plain} without"
+      }
       test "agreement: shapes and parameters of dynopool agree with execution" {
           let text = "conv(3, 6, padding=1) >> dynopool(0.6) >> relu >> conv(3, 4) >> dynopool(0.45) >> flatten >> dense(3)"
           Expect.isEmpty (Agreement.shapesParametersAndMacs (Spatial (3, 17, 13)) (parse text)) "disagreements"

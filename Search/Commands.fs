@@ -85,7 +85,8 @@ type TrainArguments =
       Seed: int option
       Device: string option
       Checkpoint: string option
-      Resume: bool }
+      Resume: bool
+      Complexity: float option }
 
 module TrainArguments =
     /// Training FILE on a data set with every option at its default.
@@ -100,7 +101,8 @@ module TrainArguments =
           Seed = None
           Device = None
           Checkpoint = None
-          Resume = false }
+          Resume = false
+          Complexity = None }
 
 /// Shows training progress: Run gives the training function the callback to report through.
 type ProgressDisplay =
@@ -145,7 +147,8 @@ let private trainOptions (a: TrainArguments) : Result<TrainOptions, Diagnostic> 
                     Optimizer = optimizer
                     Schedule = schedule
                     Seed = defaultArg a.Seed d.Seed
-                    Device = device }
+                    Device = device
+                    Complexity = defaultArg a.Complexity d.Complexity }
                 |> TrainOptions.validate
                 |> Result.mapError (Diagnostic.at Nowhere))))
 
@@ -185,7 +188,8 @@ let private describeOptions (o: TrainOptions) (device: string) =
         | Adam -> "adam"
     let invariant (x: float) = x.ToString(CultureInfo.InvariantCulture)
     let epochs = if o.Epochs = 1 then "1 epoch" else $"{o.Epochs} epochs"
-    $"{optimizer}, lr {invariant o.LearningRate} ({Schedule.name o.Schedule}), batch {o.BatchSize}, weight decay {invariant o.WeightDecay}, seed {o.Seed}, {device}, {epochs}"
+    let complexity = if o.Complexity > 0.0 then $", DynOPool complexity λ {invariant o.Complexity}" else ""
+    $"{optimizer}, lr {invariant o.LearningRate} ({Schedule.name o.Schedule}), batch {o.BatchSize}, weight decay {invariant o.WeightDecay}{complexity}, seed {o.Seed}, {device}, {epochs}"
 
 let private checkpointing (a: TrainArguments) : Result<Trainer.Checkpointing option, Diagnostic> =
     match a.Checkpoint, a.Resume with

@@ -55,7 +55,8 @@ let private trainOptions (options: StudyOptions) =
         LearningRate = 3e-3
         Seed = options.Seed
         Device = Cpu
-        WeightDecay = 0.0 }
+        WeightDecay = 0.0
+        Complexity = 0.0 }
 
 type Run =
     { Depth: int

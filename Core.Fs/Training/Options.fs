@@ -28,7 +28,10 @@ type TrainOptions =
       Seed: int
       Device: Device
       /// L2 penalty added to the gradient by the optimiser (PyTorch's weight_decay).
-      WeightDecay: float }
+      WeightDecay: float
+      /// λ of DynOPool's complexity penalty, λ·Σ r_h·r_w over the network's DynOPool layers, added to the loss
+      /// that is minimised (0: none; the reported loss stays the cross-entropy).
+      Complexity: float }
 
 module Optimizer =
     let name optimizer =
@@ -91,7 +94,8 @@ module TrainOptions =
           Schedule = Cosine
           Seed = 1
           Device = Auto
-          WeightDecay = 5e-4 }
+          WeightDecay = 5e-4
+          Complexity = 0.0 }
 
     /// The first option that cannot work, named as the command line names it.
     let validate options =
@@ -102,4 +106,6 @@ module TrainOptions =
             Error $"--lr must be a positive number, got {options.LearningRate}"
         elif not (finite options.WeightDecay) || options.WeightDecay < 0.0 then
             Error $"weight decay must be zero or positive, got {options.WeightDecay}"
+        elif not (finite options.Complexity) || options.Complexity < 0.0 then
+            Error $"--complexity must be zero or positive, got {options.Complexity}"
         else Ok options

@@ -98,7 +98,7 @@ let private deviceOf (network: Network) =
 
 /// One optimiser step in its own dispose scope: the batch's loss and correct count, or None when the loss
 /// is not finite (the step is then not applied).
-let private trainStep (network: Network) (optimizer: torch.optim.Optimizer) fitted (indices: int[]) device =
+let private trainStep (network: Network) (optimizer: torch.optim.Optimizer) complexity fitted (indices: int[]) device =
     use _ = torch.NewDisposeScope ()
     let input, target = Batches.tensors fitted indices device
     optimizer.zero_grad ()
@@ -106,7 +106,8 @@ let private trainStep (network: Network) (optimizer: torch.optim.Optimizer) fitt
     let loss = torch.nn.functional.cross_entropy (logits, target)
     let value = float (loss.item<float32> ())
     if Double.IsFinite value then
-        loss.backward ()
+        let objective = if complexity > 0.0 then loss + complexity * DynOPoolModules.complexity network else loss
+        objective.backward ()
         optimizer.step () |> ignore
         Some (value, int (logits.argmax(1L).eq(target).sum().item<int64> ()))
     else None
@@ -210,7 +211,7 @@ let train (options: TrainOptions) (checkpointing: Checkpointing option) (network
                         let start, size = slices[step]
                         let lr = Schedule.learningRate options.Schedule options.LearningRate run.Steps totalSteps
                         setLearningRate optimizer lr
-                        match trainStep network optimizer fitted order[start .. start + size - 1] device with
+                        match trainStep network optimizer options.Complexity fitted order[start .. start + size - 1] device with
                         | None -> run.Status <- Diverged (epoch, step + 1)
                         | Some (batchLoss, batchCorrect) ->
                             step <- step + 1

@@ -143,6 +143,7 @@ type TrainArgs =
     | Device of name: string
     | Checkpoint of path: string
     | Resume
+    | Complexity of lambda: float
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -162,6 +163,7 @@ type TrainArgs =
             | Device _ -> "auto, cpu or cuda (default auto)"
             | Checkpoint _ -> "save weights after every epoch at PATH (with PATH.optim and PATH.json)"
             | Resume -> "continue from the checkpoint at --checkpoint PATH"
+            | Complexity _ -> "add λ·Σ r_h·r_w of the DynOPool layers to the loss, so that they learn to shrink (default 0)"
 
 type RfArgs =
     | [<MainCommand; ExactlyOnce>] File of path: string
@@ -311,7 +313,8 @@ let private train (a: ParseResults<TrainArgs>) =
           Seed = a.TryGetResult TrainArgs.Seed
           Device = a.TryGetResult TrainArgs.Device
           Checkpoint = a.TryGetResult TrainArgs.Checkpoint
-          Resume = a.Contains TrainArgs.Resume }
+          Resume = a.Contains TrainArgs.Resume
+          Complexity = a.TryGetResult TrainArgs.Complexity }
     let display =
         if Console.IsOutputRedirected || not AnsiConsole.Profile.Capabilities.Interactive then Commands.lineDisplay Console.Out
         else liveDisplay
