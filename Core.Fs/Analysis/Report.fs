@@ -86,8 +86,9 @@ let private writeShape (w: Utf8JsonWriter) (name: string) shape =
     | Flat n -> w.WriteNumberValue n
     w.WriteEndArray()
 
-let private writeField (w: Utf8JsonWriter) field =
-    w.WriteStartObject "receptiveField"
+/// A field's properties in the object being written: `global`, and per axis its size, stride, padding and
+/// the centre of unit 0.
+let writeFieldProperties (w: Utf8JsonWriter) field =
     match field with
     | Global -> w.WriteBoolean("global", true)
     | Local (h, wd) ->
@@ -99,6 +100,10 @@ let private writeField (w: Utf8JsonWriter) field =
             w.WriteNumber("padding", a.Padding)
             w.WriteNumber("centre", AxisField.centre a 0.0)
             w.WriteEndObject()
+
+let private writeField (w: Utf8JsonWriter) field =
+    w.WriteStartObject "receptiveField"
+    writeFieldProperties w field
     w.WriteEndObject()
 
 /// The whole report as JSON (one object; nodes in evaluation order).

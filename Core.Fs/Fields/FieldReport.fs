@@ -97,17 +97,7 @@ let rfJson (report: AnalysisReport) (region: UnitRegion) =
             w.WriteStartObject()
             w.WriteString("path", n.Path)
             w.WriteString("output", Shape.format n.Output)
-            match n.Field with
-            | Global -> w.WriteBoolean("global", true)
-            | Local (h, wd) ->
-                w.WriteBoolean("global", false)
-                for axis, a in [ "height", h; "width", wd ] do
-                    w.WriteStartObject axis
-                    w.WriteNumber("size", a.Size)
-                    w.WriteNumber("stride", a.Stride)
-                    w.WriteNumber("padding", a.Padding)
-                    w.WriteNumber("centre", AxisField.centre a 0.0)
-                    w.WriteEndObject()
+            Report.writeFieldProperties w n.Field
             w.WriteEndObject()
         w.WriteEndArray()
         w.WriteStartArray "misalignments"

@@ -298,16 +298,7 @@ let private monotonicity (f: Fn) mean sd =
 
 let private quantileCount = 1000
 
-/// Quantile points of N(0, 1): Φ⁻¹((j − ½)/m) by bisection on Φ.
-let private quantiles =
-    lazy (
-        Array.init quantileCount (fun j ->
-            let p = (float j + 0.5) / float quantileCount
-            let mutable lo, hi = -tailBound, tailBound
-            for _ in 1 .. 60 do
-                let mid = 0.5 * (lo + hi)
-                if normalCdf mid < p then lo <- mid else hi <- mid
-            0.5 * (lo + hi)))
+let private quantiles = lazy (normalQuantilePoints quantileCount)
 
 /// P(the maximum of k draws is the r-th smallest of the quantile points) = (r/m)^k − ((r − 1)/m)^k.
 let private maxWeights =

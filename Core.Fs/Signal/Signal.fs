@@ -286,17 +286,8 @@ type Ids() =
 /// variance. Later nonlinearities then see the skew of x + f(x)-free sums such as relu(z₁) + body(z₂).
 module Marginal =
     /// Normal quantile points at which each input value is discretised.
-    let private levels count =
-        Array.init count (fun j ->
-            let p = (float j + 0.5) / float count
-            let mutable lo, hi = -tailBound, tailBound
-            for _ in 1 .. 60 do
-                let mid = 0.5 * (lo + hi)
-                if normalCdf mid < p then lo <- mid else hi <- mid
-            0.5 * (lo + hi))
-
-    let private fine = lazy (levels 256)
-    let private sparse = lazy (levels 64)
+    let private fine = lazy (normalQuantilePoints 256)
+    let private sparse = lazy (normalQuantilePoints 64)
 
     /// The grid of u on which Q∘Φ is tabulated.
     let private grid = Array.init 97 (fun i -> -6.0 + 0.125 * float i)

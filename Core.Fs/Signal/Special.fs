@@ -143,6 +143,16 @@ module NormalRule =
 /// Beyond ±10 standard deviations the normal density (< 1e-22) contributes nothing a double can see.
 let tailBound = 10.0
 
+/// The `count` equally likely points of N(0, 1): Φ⁻¹((j + ½)/count), j = 0 … count − 1, by bisection on Φ.
+let normalQuantilePoints count =
+    Array.init count (fun j ->
+        let p = (float j + 0.5) / float count
+        let mutable lo, hi = -tailBound, tailBound
+        for _ in 1 .. 60 do
+            let mid = 0.5 * (lo + hi)
+            if normalCdf mid < p then lo <- mid else hi <- mid
+        0.5 * (lo + hi))
+
 let private legendre8 = lazy (gaussLegendre 8)
 
 /// E[g(Z)] for Z ~ N(0, 1) when g is smooth between the given breakpoints: composite 8-point
