@@ -113,6 +113,93 @@ let private batchTests =
         }
     ]
 
+/// A fully convolutional net for the 12×12 blobs: 5 per-pixel scores (4 classes and the background).
+let private tinySegmenterText =
+    """input(1, 12, 12)
+network segmenter = conv(3, 8, padding=1) >> relu >> conv(3, 5, padding=1)"""
+
+let private objectiveTests =
+    let tensor (values: float32[]) (shape: int64[]) = torch.tensor (values, System.ReadOnlySpan shape)
+    testList "objective" [
+        test "the output shape decides the task: class scores, per-pixel maps with a background channel, or an error naming both" {
+            let data = blobs.Value
+            Expect.equal (Objective.taskOf (Flat 4) data) (Ok Objective.Classification) "flat 4"
+            Expect.equal (Objective.taskOf (Spatial (5, 6, 7)) data) (Ok (Objective.Segmentation (4, 6, 7))) "5 maps of 6×7"
+            for shape, fragment in [ Flat 3, "the data has 4 classes"; Spatial (4, 6, 6), "(5 channels or more)" ] do
+                match Objective.taskOf shape data with
+                | Ok task -> failtest $"{Shape.format shape} gave {task}"
+                | Error message -> Expect.stringContains message fragment "says what fits"
+        }
+        test "per-pixel targets: ink at or above ½ in the first channel takes the label, the rest the background; resampled by nearest neighbour" {
+            use _ = torch.NewDisposeScope ()
+            // Two images of 1×2×4 (label 3 and 1); the second channel is noise that must not count.
+            let first = [| 0.5f; 0.49f; 1.0f; 0.0f;   0.0f; 0.7f; 0.2f; 0.6f |]
+            let second = [| 0.0f; 0.0f; 0.0f; 0.9f;   0.55f; 0.0f; 0.0f; 0.0f |]
+            let noise = Array.create 8 1.0f
+            let input = tensor (Array.concat [ first; noise; second; noise ]) [| 2L; 2L; 2L; 4L |]
+            let labels = torch.tensor [| 3L; 1L |]
+            let full = Objective.targets (Objective.Segmentation (4, 2, 4)) input labels
+            Expect.equal (full.data<int64>().ToArray ()) [| 3L; 4L; 3L; 4L; 4L; 3L; 4L; 3L;   4L; 4L; 4L; 1L; 1L; 4L; 4L; 4L |] "2×4 targets"
+            let half = Objective.targets (Objective.Segmentation (4, 1, 2)) input labels
+            // Nearest neighbour on 2×4 → 1×2 reads pixels (0, 0) and (0, 2).
+            Expect.equal (half.data<int64>().ToArray ()) [| 3L; 3L; 4L; 4L |] "1×2 targets"
+            Expect.equal (Objective.targets Objective.Classification input labels).shape [| 2L |] "classification keeps the labels"
+        }
+        test "the segmentation loss weighs the ink's and the background's mean cross-entropies equally" {
+            use _ = torch.NewDisposeScope ()
+            let rng = Random 7
+            let logits = Array.init (1 * 3 * 2 * 3) (fun _ -> float32 (rng.NextDouble () * 4.0 - 2.0))
+            let target = [| 0L; 2L; 2L; 1L; 2L; 2L |] // background is class 2: two ink pixels, four background
+            let crossEntropy pixel =
+                let score c = float logits[c * 6 + pixel]
+                let scores = Array.init 3 score
+                log (Array.sumBy exp scores) - scores[int target[pixel]]
+            let ink = (crossEntropy 0 + crossEntropy 3) / 2.0
+            let background = [ 1; 2; 4; 5 ] |> List.averageBy crossEntropy
+            let loss = Objective.loss (Objective.Segmentation (2, 2, 3)) (tensor logits [| 1L; 3L; 2L; 3L |]) (torch.tensor(target).view (1L, 2L, 3L))
+            Expect.floatClose Accuracy.medium (float (loss.item<float32> ())) ((ink + background) / 2.0) "½ (ink mean + background mean)"
+        }
+        test "accuracy counts ink pixels; IoU per class counts intersections and unions" {
+            use _ = torch.NewDisposeScope ()
+            // Classes 0, 1 and background 2; predictions by the largest score.
+            let predicted = [| 0; 1; 2; 2; 0; 2 |]
+            let target = [| 0L; 0L; 2L; 1L; 0L; 2L |]
+            let logits = Array.zeroCreate<float32> 18
+            predicted |> Array.iteri (fun pixel c -> logits[c * 6 + pixel] <- 1.0f)
+            let task = Objective.Segmentation (2, 2, 3)
+            let scores, labels = tensor logits [| 1L; 3L; 2L; 3L |], torch.tensor(target).view (1L, 2L, 3L)
+            Expect.equal (Objective.score task scores labels) (2L, 4L) "pixels 0 and 4 right of the four ink pixels"
+            // class 0: predicted {0, 4}, labelled {0, 1, 4}; class 1: {1} and {3}; background: {2, 3, 5} and {2, 5}.
+            Expect.equal (Objective.overlaps task scores labels) [| 2L, 3L; 0L, 2L; 2L, 3L |] "(intersection, union) per class"
+        }
+        test "a fully convolutional net trains on per-pixel targets and reports its mean IoU" {
+            // One far-pair mark per 12×12 image, labelled by its shape: a pixel's class needs the mark around
+            // it, which the 11×11 field of the dilated stack sees.
+            let rng = Random 5
+            let count, size = 512, 12
+            let labels = Array.init count (fun n -> n % Synthetic.marks.Length)
+            let images = Array.zeroCreate<float32> (count * size * size)
+            for n in 0 .. count - 1 do
+                let row, column = rng.Next (size - 4), rng.Next (size - 4)
+                Synthetic.marks[labels[n]] |> Array.iteri (fun dy line ->
+                    line |> String.iteri (fun dx c -> if c = '#' then images[(n * size + row + dy) * size + column + dx] <- 1.0f))
+            let data = { Images = images; Labels = labels; Count = count; Channels = 1; Height = size; Width = size; Classes = 4 }
+            let segmenter =
+                program "input(1, 12, 12)\nnetwork marks = conv(3, 16, padding=1) >> relu >> conv(3, 16, padding=2, dilation=2) >> relu >> conv(3, 5, padding=2, dilation=2)"
+            let o = { options with Epochs = 6; Optimizer = Adam; LearningRate = 0.01 }
+            use network = compile o segmenter
+            let before = Trainer.evaluate network data |> Result.defaultWith failtest
+            let outcome = train o None network data
+            let after = Trainer.evaluate network data |> Result.defaultWith failtest
+            Expect.equal outcome.Status Trainer.Completed "completed"
+            Expect.isLessThan after.Loss (0.5 * before.Loss) $"loss {before.Loss:F3} → {after.Loss:F3}"
+            match before.MeanIoU, after.MeanIoU with
+            | Some b, Some a -> Expect.isGreaterThan a (b + 0.3) $"mean IoU {b:P1} → {a:P1}"
+            | _ -> failtest "a segmentation evaluates to a mean IoU"
+            Expect.isGreaterThan after.Accuracy 0.8 (sprintf "ink pixels labelled right (%.1f%%, chance 25%%)" (100.0 * after.Accuracy))
+        }
+    ]
+
 let private trainerTests =
     testList "trainer" [
         test "a few steps on the blobs lower the loss" {
@@ -296,6 +383,17 @@ let private commandTests =
                 Expect.stringContains output "epoch 1/1" "the epoch line"
                 Expect.isMatch output @"test accuracy \d+\.\d\d% \(500 images\)" "the accuracy line")
         }
+        test "a fully convolutional model trains per pixel: the task, the ink accuracy and the mean IoU are printed" {
+            inTemporaryFolder (fun dir ->
+                let file = Path.Combine(dir, "segmenter.rcp")
+                File.WriteAllText(file, tinySegmenterText)
+                let arguments = { Commands.TrainArguments.defaults file "synthetic-blobs" with Epochs = Some 1; Device = Some "cpu"; Images = Some 256 }
+                let code, output, error = run arguments
+                Expect.equal code 0 $"exit code ({error})"
+                Expect.stringContains output "task: per-pixel segmentation at 12×12" "the task"
+                Expect.stringContains output "training on the first 256" "--images"
+                Expect.isMatch output @"test accuracy \d+\.\d\d% on ink pixels, mean IoU \d+\.\d\d% \(500 images\)" "the accuracy line")
+        }
         test "divergence exits 3 and names the last good checkpoint" {
             withTiny (fun dir file ->
                 let path = Path.Combine(dir, "ck.pt")
@@ -334,4 +432,4 @@ let private mnistTest =
 // TorchSharp's dispose scopes and statistics belong to one thread: these run in sequence.
 let tests: Test =
     testSequenced
-    <| testList "training" [ batchTests; trainerTests; leakTest; commandTests; mnistTest ]
+    <| testList "training" [ batchTests; objectiveTests; trainerTests; leakTest; commandTests; mnistTest ]

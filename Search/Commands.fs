@@ -86,7 +86,9 @@ type TrainArguments =
       Device: string option
       Checkpoint: string option
       Resume: bool
-      Complexity: float option }
+      Complexity: float option
+      /// Train on the first N training images only.
+      Images: int option }
 
 module TrainArguments =
     /// Training FILE on a data set with every option at its default.
@@ -102,7 +104,8 @@ module TrainArguments =
           Device = None
           Checkpoint = None
           Resume = false
-          Complexity = None }
+          Complexity = None
+          Images = None }
 
 /// Shows training progress: Run gives the training function the callback to report through.
 type ProgressDisplay =
@@ -213,7 +216,9 @@ let private conclude (output: TextWriter) (error: TextWriter) network testSet (o
         | Error message -> fail error message
         | Ok test ->
             output.WriteLine("test loss " + test.Loss.ToString("F4", CultureInfo.InvariantCulture))
-            output.WriteLine $"test accuracy {percent test.Accuracy} ({count test.Count} images)"
+            match test.MeanIoU with
+            | None -> output.WriteLine $"test accuracy {percent test.Accuracy} ({count test.Count} images)"
+            | Some iou -> output.WriteLine $"test accuracy {percent test.Accuracy} on ink pixels, mean IoU {percent iou} ({count test.Count} images)"
             exitOk
 
 /// `receptor train FILE --data NAME [options]`: trains, then prints the accuracy on the held-out images.
@@ -230,7 +235,13 @@ let train (output: TextWriter) (error: TextWriter) (display: ProgressDisplay) (a
             |> Result.map (fun device -> program, options, c, device))
         |> badInput
         |> Result.bind (fun (program, options, c, device) ->
-            loadData a.Data program.Input |> Result.map (fun data -> program, options, c, device, data))
+            loadData a.Data program.Input
+            |> Result.bind (fun (trainSet, testSet, line) ->
+                match a.Images with
+                | None -> Ok (trainSet, testSet, line)
+                | Some n when n >= 2 -> Ok (Dataset.take n trainSet, testSet, $"{line}; training on the first {count (min n trainSet.Count)}")
+                | Some n -> Error (exitBadInput, Diagnostic.at Nowhere $"--images expects at least 2, got {n}"))
+            |> Result.map (fun data -> program, options, c, device, data))
         |> Result.bind (fun (program, options, c, device, (trainSet, _, _ as data)) ->
             Batches.fit program.Input trainSet
             |> Result.mapError (fun message -> Diagnostic.at Nowhere $"--data {a.Data}: {message}")
@@ -246,11 +257,12 @@ let train (output: TextWriter) (error: TextWriter) (display: ProgressDisplay) (a
         code
     | Ok (network, program, options, checkpointing, device, (trainSet, testSet, dataLine), note) ->
         use network = network
-        match Trainer.checkOutput network trainSet with
+        match Trainer.taskOf network trainSet with
         | Error message -> fail error $"{a.File}: {message}"
-        | Ok () ->
+        | Ok task ->
             output.WriteLine $"{program.Name}: {count (int (Torch.Network.parameterCount network))} parameters, input {Shape.format program.Input}"
             output.WriteLine dataLine
+            output.WriteLine (Objective.describe task)
             note |> Option.iter (fun n -> output.WriteLine $"note: {n}")
             output.WriteLine(describeOptions options ((string device.``type``).ToLowerInvariant()))
             match display.Run (Trainer.train options checkpointing network trainSet) with

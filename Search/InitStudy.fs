@@ -171,8 +171,8 @@ let study (output: TextWriter) (error: TextWriter) (options: StudyOptions) =
     | Ok (train, test) ->
         // Small tensors and thousands of operations: one torch thread avoids OpenMP spinning on a shared machine.
         torch.set_num_threads 1
-        let count = min options.Images train.Count
-        let subset = { train with Images = train.Images[.. count * Dataset.imageSize train - 1]; Labels = train.Labels[.. count - 1]; Count = count }
+        let subset = Dataset.take options.Images train
+        let count = subset.Count
         output.WriteLine (
             sprintf "plain CNNs, width %d, depths %s; %d training images, %d epoch(s), Adam lr 0.003 batch 32; GradInit %d iterations; test on %d images"
                 options.Width (String.Join (", ", options.Depths)) count options.Epochs options.GradInitIterations test.Count)

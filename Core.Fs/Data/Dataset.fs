@@ -13,6 +13,11 @@ type Dataset =
 module Dataset =
     let imageSize d = d.Channels * d.Height * d.Width
 
+    /// The first `count` images and their labels (all of them when there are fewer).
+    let take count d =
+        let count = min count d.Count
+        { d with Images = Array.sub d.Images 0 (count * imageSize d); Labels = Array.sub d.Labels 0 count; Count = count }
+
     /// The pixels of image i, copied out of the flat array.
     let image i d = Array.sub d.Images (i * imageSize d) (imageSize d)
 

@@ -1,6 +1,7 @@
-/// The training loop: mini-batch SGD or Adam on cross-entropy, one dispose scope per mini-batch (the network
-/// and the optimiser live outside every scope), a seeded data order, divergence detection, checkpoints with
-/// resume, and progress reported through a callback so that the loop knows nothing of any display.
+/// The training loop: mini-batch SGD or Adam on the objective the network's output calls for (Objective),
+/// one dispose scope per mini-batch (the network and the optimiser live outside every scope), a seeded data
+/// order, divergence detection, checkpoints with resume, and progress reported through a callback so that
+/// the loop knows nothing of any display.
 module Receptor.Core.Training.Trainer
 
 open System
@@ -58,7 +59,14 @@ type Outcome =
       Images: int
       Seconds: float }
 
-type Evaluation = { Loss: float; Accuracy: float; Count: int }
+type Evaluation =
+    { Loss: float
+      /// Over images for classification, over ink pixels for segmentation.
+      Accuracy: float
+      Count: int
+      /// Segmentation only: the intersection over union averaged over the classes that occur (background
+      /// included) in the labels or the predictions.
+      MeanIoU: float option }
 
 /// Seeds TorchSharp's generator, then compiles: the same seed gives the same initial weights.
 let compile (seed: int) (program: Program) : Result<Network, Diagnostic> =
@@ -73,13 +81,17 @@ let resolveDevice device : Result<torch.Device, string> =
     | Cuda ->
         Error "--device cuda: TorchSharp sees no CUDA device (this build uses TorchSharp-cpu unless built with -p:TorchBackend=cuda)"
 
+/// What the network's output is trained against on this data (Objective.taskOf).
+let taskOf (network: Network) (data: Dataset) =
+    Objective.taskOf (Checked.output network.Input network.Tree) data
+
 /// The network must end in a flat vector of at least one score per class.
 let checkOutput (network: Network) (data: Dataset) =
-    match Checked.output network.Input network.Tree with
-    | Flat n when n >= data.Classes -> Ok ()
-    | Flat n -> Error $"the network outputs {n} scores but the data has {data.Classes} classes"
-    | shape ->
-        Error $"the network outputs {Shape.format shape}; training needs a flat vector of class scores (end with flatten >> dense({data.Classes}))"
+    taskOf network data
+    |> Result.bind (function
+        | Objective.Classification -> Ok ()
+        | Objective.Segmentation _ ->
+            Error $"the network outputs per-pixel maps; this needs a flat vector of class scores (end with flatten >> dense({data.Classes}))")
 
 let private makeOptimizer (options: TrainOptions) (network: Network) : torch.optim.Optimizer =
     let parameters = network.parameters ()
@@ -96,40 +108,62 @@ let private deviceOf (network: Network) =
     | Some p -> p.device
     | None -> torch.CPU
 
-/// One optimiser step in its own dispose scope: the batch's loss and correct count, or None when the loss
-/// is not finite (the step is then not applied).
-let private trainStep (network: Network) (optimizer: torch.optim.Optimizer) complexity fitted (indices: int[]) device =
+/// One optimiser step in its own dispose scope: the batch's loss and (correct, counted) score, or None
+/// when the loss is not finite (the step is then not applied).
+let private trainStep (network: Network) (optimizer: torch.optim.Optimizer) complexity task fitted (indices: int[]) device =
     use _ = torch.NewDisposeScope ()
-    let input, target = Batches.tensors fitted indices device
+    let input, labels = Batches.tensors fitted indices device
+    let target = Objective.targets task input labels
     optimizer.zero_grad ()
     let logits = network.forward input
-    let loss = torch.nn.functional.cross_entropy (logits, target)
+    let loss = Objective.loss task logits target
     let value = float (loss.item<float32> ())
     if Double.IsFinite value then
         let objective = if complexity > 0.0 then loss + complexity * DynOPoolModules.complexity network else loss
         objective.backward ()
         optimizer.step () |> ignore
-        Some (value, int (logits.argmax(1L).eq(target).sum().item<int64> ()))
+        Some (value, Objective.score task logits target)
     else None
 
-/// Mean cross-entropy and accuracy over a dataset, in evaluation mode, one dispose scope per batch.
+/// Images per evaluation batch: up to 500, fewer where the activations of all the network's nodes for a
+/// batch would pass 1 GiB (a 256×256 segmentation net holds tens of MB per image).
+let private evaluationBatch (network: Network) =
+    let perImage = (Receptor.Core.Analysis.ofChecked "" network.Input network.Tree).Totals.Memory
+    int (max 1L (min 500L ((1L <<< 30) / max 1L perImage)))
+
+/// Mean loss per image and accuracy over a dataset (and the mean IoU of a segmentation), in evaluation
+/// mode, one dispose scope per batch.
 let evaluate (network: Network) (data: Dataset) : Result<Evaluation, string> =
-    checkOutput network data
-    |> Result.bind (fun () -> Batches.fit network.Input data)
-    |> Result.map (fun fitted ->
+    taskOf network data
+    |> Result.bind (fun task -> Batches.fit network.Input data |> Result.map (fun fitted -> task, fitted))
+    |> Result.map (fun (task, fitted) ->
         let device = deviceOf network
         network.eval ()
         use _ = torch.no_grad ()
         let mutable loss = 0.0
-        let mutable correct = 0L
-        for start, size in Batches.slices data.Count 500 false do
+        let mutable correct, counted = 0L, 0L
+        let mutable overlaps = [||]
+        for start, size in Batches.slices data.Count (evaluationBatch network) false do
             use _ = torch.NewDisposeScope ()
-            let input, target = Batches.tensors fitted (Array.init size ((+) start)) device
+            let input, labels = Batches.tensors fitted (Array.init size ((+) start)) device
+            let target = Objective.targets task input labels
             let logits = network.forward input
-            loss <- loss + float (torch.nn.functional.cross_entropy(logits, target, reduction = torch.nn.Reduction.Sum).item<float32> ())
-            correct <- correct + logits.argmax(1L).eq(target).sum().item<int64> ()
-        let count = max 1 data.Count
-        { Loss = loss / float count; Accuracy = float correct / float count; Count = data.Count })
+            loss <- loss + float size * float ((Objective.loss task logits target).item<float32> ())
+            let right, total = Objective.score task logits target
+            correct <- correct + right
+            counted <- counted + total
+            let batch = Objective.overlaps task logits target
+            overlaps <- if overlaps.Length = 0 then batch else Array.map2 (fun (i, u) (i', u') -> i + i', u + u') overlaps batch
+        let meanIoU =
+            match task with
+            | Objective.Classification -> None
+            | Objective.Segmentation _ ->
+                overlaps |> Array.filter (fun (_, union) -> union > 0L) |> Array.map (fun (i, u) -> float i / float u)
+                |> function [||] -> None | ious -> Some (Array.average ious)
+        { Loss = loss / float (max 1 data.Count)
+          Accuracy = float correct / float (max 1L counted)
+          Count = data.Count
+          MeanIoU = meanIoU })
 
 let private sidecar (options: TrainOptions) architecture epoch step : Checkpoint.Sidecar =
     { Format = Checkpoint.format
@@ -168,9 +202,9 @@ let train (options: TrainOptions) (checkpointing: Checkpointing option) (network
     let clock = Stopwatch.StartNew ()
     TrainOptions.validate options
     |> Result.bind (fun _ -> resolveDevice options.Device)
-    |> Result.bind (fun device -> checkOutput network data |> Result.map (fun () -> device))
-    |> Result.bind (fun device -> Batches.fit network.Input data |> Result.map (fun fitted -> device, fitted))
-    |> Result.bind (fun (device, fitted) ->
+    |> Result.bind (fun device -> taskOf network data |> Result.map (fun task -> device, task))
+    |> Result.bind (fun (device, task) -> Batches.fit network.Input data |> Result.map (fun fitted -> device, task, fitted))
+    |> Result.bind (fun (device, task, fitted) ->
         network.``to`` device |> ignore
         let optimizer = makeOptimizer options network
         try
@@ -205,19 +239,21 @@ let train (options: TrainOptions) (checkpointing: Checkpointing option) (network
                     torch.manual_seed (int64 (Batches.epochSeed options.Seed epoch)) |> ignore
                     let order = Batches.order options.Seed epoch data.Count
                     let epochClock = Stopwatch.StartNew ()
-                    let mutable loss, correct, images, step = 0.0, 0, 0, 0
+                    let mutable loss, images, step = 0.0, 0, 0
+                    let mutable correct, counted = 0L, 0L
                     network.train ()
                     while run.Status = Completed && step < slices.Length do
                         let start, size = slices[step]
                         let lr = Schedule.learningRate options.Schedule options.LearningRate run.Steps totalSteps
                         setLearningRate optimizer lr
-                        match trainStep network optimizer options.Complexity fitted order[start .. start + size - 1] device with
+                        match trainStep network optimizer options.Complexity task fitted order[start .. start + size - 1] device with
                         | None -> run.Status <- Diverged (epoch, step + 1)
-                        | Some (batchLoss, batchCorrect) ->
+                        | Some (batchLoss, (batchCorrect, batchCounted)) ->
                             step <- step + 1
                             run.Steps <- run.Steps + 1
                             loss <- loss + batchLoss * float size
                             correct <- correct + batchCorrect
+                            counted <- counted + batchCounted
                             images <- images + size
                             report (
                                 StepDone
@@ -226,7 +262,7 @@ let train (options: TrainOptions) (checkpointing: Checkpointing option) (network
                                       Step = step
                                       Steps = slices.Length
                                       Loss = loss / float images
-                                      Accuracy = float correct / float images
+                                      Accuracy = float correct / float (max 1L counted)
                                       ImagesPerSecond = float images / epochClock.Elapsed.TotalSeconds
                                       LearningRate = lr })
                     run.Images <- run.Images + images
@@ -237,7 +273,7 @@ let train (options: TrainOptions) (checkpointing: Checkpointing option) (network
                                 { Epoch = epoch
                                   Epochs = options.Epochs
                                   Loss = loss / float images
-                                  Accuracy = float correct / float images
+                                  Accuracy = float correct / float (max 1L counted)
                                   Images = images
                                   Seconds = seconds
                                   ImagesPerSecond = float images / seconds })

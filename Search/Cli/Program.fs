@@ -144,6 +144,7 @@ type TrainArgs =
     | Checkpoint of path: string
     | Resume
     | Complexity of lambda: float
+    | Images of count: int
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -164,6 +165,7 @@ type TrainArgs =
             | Checkpoint _ -> "save weights after every epoch at PATH (with PATH.optim and PATH.json)"
             | Resume -> "continue from the checkpoint at --checkpoint PATH"
             | Complexity _ -> "add λ·Σ r_h·r_w of the DynOPool layers to the loss, so that they learn to shrink (default 0)"
+            | Images _ -> "train on the first N training images (default: all)"
 
 type RfArgs =
     | [<MainCommand; ExactlyOnce>] File of path: string
@@ -314,7 +316,8 @@ let private train (a: ParseResults<TrainArgs>) =
           Device = a.TryGetResult TrainArgs.Device
           Checkpoint = a.TryGetResult TrainArgs.Checkpoint
           Resume = a.Contains TrainArgs.Resume
-          Complexity = a.TryGetResult TrainArgs.Complexity }
+          Complexity = a.TryGetResult TrainArgs.Complexity
+          Images = a.TryGetResult TrainArgs.Images }
     let display =
         if Console.IsOutputRedirected || not AnsiConsole.Profile.Capabilities.Interactive then Commands.lineDisplay Console.Out
         else liveDisplay
