@@ -1,5 +1,5 @@
 /// TorchSharp modules of the field layers (Dsl/Layers/FieldLayers.fs), built from plain tensor ops:
-/// TorchSharp has no deform_conv2d, so deformable sampling is one bilinear grid_sample per input.
+/// TorchSharp has no deform_conv2d, so deformable sampling gathers channels-last pixel rows (RowSums).
 module Receptor.Core.Torch.FieldModules
 
 open TorchSharp
@@ -32,24 +32,59 @@ let private splitPadding (top, left, bottom, right) =
         let pad = [| int64 left; int64 right; int64 top; int64 bottom |]
         (fun (x: Tensor) -> torch.nn.functional.pad (x, pad)), (0, 0)
 
-/// Weighted sums of rows of a table: row i of the result is Σ_k weights[i, k]·table[indices[i, k]], with the
-/// gradient to the table and to the weights. An embedding bag, which TorchSharp has only as a module: its
-/// weight is the table during one call and an empty one between calls, so it keeps no input alive. Held
-/// outside the layer's fields, where TorchSharp would register it as a submodule.
-type private RowSums() =
-    let bag = torch.nn.EmbeddingBag (1L, 1L, mode = EmbeddingBagMode.Sum)
-    let empty = parameterOf (torch.zeros (1L, 1L))
+/// Row i of the result is Σ_k weights[i, k]·table[indices[i, k]], optionally over the bags that `offsets`
+/// starts in a 1-D `indices`: an embedding bag, which TorchSharp has only as a module, built for the call
+/// (no state shared between layers or threads) with the table, detached, as its weight.
+let private bagSums (table: Tensor) (indices: Tensor) (offsets: Tensor) (weights: Tensor) =
+    use bag = torch.nn.EmbeddingBag (1L, 1L, mode = EmbeddingBagMode.Sum)
+    bag.weight <- torch.nn.Parameter (table.detach (), false)
+    bag.forward (indices, offsets, weights)
 
-    member _.Sum(table: Tensor, indices: Tensor, weights: Tensor) =
-        bag.weight <- torch.nn.Parameter (table.alias (), table.requires_grad)
-        let sums = bag.forward (indices, null, weights)
-        bag.weight <- empty
-        sums
+/// Weighted sums of table rows (`bagSums` without offsets) with their gradients to the table and to the
+/// weights. ATen's embedding-bag backward to the table is a scalar loop of one axpy per index after a sort;
+/// here it is one embedding bag over the transposed index (the gradient rows gathered per table row) after
+/// one sort, ~2× faster. The weights' gradient is ATen's, by a nested backward through the bag.
+type private RowSums() =
+    inherit torch.autograd.MultiTensorFunction<RowSums>()
+    override _.Name = "RowSums"
+
+    override _.forward(ctx, vars) =
+        let table, indices, weights = vars[0] :?> Tensor, vars[1] :?> Tensor, vars[2] :?> Tensor
+        ctx.save_for_backward (ResizeArray [ table; indices; weights ])
+        ctx.save_data ("needs", box (table.requires_grad, weights.requires_grad))
+        ResizeArray [ bagSums table indices null weights ]
+
+    override _.backward(ctx, grads) =
+        use scope = torch.NewDisposeScope ()
+        let saved = ctx.get_saved_variables ()
+        let table, indices, weights = saved[0], saved[1], saved[2]
+        let tableNeeds, weightsNeeds = ctx.get_data "needs" :?> bool * bool
+        let grad = grads[0]
+        let tableGrad =
+            if not tableNeeds then null
+            else
+                // Sorted by table row, entry j of the flat index sends grad[j / 4]·weight[j] to its row.
+                let flat = indices.view (-1L)
+                let struct (_, order) = flat.sort ()
+                let counts = flat.bincount (null, minlength = table.shape[0])
+                let sources = order.div (torch.tensor (indices.shape[1], device = order.device), rounding_mode = torch.RoundingMode.floor)
+                bagSums grad sources (counts.cumsum 0L - counts) (weights.view(-1L).index_select (0L, order))
+        let weightsGrad =
+            if not weightsNeeds then null
+            else
+                use _ = torch.enable_grad ()
+                let w = weights.detach().requires_grad_ true
+                torch.autograd.grad([| bagSums table indices null w |], [| w |], [| grad |]).[0]
+        for t in [ tableGrad; weightsGrad ] do
+            if not (isNull t) then scope.MoveToOuter t |> ignore
+        ResizeArray [ tableGrad; null; weightsGrad ]
 
 /// Deformable convolution v1 (Dai et al. 2017) and, when `modulated`, v2 (Zhu et al. 2019).
 /// Parameters: `weight` (out, in/groups, kh, kw), `bias`, and the offset convolution `offset` with
 /// 2·kh·kw (v2: 3·kh·kw) output channels, zero-initialised: channel 2t is Δy and 2t + 1 is Δx of tap
-/// t = i·kw + j (torchvision's layout); v2's last kh·kw channels are mask logits.
+/// t = i·kw + j (torchvision's layout); v2's last kh·kw channels are mask logits. The samples of all taps
+/// are rows of (position, tap·channel), gathered from the channels-last input, and the kernel is one GEMM
+/// over them; the output is the NCHW view of a channels-last tensor.
 type DeformableConv2d
     (name: string, inChannels: int, outChannels: int, kernel: int * int, stride: int * int,
      padding: int * int * int * int, dilation: int * int, groups: int, hasBias: bool, modulated: bool) as this =
@@ -75,7 +110,6 @@ type DeformableConv2d
         offset.weight.zero_ () |> ignore
         offset.bias.zero_ () |> ignore
         this.register_module ("offset", offset)
-    let rowSums = RowSums ()
 
     /// Offsets (N, kh·kw, 2, oh, ow) as (Δy, Δx), and v2's masks (N, kh·kw, oh, ow), for an input.
     member _.Predict(input: Tensor) =
@@ -122,10 +156,10 @@ type DeformableConv2d
         let indices = torch.stack([| upperRow + leftColumn; upperRow + rightColumn; lowerRow + leftColumn; lowerRow + rightColumn |], -1L)
         let weights = torch.stack([| upperWeight * leftWeight; upperWeight * rightWeight; lowerWeight * leftWeight; lowerWeight * rightWeight |], -1L)
         // The input as a table of pixels (N·H·W, C), no copy when it is channels-last: each sample is the
-        // weighted sum of four rows, one embedding bag (a vectorised row gather whose backward reaches the
-        // table and the weights, hence the offsets), with the offsets shared by all channels.
+        // weighted sum of four whole rows (the offsets are shared by all channels), and the weights carry
+        // the gradient to the offsets. Far cheaper than grid_sample's per-channel backward on CPU.
         let table = input.permute(0L, 2L, 3L, 1L).reshape (-1L, channels)
-        let sampled = rowSums.Sum (table, indices.view (-1L, 4L), weights.view (-1L, 4L))
+        let sampled = RowSums.apply(table, indices.view (-1L, 4L), weights.view (-1L, 4L)).[0]
         // The k×k contraction as one GEMM over (position, tap·channel) with the weight as (tap·channel, out),
         // per group when grouped; the output is the NCHW view of a channels-last tensor.
         let weight = this.get_parameter "weight"
