@@ -205,7 +205,7 @@ let private deformTests =
               let x = (torch.rand (1L, 1L, 15L, 15L, dtype = torch.float64) + 0.5).requires_grad_ (true)
               network.forward(x).index(torch.TensorIndex.Ellipsis, torch.TensorIndex.Single 7L, torch.TensorIndex.Single 7L).sum().backward ()
               let rows = values (x.grad.abs().sum ([| 0L; 1L; 3L |]))
-              // grid_sample's normalised coordinates round: an integer tap may leak ~1e-16 to its neighbour.
+              // A relative threshold: rounding in the sampling may leak ~1e-16 of a tap to its neighbour.
               let largest = Array.max rows
               let nonZero = rows |> Array.indexed |> Array.filter (fun (_, v) -> v > 1e-12 * largest) |> Array.map fst
               Array.head nonZero, Array.last nonZero
