@@ -180,6 +180,25 @@ let private deformTests =
                 [ "input", x; "weight", parameter m "weight"; "bias", parameter m "bias"
                   "offset.weight", parameter m "offset.weight"; "offset.bias", parameter m "offset.bias" ]
         }
+      test "deform: second derivatives (a gradient's norm differentiated, as GradInit does) match central differences, float64" {
+          use _ = torch.NewDisposeScope ()
+          torch.manual_seed 13L |> ignore
+          let case = deformCases[2]
+          let m, _ = deformModule case
+          m.``to`` torch.float64 |> ignore
+          set (parameter m "offset.weight") (torch.randn_like (parameter m "offset.weight") * 0.3)
+          set (parameter m "offset.bias") (torch.randn_like (parameter m "offset.bias") * 1.5)
+          let x = torch.randn(2L, int64 case.Channels, int64 case.Height, int64 case.Width, dtype = torch.float64).requires_grad_ (true)
+          let first = weighted (fun () -> m.forward x)
+          let weight = parameter m "weight"
+          // ‖∂L/∂x‖² + ‖∂L/∂w‖²: its gradient runs through the deform backward's own graph.
+          let gradientNorm () =
+              use _ = torch.enable_grad () // the central differences evaluate it under no_grad
+              let gradients = torch.autograd.grad ([| first () |], [| x; weight |], retain_graph = true, create_graph = true)
+              gradients |> Seq.map (fun g -> (g * g).sum ()) |> Seq.reduce (+)
+          gradientCheck (Random 5) gradientNorm
+              [ "input", x; "weight", weight; "offset.weight", parameter m "offset.weight"; "offset.bias", parameter m "offset.bias" ]
+      }
       test "deform: the compiled layer holds the analysed weights and equals conv with copied weights" {
           use _ = torch.NewDisposeScope ()
           let input = Spatial (3, 9, 8)

@@ -340,6 +340,27 @@ let private leakTest =
         Expect.equal (live ()) start $"live tensors after training ({stats})"
     }
 
+/// The layers whose modules build their own autograd (deform's RowSums) or sample, transform and resize
+/// (DCLS, SK, dendritic, nonlocal, DynOPool), in one small net.
+let private fieldLayersText =
+    """input(1, 12, 12)
+network fieldlayers =
+    deform(3, 6, padding=1, modulated=true) >> relu >> dcls(3, 6, 5, padding=2) >> sk(6, groups=2) >> dendconv(3, 6, padding=1)
+    >> fraclap(s=0.5) >> dynopool(0.5) >> gavgpool >> flatten >> dense(4)"""
+
+let private fieldLayersLeakTest =
+    test "no tensor leaks with the field layers: 100 training steps and an evaluation leave the live count where it was" {
+        let start = live ()
+        let o = { options with Epochs = 1; BatchSize = 16; Optimizer = Adam; LearningRate = 0.01 }
+        let steps =
+            use network = compile o (program fieldLayersText)
+            let outcome = train o None network (Synthetic.blobs 13 1600 4 12)
+            Trainer.evaluate network blobs.Value |> Result.defaultWith failtest |> ignore
+            outcome.Steps
+        Expect.equal steps 100 "100 steps"
+        Expect.equal (live ()) start $"live tensors after training ({DisposeScopeManager.Statistics})"
+    }
+
 let private commandTests =
     let run arguments =
         let output, error = new StringWriter(), new StringWriter()
@@ -432,4 +453,4 @@ let private mnistTest =
 // TorchSharp's dispose scopes and statistics belong to one thread: these run in sequence.
 let tests: Test =
     testSequenced
-    <| testList "training" [ batchTests; objectiveTests; trainerTests; leakTest; commandTests; mnistTest ]
+    <| testList "training" [ batchTests; objectiveTests; trainerTests; leakTest; fieldLayersLeakTest; commandTests; mnistTest ]

@@ -60,17 +60,25 @@ type private RowSums() =
         let table, indices, weights = saved[0], saved[1], saved[2]
         let tableNeeds, weightsNeeds = ctx.get_data "needs" :?> bool * bool
         let grad = grads[0]
+        let flat = indices.view (-1L)
+        // Grad mode is on here only when the caller asked for a graph of the gradients (GradInit's second
+        // order): then both gradients are written with differentiable ops; the fast bag detaches the table.
+        let differentiable = torch.is_grad_enabled ()
         let tableGrad =
             if not tableNeeds then null
+            elif differentiable then
+                let shares = (grad.unsqueeze 1L * weights.unsqueeze -1L).view (-1L, table.shape[1])
+                torch.zeros_like(table).index_add (0L, flat, shares, Scalar.op_Implicit 1.0)
             else
                 // Sorted by table row, entry j of the flat index sends grad[j / 4]·weight[j] to its row.
-                let flat = indices.view (-1L)
                 let struct (_, order) = flat.sort ()
                 let counts = flat.bincount (null, minlength = table.shape[0])
                 let sources = order.div (torch.tensor (indices.shape[1], device = order.device), rounding_mode = torch.RoundingMode.floor)
                 bagSums grad sources (counts.cumsum 0L - counts) (weights.view(-1L).index_select (0L, order))
         let weightsGrad =
             if not weightsNeeds then null
+            elif differentiable then
+                (table.index_select(0L, flat).view (indices.shape[0], indices.shape[1], -1L) * grad.unsqueeze 1L).sum (-1L)
             else
                 use _ = torch.enable_grad ()
                 let w = weights.detach().requires_grad_ true
