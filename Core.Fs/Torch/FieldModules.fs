@@ -45,7 +45,8 @@ let private bagSums (table: Tensor) (indices: Tensor) (offsets: Tensor) (weights
 /// zero-bordered pixel table). ATen's embedding-bag backward to the table is a scalar loop of one axpy per
 /// index after a sort of all indices; here only the top-left rows are sorted, one embedding bag over that
 /// order sums each corner's gradient rows per top-left row, and each corner's sums are added shifted. The
-/// weights' gradient is ATen's, by a nested backward through the bag.
+/// weights' gradient is ATen's, by a nested backward through the forward's bag (recorded with weights of
+/// its own, so the bag does not run again; the record is kept for backward passes that retain the graph).
 type private RowSums() =
     inherit torch.autograd.MultiTensorFunction<RowSums>()
     override _.Name = "RowSums"
@@ -54,24 +55,28 @@ type private RowSums() =
         let table, topLeft, shifts, weights = vars[0] :?> Tensor, vars[1] :?> Tensor, vars[2] :?> Tensor, vars[3] :?> Tensor
         ctx.save_for_backward (ResizeArray [ table; topLeft; shifts; weights ])
         ctx.save_data ("needs", box (table.requires_grad, weights.requires_grad))
-        ResizeArray [ bagSums table (topLeft.unsqueeze 1L + shifts) null weights ]
+        // Recorded only when the weights need a gradient (in training, not in inference).
+        use _ = torch.enable_grad ()
+        let w = weights.detach().requires_grad_ weights.requires_grad
+        let sums = bagSums table (topLeft.unsqueeze 1L + shifts) null w
+        ctx.save_data ("bag", box (sums, w))
+        ResizeArray [ sums.detach () ]
 
     override _.backward(ctx, grads) =
         use scope = torch.NewDisposeScope ()
         let saved = ctx.get_saved_variables ()
         let table, topLeft, shifts, weights = saved[0], saved[1], saved[2], saved[3]
-        let indices = topLeft.unsqueeze 1L + shifts
         let tableNeeds, weightsNeeds = ctx.get_data "needs" :?> bool * bool
         let grad = grads[0]
-        let flat = indices.view (-1L)
         // Grad mode is on here only when the caller asked for a graph of the gradients (GradInit's second
         // order): then both gradients are written with differentiable ops; the fast bag detaches the table.
         let differentiable = torch.is_grad_enabled ()
+        let flat = lazy ((topLeft.unsqueeze 1L + shifts).view (-1L))
         let tableGrad =
             if not tableNeeds then null
             elif differentiable then
                 let shares = (grad.unsqueeze 1L * weights.unsqueeze -1L).view (-1L, table.shape[1])
-                torch.zeros_like(table).index_add (0L, flat, shares, Scalar.op_Implicit 1.0)
+                torch.zeros_like(table).index_add (0L, flat.Value, shares, Scalar.op_Implicit 1.0)
             else
                 // Bag c·R + r (R table rows) sums grad[j]·weight[j, c] over the samples j whose top-left row
                 // is r: the samples sorted by top-left row, once for all four corners.
@@ -92,11 +97,10 @@ type private RowSums() =
         let weightsGrad =
             if not weightsNeeds then null
             elif differentiable then
-                (table.index_select(0L, flat).view (indices.shape[0], indices.shape[1], -1L) * grad.unsqueeze 1L).sum (-1L)
+                (table.index_select(0L, flat.Value).view (topLeft.shape[0], shifts.shape[0], -1L) * grad.unsqueeze 1L).sum (-1L)
             else
-                use _ = torch.enable_grad ()
-                let w = weights.detach().requires_grad_ true
-                torch.autograd.grad([| bagSums table indices null w |], [| w |], [| grad |]).[0]
+                let sums, w = ctx.get_data "bag" :?> Tensor * Tensor
+                torch.autograd.grad([| sums |], [| w |], [| grad |], retain_graph = true).[0]
         for t in [ tableGrad; weightsGrad ] do
             if not (isNull t) then scope.MoveToOuter t |> ignore
         ResizeArray [ tableGrad; null; null; weightsGrad ]
