@@ -109,7 +109,8 @@ type private RowSums() =
 /// Parameters: `weight` (out, in/groups, kh, kw), `bias`, and the offset convolution `offset` with
 /// 2·kh·kw (v2: 3·kh·kw) output channels, zero-initialised: channel 2t is Δy and 2t + 1 is Δx of tap
 /// t = i·kw + j (torchvision's layout); v2's last kh·kw channels are mask logits. The samples of all taps
-/// are rows of (position, tap·channel), gathered from the channels-last input, and the kernel is one GEMM
+/// are rows of (position, tap·channel), gathered from the channels-last input with a zero border of one
+/// pixel (so each sample's four corners are fixed shifts of its top-left one), and the kernel is one GEMM
 /// over them; the output is the NCHW view of a channels-last tensor.
 type DeformableConv2d
     (name: string, inChannels: int, outChannels: int, kernel: int * int, stride: int * int,
