@@ -41,57 +41,76 @@ let private bagSums (table: Tensor) (indices: Tensor) (offsets: Tensor) (weights
     bag.forward (indices, offsets, weights)
 
 /// Weighted sums of table rows (`bagSums` without offsets) with their gradients to the table and to the
-/// weights. ATen's embedding-bag backward to the table is a scalar loop of one axpy per index after a sort;
-/// here it is one embedding bag over the transposed index (the gradient rows gathered per table row) after
-/// one sort, ~2× faster. The weights' gradient is ATen's, by a nested backward through the bag.
+/// weights, where each sum's rows are a top-left row plus fixed `shifts` (the four bilinear corners in a
+/// zero-bordered pixel table). ATen's embedding-bag backward to the table is a scalar loop of one axpy per
+/// index after a sort of all indices; here only the top-left rows are sorted, one embedding bag over that
+/// order sums each corner's gradient rows per top-left row, and each corner's sums are added shifted. The
+/// weights' gradient is ATen's, by a nested backward through the forward's bag (recorded with weights of
+/// its own, so the bag does not run again; the record is kept for backward passes that retain the graph).
 type private RowSums() =
     inherit torch.autograd.MultiTensorFunction<RowSums>()
     override _.Name = "RowSums"
 
     override _.forward(ctx, vars) =
-        let table, indices, weights = vars[0] :?> Tensor, vars[1] :?> Tensor, vars[2] :?> Tensor
-        ctx.save_for_backward (ResizeArray [ table; indices; weights ])
+        let table, topLeft, shifts, weights = vars[0] :?> Tensor, vars[1] :?> Tensor, vars[2] :?> Tensor, vars[3] :?> Tensor
+        ctx.save_for_backward (ResizeArray [ table; topLeft; shifts; weights ])
         ctx.save_data ("needs", box (table.requires_grad, weights.requires_grad))
-        ResizeArray [ bagSums table indices null weights ]
+        // Recorded only when the weights need a gradient (in training, not in inference).
+        use _ = torch.enable_grad ()
+        let w = weights.detach().requires_grad_ weights.requires_grad
+        let sums = bagSums table (topLeft.unsqueeze 1L + shifts) null w
+        ctx.save_data ("bag", box (sums, w))
+        ResizeArray [ sums.detach () ]
 
     override _.backward(ctx, grads) =
         use scope = torch.NewDisposeScope ()
         let saved = ctx.get_saved_variables ()
-        let table, indices, weights = saved[0], saved[1], saved[2]
+        let table, topLeft, shifts, weights = saved[0], saved[1], saved[2], saved[3]
         let tableNeeds, weightsNeeds = ctx.get_data "needs" :?> bool * bool
         let grad = grads[0]
-        let flat = indices.view (-1L)
         // Grad mode is on here only when the caller asked for a graph of the gradients (GradInit's second
         // order): then both gradients are written with differentiable ops; the fast bag detaches the table.
         let differentiable = torch.is_grad_enabled ()
+        let flat = lazy ((topLeft.unsqueeze 1L + shifts).view (-1L))
         let tableGrad =
             if not tableNeeds then null
             elif differentiable then
                 let shares = (grad.unsqueeze 1L * weights.unsqueeze -1L).view (-1L, table.shape[1])
-                torch.zeros_like(table).index_add (0L, flat, shares, Scalar.op_Implicit 1.0)
+                torch.zeros_like(table).index_add (0L, flat.Value, shares, Scalar.op_Implicit 1.0)
             else
-                // Sorted by table row, entry j of the flat index sends grad[j / 4]·weight[j] to its row.
-                let struct (_, order) = flat.sort ()
-                let counts = flat.bincount (null, minlength = table.shape[0])
-                let sources = order.div (torch.tensor (indices.shape[1], device = order.device), rounding_mode = torch.RoundingMode.floor)
-                bagSums grad sources (counts.cumsum 0L - counts) (weights.view(-1L).index_select (0L, order))
+                // Bag c·R + r (R table rows) sums grad[j]·weight[j, c] over the samples j whose top-left row
+                // is r: the samples sorted by top-left row, once for all four corners.
+                let rows, corners = table.shape[0], shifts.shape[0]
+                let struct (_, order) = topLeft.sort ()
+                let counts = topLeft.bincount (null, minlength = rows)
+                let starts = counts.cumsum 0L - counts
+                let cornerStarts = torch.arange(corners, dtype = torch.int64, device = starts.device).unsqueeze (1L) * order.shape[0]
+                let bagStarts = (starts.unsqueeze(0L) + cornerStarts).view (-1L)
+                let sorted = weights.index_select(0L, order).t().reshape (-1L)
+                let sums = bagSums grad (order.repeat corners) bagStarts sorted
+                // Corner c of top-left row r is table row r + shifts[c].
+                let tableGrad = sums.narrow (0L, 0L, rows)
+                for c in 1L .. corners - 1L do
+                    let shift = shifts[c].item<int64> ()
+                    tableGrad.narrow(0L, shift, rows - shift).add_ (sums.narrow (0L, c * rows, rows - shift)) |> ignore
+                tableGrad
         let weightsGrad =
             if not weightsNeeds then null
             elif differentiable then
-                (table.index_select(0L, flat).view (indices.shape[0], indices.shape[1], -1L) * grad.unsqueeze 1L).sum (-1L)
+                (table.index_select(0L, flat.Value).view (topLeft.shape[0], shifts.shape[0], -1L) * grad.unsqueeze 1L).sum (-1L)
             else
-                use _ = torch.enable_grad ()
-                let w = weights.detach().requires_grad_ true
-                torch.autograd.grad([| bagSums table indices null w |], [| w |], [| grad |]).[0]
+                let sums, w = ctx.get_data "bag" :?> Tensor * Tensor
+                torch.autograd.grad([| sums |], [| w |], [| grad |], retain_graph = true).[0]
         for t in [ tableGrad; weightsGrad ] do
             if not (isNull t) then scope.MoveToOuter t |> ignore
-        ResizeArray [ tableGrad; null; weightsGrad ]
+        ResizeArray [ tableGrad; null; null; weightsGrad ]
 
 /// Deformable convolution v1 (Dai et al. 2017) and, when `modulated`, v2 (Zhu et al. 2019).
 /// Parameters: `weight` (out, in/groups, kh, kw), `bias`, and the offset convolution `offset` with
 /// 2·kh·kw (v2: 3·kh·kw) output channels, zero-initialised: channel 2t is Δy and 2t + 1 is Δx of tap
 /// t = i·kw + j (torchvision's layout); v2's last kh·kw channels are mask logits. The samples of all taps
-/// are rows of (position, tap·channel), gathered from the channels-last input, and the kernel is one GEMM
+/// are rows of (position, tap·channel), gathered from the channels-last input with a zero border of one
+/// pixel (so each sample's four corners are fixed shifts of its top-left one), and the kernel is one GEMM
 /// over them; the output is the NCHW view of a channels-last tensor.
 type DeformableConv2d
     (name: string, inChannels: int, outChannels: int, kernel: int * int, stride: int * int,
@@ -146,10 +165,10 @@ type DeformableConv2d
         let fy, fx = y - y0, x - x0
         let iy, ix = y0.to_type torch.int64, x0.to_type torch.int64
         // Corners outside the image read zeros: their weight is 0 (so is their share of the offsets'
-        // gradient) and their index is clamped to any row of the table.
+        // gradient). The table has a zero border, so clamping a top-left corner into it keeps all four
+        // corners in their image's padded rows, at fixed shifts from it.
         let inside (i: Tensor) (size: int64) =
             i.ge(Scalar.op_Implicit 0L).logical_and(i.lt (Scalar.op_Implicit size)).to_type input.dtype
-        let clamped (i: Tensor) (size: int64) = i.clamp (Scalar.op_Implicit 0L, Scalar.op_Implicit (size - 1L))
         let upperWeight, lowerWeight = (1.0 - fy) * inside iy height, fy * inside (iy + 1L) height
         let upperWeight, lowerWeight =
             match masks with
@@ -158,16 +177,18 @@ type DeformableConv2d
                 upperWeight * m, lowerWeight * m
             | None -> upperWeight, lowerWeight
         let leftWeight, rightWeight = (1.0 - fx) * inside ix width, fx * inside (ix + 1L) width
-        let image = (torch.arange (n, dtype = torch.int64, device = input.device) * (height * width)).view (-1L, 1L, 1L, 1L)
-        let upperRow, lowerRow = image + clamped iy height * width, image + clamped (iy + 1L) height * width
-        let leftColumn, rightColumn = clamped ix width, clamped (ix + 1L) width
-        let indices = torch.stack([| upperRow + leftColumn; upperRow + rightColumn; lowerRow + leftColumn; lowerRow + rightColumn |], -1L)
         let weights = torch.stack([| upperWeight * leftWeight; upperWeight * rightWeight; lowerWeight * leftWeight; lowerWeight * rightWeight |], -1L)
-        // The input as a table of pixels (N·H·W, C), no copy when it is channels-last: each sample is the
-        // weighted sum of four whole rows (the offsets are shared by all channels), and the weights carry
-        // the gradient to the offsets. Far cheaper than grid_sample's per-channel backward on CPU.
-        let table = input.permute(0L, 2L, 3L, 1L).reshape (-1L, channels)
-        let sampled = RowSums.apply(table, indices.view (-1L, 4L), weights.view (-1L, 4L)).[0]
+        let paddedHeight, paddedWidth = height + 2L, width + 2L
+        let bordered (i: Tensor) (size: int64) = i.clamp (Scalar.op_Implicit -1L, Scalar.op_Implicit (size - 1L)) + 1L
+        let image = (torch.arange (n, dtype = torch.int64, device = input.device) * (paddedHeight * paddedWidth)).view (-1L, 1L, 1L, 1L)
+        let topLeft = image + bordered iy height * paddedWidth + bordered ix width
+        let shifts = torch.tensor ([| 0L; 1L; paddedWidth; paddedWidth + 1L |], device = input.device)
+        // The input as a table of pixels (N·(H+2)·(W+2), C), channels-last with a zero border (the pad's
+        // backward strips it from the table's gradient): each sample is the weighted sum of four whole rows
+        // (the offsets are shared by all channels), and the weights carry the gradient to the offsets. Far
+        // cheaper than grid_sample's per-channel backward on CPU.
+        let table = torch.nn.functional.pad(input.permute (0L, 2L, 3L, 1L), [| 0L; 0L; 1L; 1L; 1L; 1L |]).reshape (-1L, channels)
+        let sampled = RowSums.apply(table, topLeft.reshape (-1L), shifts, weights.view (-1L, 4L)).[0]
         // The k×k contraction as one GEMM over (position, tap·channel) with the weight as (tap·channel, out),
         // per group when grouped; the output is the NCHW view of a channels-last tensor.
         let weight = this.get_parameter "weight"
