@@ -168,9 +168,10 @@ let private objectiveTests =
             predicted |> Array.iteri (fun pixel c -> logits[c * 6 + pixel] <- 1.0f)
             let task = Objective.Segmentation (2, 2, 3)
             let scores, labels = tensor logits [| 1L; 3L; 2L; 3L |], torch.tensor(target).view (1L, 2L, 3L)
-            Expect.equal (Objective.score task scores labels) (2L, 4L) "pixels 0 and 4 right of the four ink pixels"
+            let predictedClasses = scores.argmax 1L
+            Expect.equal (Objective.score task predictedClasses labels) (2L, 4L) "pixels 0 and 4 right of the four ink pixels"
             // class 0: predicted {0, 4}, labelled {0, 1, 4}; class 1: {1} and {3}; background: {2, 3, 5} and {2, 5}.
-            Expect.equal (Objective.overlaps task scores labels) [| 2L, 3L; 0L, 2L; 2L, 3L |] "(intersection, union) per class"
+            Expect.equal (Objective.overlaps task predictedClasses labels) [| 2L, 3L; 0L, 2L; 2L, 3L |] "(intersection, union) per class"
         }
         test "a fully convolutional net trains on per-pixel targets and reports its mean IoU" {
             // One far-pair mark per 12×12 image, labelled by its shape: a pixel's class needs the mark around
@@ -392,7 +393,8 @@ let private commandTests =
                     [ { defaults with Data = "cifar" }, "--data"
                       { defaults with Epochs = Some 0 }, "--epochs"
                       { defaults with Optimizer = Some "rmsprop" }, "--optimizer"
-                      { defaults with Resume = true }, "--resume" ] do
+                      { defaults with Resume = true }, "--resume"
+                      { defaults with Images = Some 1 }, "--images" ] do
                     let code, _, error = run arguments
                     Expect.equal code 2 $"exit code for {fragment}"
                     Expect.stringContains error fragment "the option is named")

@@ -229,6 +229,10 @@ let train (output: TextWriter) (error: TextWriter) (display: ProgressDisplay) (a
         |> Result.bind (fun program -> Shapes.checkProgram program |> Result.map (fun _ -> program))
         |> Result.bind (fun program -> trainOptions a |> Result.map (fun options -> program, options))
         |> Result.bind (fun (program, options) -> checkpointing a |> Result.map (fun c -> program, options, c))
+        |> Result.bind (fun prepared ->
+            match a.Images with
+            | Some n when n < 2 -> Error (Diagnostic.at Nowhere $"--images expects at least 2, got {n}")
+            | _ -> Ok prepared)
         |> Result.bind (fun (program, options, c) ->
             Trainer.resolveDevice options.Device
             |> Result.mapError (Diagnostic.at Nowhere)
@@ -236,12 +240,12 @@ let train (output: TextWriter) (error: TextWriter) (display: ProgressDisplay) (a
         |> badInput
         |> Result.bind (fun (program, options, c, device) ->
             loadData a.Data program.Input
-            |> Result.bind (fun (trainSet, testSet, line) ->
-                match a.Images with
-                | None -> Ok (trainSet, testSet, line)
-                | Some n when n >= 2 -> Ok (Dataset.take n trainSet, testSet, $"{line}; training on the first {count (min n trainSet.Count)}")
-                | Some n -> Error (exitBadInput, Diagnostic.at Nowhere $"--images expects at least 2, got {n}"))
-            |> Result.map (fun data -> program, options, c, device, data))
+            |> Result.map (fun (trainSet, testSet, line) ->
+                let data =
+                    match a.Images with
+                    | None -> trainSet, testSet, line
+                    | Some n -> Dataset.take n trainSet, testSet, $"{line}; training on the first {count (min n trainSet.Count)}"
+                program, options, c, device, data))
         |> Result.bind (fun (program, options, c, device, (trainSet, _, _ as data)) ->
             Batches.fit program.Input trainSet
             |> Result.mapError (fun message -> Diagnostic.at Nowhere $"--data {a.Data}: {message}")

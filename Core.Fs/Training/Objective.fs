@@ -57,26 +57,32 @@ let loss (task: Task) (logits: Tensor) (target: Tensor) : Tensor =
         let ink = target.ne(label classes).to_type perPixel.dtype
         (maskedMean perPixel ink + maskedMean perPixel (1.0 - ink)) * 0.5
 
-/// What accuracy counts: (correct, counted) over images for classification, over ink pixels (the digit's
-/// class read pixel by pixel) for segmentation.
-let score (task: Task) (logits: Tensor) (target: Tensor) : int64 * int64 =
-    let predicted = logits.argmax 1L
+/// What accuracy counts, given the predicted classes (the scores' argmax over dimension 1): (correct,
+/// counted) over images for classification, over ink pixels (the digit's class read pixel by pixel) for
+/// segmentation.
+let score (task: Task) (predicted: Tensor) (target: Tensor) : int64 * int64 =
     match task with
     | Classification -> predicted.eq(target).sum().item<int64> (), target.shape[0]
     | Segmentation (classes, _, _) ->
         let ink = target.ne (label classes)
         predicted.eq(target).logical_and(ink).sum().item<int64> (), ink.sum().item<int64> ()
 
-/// Per class (background last for segmentation): pixels both predicted and labelled so, and pixels either
-/// predicted or labelled so; for the intersection over union of a segmentation.
-let overlaps (task: Task) (logits: Tensor) (target: Tensor) : (int64 * int64)[] =
+/// Per class (background last for segmentation), given the predicted classes: pixels both predicted and
+/// labelled so, and pixels either predicted or labelled so; for the intersection over union of a segmentation.
+let overlaps (task: Task) (predicted: Tensor) (target: Tensor) : (int64 * int64)[] =
     match task with
     | Classification -> [||]
     | Segmentation (classes, _, _) ->
-        let predicted = logits.argmax 1L
         Array.init (classes + 1) (fun c ->
             let p, t = predicted.eq (label c), target.eq (label c)
             p.logical_and(t).sum().item<int64> (), p.logical_or(t).sum().item<int64> ())
+
+/// The intersection over union averaged over the classes that occur (a union above 0), from `overlaps`
+/// summed over a data set; None where there are none (classification has no overlaps).
+let meanIoU (overlaps: (int64 * int64)[]) : float option =
+    match overlaps |> Array.filter (fun (_, union) -> union > 0L) with
+    | [||] -> None
+    | occurring -> Some (occurring |> Array.averageBy (fun (i, u) -> float i / float u))
 
 /// A sentence for the progress header.
 let describe (task: Task) =

@@ -122,7 +122,7 @@ let private trainStep (network: Network) (optimizer: torch.optim.Optimizer) comp
         let objective = if complexity > 0.0 then loss + complexity * DynOPoolModules.complexity network else loss
         objective.backward ()
         optimizer.step () |> ignore
-        Some (value, Objective.score task logits target)
+        Some (value, Objective.score task (logits.argmax 1L) target)
     else None
 
 /// Images per evaluation batch: up to 500, fewer where the activations of all the network's nodes for a
@@ -149,21 +149,16 @@ let evaluate (network: Network) (data: Dataset) : Result<Evaluation, string> =
             let target = Objective.targets task input labels
             let logits = network.forward input
             loss <- loss + float size * float ((Objective.loss task logits target).item<float32> ())
-            let right, total = Objective.score task logits target
+            let predicted = logits.argmax 1L
+            let right, total = Objective.score task predicted target
             correct <- correct + right
             counted <- counted + total
-            let batch = Objective.overlaps task logits target
+            let batch = Objective.overlaps task predicted target
             overlaps <- if overlaps.Length = 0 then batch else Array.map2 (fun (i, u) (i', u') -> i + i', u + u') overlaps batch
-        let meanIoU =
-            match task with
-            | Objective.Classification -> None
-            | Objective.Segmentation _ ->
-                overlaps |> Array.filter (fun (_, union) -> union > 0L) |> Array.map (fun (i, u) -> float i / float u)
-                |> function [||] -> None | ious -> Some (Array.average ious)
         { Loss = loss / float (max 1 data.Count)
           Accuracy = float correct / float (max 1L counted)
           Count = data.Count
-          MeanIoU = meanIoU })
+          MeanIoU = Objective.meanIoU overlaps })
 
 let private sidecar (options: TrainOptions) architecture epoch step : Checkpoint.Sidecar =
     { Format = Checkpoint.format
