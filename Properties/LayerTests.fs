@@ -135,6 +135,16 @@ let private deformReference (case: DeformCase) (input: Tensor) (weight: Tensor) 
                     output[((ni * case.Out + o) * oh + u) * ow + v] <- sum
     torch.tensor(output, dtype = torch.float64).view (int64 n, int64 case.Out, int64 oh, int64 ow)
 
+/// The case's module in float64 with offsets of a few pixels, enough to leave the image and to cross pixel
+/// boundaries, and a float64 input of two images; drawn after seeding the generator.
+let private withOffsets seed (case: DeformCase) =
+    torch.manual_seed seed |> ignore
+    let m, _ = deformModule case
+    m.``to`` torch.float64 |> ignore
+    set (parameter m "offset.weight") (torch.randn_like (parameter m "offset.weight") * 0.3)
+    set (parameter m "offset.bias") (torch.randn_like (parameter m "offset.bias") * 1.5)
+    m, torch.randn (2L, int64 case.Channels, int64 case.Height, int64 case.Width, dtype = torch.float64)
+
 let private deformTests =
     [ for case in deformCases do
         test $"deform ({case.Name}): with zero offsets (and unit masks) it is the plain convolution, to 1e-5" {
@@ -155,13 +165,7 @@ let private deformTests =
         }
         test $"deform ({case.Name}): random offsets crossing the border match the bilinear definition, float64" {
             use _ = torch.NewDisposeScope ()
-            torch.manual_seed 7L |> ignore
-            let m, _ = deformModule case
-            m.``to`` torch.float64 |> ignore
-            // Offsets of a few pixels, enough to leave the image and to cross pixel boundaries.
-            set (parameter m "offset.weight") (torch.randn_like (parameter m "offset.weight") * 0.3)
-            set (parameter m "offset.bias") (torch.randn_like (parameter m "offset.bias") * 1.5)
-            let x = torch.randn (2L, int64 case.Channels, int64 case.Height, int64 case.Width, dtype = torch.float64)
+            let m, x = withOffsets 7L case
             let expected =
                 deformReference case x (parameter m "weight") (parameter m "bias") (parameter m "offset.weight")
                     (parameter m "offset.bias")
@@ -169,12 +173,8 @@ let private deformTests =
         }
         test $"deform ({case.Name}): autograd gradients match central differences, float64" {
             use _ = torch.NewDisposeScope ()
-            torch.manual_seed 11L |> ignore
-            let m, _ = deformModule case
-            m.``to`` torch.float64 |> ignore
-            set (parameter m "offset.weight") (torch.randn_like (parameter m "offset.weight") * 0.3)
-            set (parameter m "offset.bias") (torch.randn_like (parameter m "offset.bias") * 1.5)
-            let x = torch.randn(2L, int64 case.Channels, int64 case.Height, int64 case.Width, dtype = torch.float64).requires_grad_ (true)
+            let m, x = withOffsets 11L case
+            x.requires_grad_ true |> ignore
             let loss = weighted (fun () -> m.forward x)
             gradientCheck (Random 3) loss
                 [ "input", x; "weight", parameter m "weight"; "bias", parameter m "bias"
@@ -182,13 +182,8 @@ let private deformTests =
         }
       test "deform: second derivatives (a gradient's norm differentiated, as GradInit does) match central differences, float64" {
           use _ = torch.NewDisposeScope ()
-          torch.manual_seed 13L |> ignore
-          let case = deformCases[2]
-          let m, _ = deformModule case
-          m.``to`` torch.float64 |> ignore
-          set (parameter m "offset.weight") (torch.randn_like (parameter m "offset.weight") * 0.3)
-          set (parameter m "offset.bias") (torch.randn_like (parameter m "offset.bias") * 1.5)
-          let x = torch.randn(2L, int64 case.Channels, int64 case.Height, int64 case.Width, dtype = torch.float64).requires_grad_ (true)
+          let m, x = withOffsets 13L deformCases[2]
+          x.requires_grad_ true |> ignore
           let first = weighted (fun () -> m.forward x)
           let weight = parameter m "weight"
           // ‖∂L/∂x‖² + ‖∂L/∂w‖²: its gradient runs through the deform backward's own graph.
