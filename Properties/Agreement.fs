@@ -155,13 +155,15 @@ let receptiveField (input: Shape) (node: Node) : string list =
             | Local (h, w) -> fieldExtent h (fst units), fieldExtent w (snd units)
         // Inside the image the extremes of the field are reached, so the support spans exactly the field;
         // a unit whose field lies wholly in the padding receives nothing.
-        // Across a border a strided layer may skip the pixels next to it: the support lies within the
-        // clipped field.
+        // Across a border a strided or dilated layer may skip the pixels next to it: the support lies within
+        // the clipped field, and may be empty (a dilated 2-tap kernel padded around a 1×1 map reads only
+        // padding).
         let judge axis length (first, last) actual =
             match actual with
             | None when last < 0 || first > length - 1 -> None
             | Some (a, b) when last < 0 || first > length - 1 ->
                 Some (sprintf "%s: the field %d..%d lies outside the image, yet the gradient reaches %d..%d" axis first last a b)
+            | None when first < 0 || last > length - 1 -> None
             | None -> Some (sprintf "%s: no gradient reaches the input (field %d..%d)" axis first last)
             | Some (a, b) when first >= 0 && last <= length - 1 ->
                 if (a, b) = (first, last) then None

@@ -4,7 +4,9 @@ module Receptor.Properties.ExecutionTests
 open Expecto
 open FsCheck
 open FsCheck.FSharp
+open TorchSharp
 open Receptor.Dsl
+open Receptor.Core.Torch
 open Receptor.Properties.Generators
 
 let private config = { FsCheckConfig.defaultConfig with maxTest = 200; arbitrary = [ typeof<Arbitraries> ] }
@@ -50,6 +52,16 @@ let tests: Test =
             test $"{name}: the theoretical field is the support of the input gradient" {
                 Expect.isEmpty (Agreement.receptiveField input (node text)) "disagreements"
             }
+        test "a dilated 2-tap kernel padded around a 1×1 map reads only padding: its field crosses the border, and no gradient is accepted there" {
+            // Shrunk from a generated architecture: the field is the hull of the taps (−31..61 rows), which
+            // covers the image, yet neither tap lands on the one pixel the global average leaves.
+            let input, text = Spatial (7, 31, 26), "gavgpool >> conv(2, 1, padding=1, dilation=2)"
+            use _ = torch.NewDisposeScope ()
+            use network = Network.ofNode "padding-only" input (node text) |> Result.defaultWith (fun d -> failtest (Diagnostic.format d))
+            let outputs = [ for _ in 1 .. 2 -> (network.forward (torch.randn (1L, 7L, 31L, 26L))).data<float32>().ToArray () ]
+            Expect.equal outputs[0] outputs[1] "the output does not depend on the input"
+            Expect.isEmpty (Agreement.receptiveField input (node text)) "disagreements"
+        }
         test "a genuinely misaligned concat is reported at the merge's path" {
             let input = Spatial (1, 20, 20)
             // Both branches give 10×10, but unit 0 of the 1×1 stride-2 conv is centred on pixel 0 and that of
