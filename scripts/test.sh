@@ -18,7 +18,7 @@ fi
 
 # The documented set-up: the MNIST tests need the digits in the cache ($RECEPTOR_DATA or ~/.cache/receptor/mnist).
 # A failed fetch is reported here and then fails those tests; the other suites still run.
-dotnet Search/Cli/bin/Release/net10.0/receptor.dll data fetch mnist
+dotnet Cli/bin/Release/net10.0/receptor.dll data fetch mnist
 
 dotnet Properties/bin/Release/net10.0/Receptor.Properties.dll --no-spinner "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
