@@ -33,8 +33,8 @@ echo "base: $(git rev-parse --short "$base"); building and running both (this ta
 snapshot "$work/base" "$work/before"
 snapshot "$PWD" "$work/after"
 # Paths inside the trees differ; file names in the outputs are normalised.
-sed -i "s#$work/base/##g" "$work"/before/*/*
-sed -i "s#$PWD/##g" "$work"/after/*/*
+sed -i "s#$work/base/##g" "$work"/before/{analyze,init}/*
+sed -i "s#$PWD/##g" "$work"/after/{analyze,init}/*
 if diff -r "$work/before/analyze" "$work/after/analyze" && diff -r "$work/before/init" "$work/after/init"; then
     count=$(ls "$work/after/analyze" | wc -l)
     echo "identical: analyze --json and init --report predictions for $count models"
