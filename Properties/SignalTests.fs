@@ -142,9 +142,22 @@ let node (prediction: Prediction) path =
 
 let propagationTests =
     testList "moment propagation" [
-        test "every layer kind has a moment rule" {
-            let missing = Registry.kinds |> List.map (fun k -> k.Name) |> List.filter (fun k -> not (List.contains k Propagation.kinds))
-            Expect.isEmpty missing "kinds without a rule"
+        test "every layer kind of the language has its phases in Core.Fs/Kinds, and every bundle names a kind of the language" {
+            let withoutPhases, unknownToTheLanguage = Receptor.Core.Kinds.Registry.unregistered
+            Expect.isEmpty withoutPhases "kinds of the language without phases"
+            Expect.isEmpty unknownToTheLanguage "phases of kinds the language does not know"
+        }
+        test "exactly the kinds declared weighted ask for weight variances, in every example model" {
+            for file in Repository.examples () do
+                let tree = Repository.checkedProgram file
+                let prediction =
+                    match Propagation.run Exact autoinit tree.Input None tree.Tree with
+                    | Ok p -> p
+                    | Error d -> failtest (Diagnostic.format d)
+                let asked = prediction.Layers |> List.map (fun (l, _) -> l.Path) |> Set.ofList
+                for layer in Checked.layers tree.Tree do
+                    Expect.equal (asked.Contains layer.Path) (Receptor.Core.Kinds.Registry.isWeighted layer.Kind.Name)
+                        $"{file}: {layer.Path} ({layer.Kind.Name}) asks for weights exactly when its kind is weighted"
         }
         test "a kind without a rule is an error at its path, never passed through" {
             let tree = check (Spatial (2, 4, 4)) "conv(3, 2, padding=1) >> stage: (conv(1, 2) >> identity)"

@@ -34,15 +34,6 @@ module Cone =
                     | None -> cut (node :: before) after
             cut [] nodes
 
-    /// Kinds whose output at a position is a fixed function of the inputs in its window, whatever the size
-    /// of the map: a network of these computes the same unit on a crop. Normalisation over the map
-    /// (layernorm, groupnorm), attention over it (sk), unbounded offsets (deform), fixed output sizes
-    /// (adaptive and global pooling, dense) and dropout's random masks do not.
-    let private local =
-        set [ "conv"; "dwconv"; "sepconv"; "dcls"; "maxpool"; "avgpool"; "batchnorm"; "identity"; "scale"; "zeropad"
-              "relu"; "relu6"; "leaky"; "elu"; "selu"; "gelu"; "silu"; "mish"; "tanh"; "sigmoid"; "softplus"
-              "hardswish"; "prelu"; "act" ]
-
     let private integral (x: float) = x >= 1.0 && abs (x - Math.Round x) < 1e-9
 
     let rec private gcd (a: int) b = if b = 0 then a else gcd b (a % b)
@@ -68,7 +59,9 @@ module Cone =
                 match n.Field with
                 | Local (h, w) -> Some (h.Stride, w.Stride)
                 | Global -> None)
-        let allLocal = Checked.layers cut |> Seq.forall (fun l -> local.Contains l.Kind.Name)
+        // Only kinds whose output at a position is a fixed function of its window, whatever the map size, compute
+        // the same unit on a crop (FieldBehaviour.Local).
+        let allLocal = Checked.layers cut |> Seq.forall (fun l -> (Kinds.Registry.field l.Kind.Name).Value.Local)
         match report.Input, layer.Field with
         | Spatial (_, height, width), Local (layerRows, layerColumns) when allLocal && not upToLayer.IsEmpty ->
             if strides |> List.forall (function Some (sh, sw) -> integral sh && integral sw | None -> false) then

@@ -1,7 +1,7 @@
 /// Moment propagation: one fold over the checked tree predicting, at every node, the mean and variance of its
 /// output over the ensemble of weight draws and inputs (training mode), given the variance of each weighted
-/// layer's zero-mean weights. Each layer kind has one rule (LayerRules.fs, MergeRules.fs); a kind without a
-/// rule is an error with its path. AutoInit's own rules (AutoInitRules.fs) run through the same fold.
+/// layer's zero-mean weights. Each layer kind names its rule in its bundle (Core.Fs/Kinds), merges theirs in
+/// MergeRules.fs. AutoInit's own rules (AutoInitRules.fs), also named per kind, run through the same fold.
 ///
 /// Approximations, all stated here:
 /// - a weighted layer's output is Gaussian given its moments (its fan-in sums many independent terms), and
@@ -23,6 +23,7 @@ module Receptor.Core.Signal.Propagation
 open System
 open Receptor.Dsl
 open Receptor.Core.Signal.Signal
+open Receptor.Core.Kinds
 
 let private finite (x: float) = not (Double.IsNaN x || Double.IsInfinity x)
 
@@ -56,26 +57,15 @@ let private fold (rules: RuleSet<'S>) (input: 'S) (tree: Checked) =
             |> Result.bind (record merge.Path (Naming.mergeName merge.Merge))
     walk input tree |> Result.map (fun _ -> List.ofSeq nodes)
 
-/// Every kind's exact rule: the general layers', the field layers', the dendritic units' and DynOPool's.
-let private layerRules =
-    [ FieldRules.rules; DendriticRules.rules; DynOPoolRules.rules ] |> List.fold (Map.fold (fun rules kind rule -> Map.add kind rule rules)) LayerRules.rules
-
 let private exactRules (context: Context) =
-    { Layer =
-        fun layer input ->
-            match layerRules.TryFind layer.Kind.Name with
-            | Some rule -> rule context layer input
-            | None -> Error (sprintf "no moment rule for layer kind '%s'" layer.Kind.Name)
+    { Layer = fun layer input -> Registry.tryPhases layer |> Result.bind (fun phases -> phases.Moments context layer input)
       Merge = MergeRules.merge context
       Summary = Signal.summary }
 
 let private autoInitRules (context: Context) =
-    { Layer = AutoInitRules.layer context
+    { Layer = fun layer input -> Registry.tryPhases layer |> Result.bind (fun phases -> phases.AutoInit2023 context layer input)
       Merge = AutoInitRules.merge
       Summary = fun (s: AutoInitRules.Scalar) -> s.Mean, s.Variance, 0.0 }
-
-/// Kinds that have an exact moment rule.
-let kinds = layerRules |> Map.keys |> List.ofSeq
 
 /// Propagates moments through a checked tree. `choose` gives each weighted layer its weight variance, seeing
 /// what the layer will receive (AutoInit chooses target/Energy; fixed schemes ignore it).
