@@ -23,6 +23,7 @@ let all =
         RewriteTests.tests
         FieldStudyTests.tests
         DynOPoolTests.tests
+        ShuffleTests.tests
     ]
 
 [<EntryPoint>]

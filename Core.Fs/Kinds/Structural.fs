@@ -45,4 +45,37 @@ let upsample =
     structural Layers.Structural.upsample LayerRules.upsample AutoInitRules.passThrough LayerModules.upsample
         { Local = false; Exact = false; Linearised = None }
 
-let kinds = [ identity; dropout; scale; flatten; dense; zeropad; upsample ]
+/// Which input channel each output channel of a shuffle reads: output j·g + i is input i·(C/g) + j.
+let private shuffled groups channels = Array.init channels (fun o -> (o % groups) * (channels / groups) + o / groups)
+
+/// The channel permutation moves each channel's values, law and dependence (its Gaussian and index) with it:
+/// every run of output channels that reads consecutive channels of one segment is a slice of that segment.
+let private shuffleMoments: Context -> CheckedLayer -> Signal.Signal -> Result<Signal.Signal, string> =
+    fun _ layer input ->
+        let sources = shuffled (Layers.Structural.shuffleGroups layer.Args) (Shape.channels input.Shape)
+        let owners =
+            input.Segments
+            |> List.collect (fun segment -> List.init segment.Channels (fun k -> segment, segment.Origin + k))
+            |> Array.ofList
+        let runs =
+            sources
+            |> Array.fold (fun runs source ->
+                let segment, origin = owners[source]
+                match runs with
+                | (s: Signal.Segment, first, count) :: rest when obj.ReferenceEquals (s, segment) && first + count = origin ->
+                    (s, first, count + 1) :: rest
+                | _ -> (segment, origin, 1) :: runs) []
+            |> List.rev
+        Ok { input with Segments = runs |> List.map (fun (segment, origin, count) -> { segment with Channels = count; Origin = origin }) }
+
+let private shuffleModule (layer: CheckedLayer) =
+    let groups = int64 (Layers.Structural.shuffleGroups layer.Args)
+    LayerModules.lambda "shuffle" (fun x ->
+        let n, c, h, w = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+        x.reshape(n, groups, c / groups, h, w).transpose(1L, 2L).reshape (n, c, h, w))
+
+let shuffle =
+    { structural Layers.Structural.shuffle shuffleMoments AutoInitRules.passThrough shuffleModule FieldBehaviour.linear with
+        Copies = Copies.impossible "shuffle would interleave the copies' channels" }
+
+let kinds = [ identity; dropout; scale; flatten; dense; zeropad; upsample; shuffle ]

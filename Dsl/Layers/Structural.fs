@@ -114,7 +114,24 @@ let upsample =
                   Field = Window ((kernel, kernel), (1.0 / float f, 1.0 / float f), (shift, shift))
                   Geometry = None }) }
 
-let kinds = [ identity; dropout; scale; flatten; dense; zeropad; upsample ]
+/// ShuffleNet's channel shuffle (Zhang et al. 2018): the channels, read as `groups` rows of C/groups, are
+/// written out column by column, so that the next grouped convolution sees every group. Output channel
+/// j·groups + i is input channel i·(C/groups) + j. It moves values only: no parameters, no operations.
+let shuffle =
+    { Name = "shuffle"
+      Aliases = [ "channelshuffle" ]
+      Doc = "ShuffleNet's channel shuffle: channel i·(C/g) + j goes to j·g + i"
+      Signature = [ Param.required "groups" PositiveInt "g: the channel groups to interleave" ]
+      AcceptsScalars = false
+      Facts =
+        fun args input ->
+            Facts.needsSpatial "shuffle" input
+            |> Result.bind (fun (c, _, _) ->
+                let groups = args.Int "groups"
+                if c % groups = 0 then Ok (Facts.pointwise 0L 0L input)
+                else Error (sprintf "shuffle: %d groups do not divide %d channels" groups c)) }
+
+let kinds = [ identity; dropout; scale; flatten; dense; zeropad; upsample; shuffle ]
 
 /// dropout's drop probability.
 let dropProbability (args: Args) = args.Float "p"
@@ -127,3 +144,6 @@ let zeroPadding (args: Args) = args.Pair "padding"
 
 /// upsample's factor and whether it interpolates bilinearly (else nearest).
 let upsampling (args: Args) = args.Int "factor", args.Word "mode" = "bilinear"
+
+/// shuffle's channel groups.
+let shuffleGroups (args: Args) = args.Int "groups"
