@@ -1,5 +1,5 @@
-/// The docs against the code: docs/language.md's layer table is the one the kinds' docs generate, and every
-/// layer kind has an example model.
+/// The docs against the code: docs/language.md's layer table is the one the kinds' docs generate, every layer
+/// kind has an example model, and docs/generators.md's example is the code that GeneratorsExample runs.
 module Receptor.Properties.DocumentationTests
 
 open System.IO
@@ -20,6 +20,12 @@ let private kindsOf path =
 
 let private lines (text: string) = text.Split '\n'
 
+/// The fenced F# block of a Markdown text that opens the generators library.
+let private generatorsExampleIn (markdown: string) =
+    markdown.Split "```"
+    |> Array.tryFind (fun block -> block.StartsWith "fsharp\n" && block.Contains "open Receptor.Generators")
+    |> Option.map (fun block -> block.Substring("fsharp\n".Length).TrimEnd ())
+
 let tests : Test =
     testList "documentation" [
         test "docs/language.md's layer table is the one the kinds' own docs generate" {
@@ -39,4 +45,15 @@ let tests : Test =
             let missing = Registry.kinds |> List.map (fun kind -> kind.Name) |> List.filter (used.Contains >> not)
             Expect.equal missing [] $"layer kinds without an example model under Examples/ ({models.Length} models)"
         }
+
+        test "docs/generators.md's example is Properties/GeneratorsExample.fs, which compiles and runs" {
+            let doc = File.ReadAllText (Path.Combine (Repository.root.Value, "docs", "generators.md"))
+            let source = File.ReadAllText (Path.Combine (Repository.root.Value, "Properties", "GeneratorsExample.fs"))
+            let fromFirstOpen = source.Substring(source.IndexOf "\nopen " + 1).TrimEnd ()
+            match generatorsExampleIn doc with
+            | Some example -> Expect.equal example fromFirstOpen "the doc's code block, from its first open"
+            | None -> failtest "docs/generators.md has no fsharp block that opens Receptor.Generators"
+        }
+
+        GeneratorsExample.tests
     ]
