@@ -6,8 +6,8 @@
 ///
 /// Register `Arbitraries` with FsCheck, in Expecto as
 /// `{ FsCheckConfig.defaultConfig with arbitrary = [ typeof<Arbitraries> ] }`, and write properties over
-/// `Architecture`, `ActExpr` or `Program`.
-module Receptor.Properties.Generators
+/// `Architecture`, `ActExpr` or `Program` (docs/generators.md).
+module Receptor.Generators
 
 open System
 open FsCheck
