@@ -1,24 +1,15 @@
-/// The part of a network, and of its input, that one unit depends on: the network cut after the unit's
-/// layer, and the input cropped to the unit's theoretical field. Running only that is exact: layers after
-/// the unit cannot change it, and pixels outside its field receive no gradient.
 namespace Receptor.Core.Fields
 
 open System
 open Receptor.Dsl
 open Receptor.Core
 
-/// A window of the input, and the unit's position in the layer's output on that window.
 type Crop =
-    { /// First row and number of rows.
-      Rows: int * int
-      /// First column and number of columns.
+    { Rows: int * int
       Columns: int * int
-      /// (row, column) of the unit in the cropped network's output plane.
       Unit: int * int }
 
 module Cone =
-    /// The tree evaluated up to the node at `path`: a sequence is cut after the element holding it; a merge
-    /// holding it stays whole, since its branches run side by side.
     let rec prefix (path: string) (tree: Checked) : Checked option =
         match tree with
         | CheckedOp layer -> if layer.Path = path then Some tree else None
@@ -45,9 +36,6 @@ module Cone =
         let last = if field.Last >= float (length - 1) then length - 1 else int (ceil field.Last)
         first, last - first + 1
 
-    /// The crop for a unit of a layer (its row in the analysis and its region), when the cut tree is
-    /// local, every effective stride up to the layer is a whole number, and the field leaves part of the
-    /// image out; None otherwise (run the whole image).
     let crop (report: AnalysisReport) (layer: NodeReport) (region: UnitRegion) (cut: Checked) =
         let upToLayer =
             match report.Nodes |> List.tryFindIndex (fun n -> n.Path = layer.Path) with

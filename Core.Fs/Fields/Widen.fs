@@ -1,13 +1,7 @@
-/// N independent copies of a network as one network: every convolution gets N times the channels and N
-/// times the groups, so copy k only ever reads copy k's channels. One forward and one backward pass then
-/// serve N random initialisations at once, with each copy initialised exactly as the original would be
-/// (a grouped convolution's fan-in is that of one group).
 module Receptor.Core.Fields.Widen
 
 open Receptor.Dsl
 
-/// The network of `copies` independent copies, for an expanded tree (no block calls), or why it cannot be
-/// built.
 let rec node copies (tree: Node) : Result<Node, string> =
     let all nodes =
         let folder state n = state |> Result.bind (fun acc -> node copies n |> Result.map (fun w -> w :: acc))
@@ -27,7 +21,6 @@ let rec node copies (tree: Node) : Result<Node, string> =
     | Named (name, body) -> node copies body |> Result.map (fun b -> Named (name, b))
     | Call (block, _) -> Error (sprintf "block '%s' is not expanded" block)
 
-/// The input shape of the copies: their channels side by side.
 let input copies shape =
     match shape with
     | Spatial (c, h, w) -> Spatial (copies * c, h, w)
