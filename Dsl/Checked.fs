@@ -11,6 +11,12 @@ type CheckedLayer =
       Input: Shape
       Facts: LayerFacts }
 
+    /// The window of a windowed layer, resolved when it was checked. Asking a kind without one is a bug.
+    member layer.Window =
+        match layer.Facts.Geometry with
+        | Some g -> g
+        | None -> invalidOp (sprintf "%s: a %s layer has no window" layer.Path layer.Kind.Name)
+
 type CheckedMerge =
     { Path: string
       Merge: Merge

@@ -1,13 +1,7 @@
-/// The embedded F# form of the language. Each combinator is documented by what it equals:
-///   a --> b            ≡ Seq [a; b], flattened, so (a --> b) --> c ≡ a --> (b --> c)
-///   residual f         ≡ branches [identity; f] |> add
-///   repeat n f         ≡ f --> f --> … --> f (n times)
-///   conv 3 64 |> stride 2  sets one argument of a layer, as `conv(3, 64, stride=2)` in the text syntax.
 module Receptor.Dsl.Combinators
 
 open Receptor.Dsl
 
-/// Sequential composition (DiffSharp's arrow).
 let (-->) (first: Node) (second: Node) =
     match first, second with
     | Seq xs, Seq ys -> Seq (xs @ ys)
@@ -15,7 +9,6 @@ let (-->) (first: Node) (second: Node) =
     | x, Seq ys -> Seq (x :: ys)
     | x, y -> Seq [ x; y ]
 
-/// A layer of the named kind with explicit arguments, ordered as its signature orders them.
 let layer kind (args: (string * Value) list) =
     match Registry.tryFind kind with
     | Some k ->
@@ -24,7 +17,6 @@ let layer kind (args: (string * Value) list) =
         Op { Kind = k.Name; Args = args |> List.sortBy (fst >> index) }
     | None -> invalidArg (nameof kind) (sprintf "unknown layer kind '%s'" kind)
 
-/// Sets one argument of a layer; applying it to anything but a layer is a programming error.
 let withArg name (value: Value) (node: Node) =
     match node with
     | Op l -> layer l.Kind ((name, value) :: (l.Args |> List.filter (fun (n, _) -> n <> name)))
@@ -63,21 +55,19 @@ let sigmoid = layer "sigmoid" []
 let softplus = layer "softplus" []
 let hardswish = layer "hardswish" []
 
-/// An activation given as an expression of x, with its learnable scalars' initial values.
 let act (expression: ActExpr) (scalars: (string * float) list) =
     layer "act" (("f", Expr expression) :: (scalars |> List.map (fun (n, v) -> n, Float v)))
 
-let stride (s: int) = withArg "stride" (Int s)
-let padding (p: int) = withArg "padding" (Int p)
+let stride (s: int) node = withArg "stride" (Int s) node
+let padding (p: int) node = withArg "padding" (Int p) node
 let same node = withArg "padding" (Word "same") node
 let valid node = withArg "padding" (Word "valid") node
-let dilation (d: int) = withArg "dilation" (Int d)
-let groups (g: int) = withArg "groups" (Int g)
+let dilation (d: int) node = withArg "dilation" (Int d) node
+let groups (g: int) node = withArg "groups" (Int g) node
 let noBias node = withArg "bias" (Bool false) node
-let gamma (g: float) = withArg "gamma" (Float g)
+let gamma (g: float) node = withArg "gamma" (Float g) node
 let ceilMode node = withArg "ceil" (Bool true) node
 
-/// The branches of a merge: `branches [a; b] |> concat`.
 let branches (nodes: Node list) = nodes
 let add (nodes: Node list) = Branches (Add, nodes)
 let concat (nodes: Node list) = Branches (Concat, nodes)
@@ -88,7 +78,6 @@ let maxOf (nodes: Node list) = Branches (Max, nodes)
 let residual body = Residual (body, None, None)
 let residualWith shortcut body = Residual (body, Some shortcut, None)
 
-/// `shortcut(x) + s · body(x)`, the scaled residual of norm-free networks.
 let scaledResidual (s: float) body = Residual (body, None, Some (Float s))
 let repeat (n: int) body = Repeat (Int n, body)
 let named name body = Named (name, body)

@@ -34,6 +34,24 @@ type FieldStep =
     | Window of kernel: (float * float) * stride: (float * float) * padding: (float * float)
     | Pointwise
 
+/// A sliding window resolved against its input, with PyTorch's conventions. The checker computes it once;
+/// every later phase reads it instead of the layer's arguments.
+type Geometry =
+    { Kernel: int * int
+      Dilation: int * int
+      Stride: int * int
+      /// Zeros added (top, left, bottom, right), `same` and `valid` resolved.
+      Padding: int * int * int * int
+      /// Channel groups (1 for pooling).
+      Groups: int
+      Input: int * int
+      Output: int * int }
+
+    /// The dilated kernel's span per axis, dilation·(kernel − 1) + 1.
+    member g.Extent =
+        let (kh, kw), (dh, dw) = g.Kernel, g.Dilation
+        dh * (kh - 1) + 1, dw * (kw - 1) + 1
+
 /// What a layer does to a tensor of a given shape, known without running it.
 type LayerFacts =
     { Output: Shape
@@ -42,7 +60,9 @@ type LayerFacts =
       Macs: int64
       /// Other floating-point operations (normalisation, activations, pooling, merges).
       Flops: int64
-      Field: FieldStep }
+      Field: FieldStep
+      /// The window of a windowed layer (convolutions, pooling); None for the others.
+      Geometry: Geometry option }
 
 type Padding =
     | Explicit of top: int * left: int * bottom: int * right: int
@@ -132,7 +152,8 @@ module Facts =
           Parameters = parameters
           Macs = 0L
           Flops = flopsPerElement * Shape.elements input
-          Field = Pointwise }
+          Field = Pointwise
+          Geometry = None }
 
     let needsSpatial kind input =
         match input with
@@ -165,3 +186,19 @@ module Facts =
 
     let window (kh, kw) (sh, sw) (top, left) =
         Window ((float kh, float kw), (float sh, float sw), (float top, float left))
+
+    /// The window of `kernel` taps `dilation` apart, moved by `stride` over a (h, w) map with the given
+    /// padding; None when it does not fit.
+    let geometry kernel dilation stride padding ceilMode groups (h, w) =
+        let g = { Kernel = kernel; Dilation = dilation; Stride = stride; Padding = (0, 0, 0, 0); Groups = groups; Input = (h, w); Output = (0, 0) }
+        let eh, ew = g.Extent
+        let sh, sw = stride
+        let top, left, bottom, right = resolvePadding padding (h, w) (eh, ew) (sh, sw)
+        match windowOutput h eh sh top bottom ceilMode, windowOutput w ew sw left right ceilMode with
+        | Some oh, Some ow -> Some { g with Padding = (top, left, bottom, right); Output = (oh, ow) }
+        | _ -> None
+
+    /// The field step of a window.
+    let fieldOf (g: Geometry) =
+        let top, left, _, _ = g.Padding
+        window g.Extent g.Stride (top, left)

@@ -1,13 +1,9 @@
-/// The text syntax, parsed with FParsec. Errors carry file:line:column and what was expected; an
-/// unknown name suggests the nearest known one. Nesting is bounded so that no input can exhaust the stack.
 module Receptor.Dsl.Parser
 
 open System
 open FParsec
 open Receptor.Dsl
 
-/// Parentheses, names and minus signs nested deeper than this, and expressions deeper than this, are an
-/// error, not a stack overflow.
 let maxNesting = 200
 
 type private State = { Depth: int; Calls: (string * Position) list }
@@ -371,7 +367,6 @@ let private run parser file (text: string) =
     | Success (result, state, _) -> Result.Ok (result, state)
     | Failure (_, error, _) -> Result.Error (Diagnostic.at (textPlace file error.Position) (describe error.Messages))
 
-/// Parses a whole `.rcp` program; every block call must name a block of the file.
 let parseProgram (file: string) (text: string) : Result<Program, Diagnostic> =
     run program file text
     |> Result.bind (fun (parsed, state) ->
@@ -384,7 +379,6 @@ let parseProgram (file: string) (text: string) : Result<Program, Diagnostic> =
             | Some n -> Result.Error (Diagnostic.withHint (sprintf "did you mean '%s'?" n) diagnostic)
             | None -> Result.Error diagnostic)
 
-/// Parses a single expression; names that are not layer kinds are kept as block calls.
 let parseNode (text: string) : Result<Node, Diagnostic> =
     run (ws >>. expression .>> eof) "<expression>" text |> Result.map fst
 

@@ -1,11 +1,9 @@
-/// The pretty-printer: trees back to the text syntax. Parsing what it prints gives the same tree.
 module Receptor.Dsl.Printer
 
 open System
 open System.Globalization
 open Receptor.Dsl
 
-/// Shortest text that reads back as the same float, always with a decimal point or exponent.
 let formatFloat (f: float) =
     let text = f.ToString("R", CultureInfo.InvariantCulture)
     if text.Contains '.' || text.Contains 'E' || text.Contains "Infinity" || text.Contains "NaN" then text
@@ -42,7 +40,7 @@ let private infixSymbol fn =
     | Div -> Some "/"
     | BinaryFn.Max | Min -> None
 
-let binaryName fn =
+let private binaryName fn =
     match fn with
     | BinaryFn.Max -> "max"
     | Min -> "min"
@@ -88,7 +86,6 @@ and private arithOperand v =
     | Arith _ -> sprintf "(%s)" (value v)
     | _ -> value v
 
-/// Required arguments go by position, the others by name.
 let layer (l: Layer) =
     if l.Args.IsEmpty then l.Kind
     else

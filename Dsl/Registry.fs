@@ -1,4 +1,3 @@
-/// Every layer kind the language knows, looked up by name or alias.
 module Receptor.Dsl.Registry
 
 open Receptor.Dsl
@@ -20,8 +19,8 @@ let tryFind name =
     | true, kind -> Some kind
     | _ -> None
 
-/// Levenshtein distance, for "did you mean" hints.
-let editDistance (a: string) (b: string) =
+/// Levenshtein distance.
+let private editDistance (a: string) (b: string) =
     let previous = Array.init (b.Length + 1) id
     let current = Array.zeroCreate (b.Length + 1)
     for i in 1 .. a.Length do
@@ -32,7 +31,6 @@ let editDistance (a: string) (b: string) =
         Array.blit current 0 previous 0 current.Length
     previous[b.Length]
 
-/// The closest candidate, if it is close enough to be a plausible typo.
 let nearest (candidates: string seq) (name: string) =
     candidates
     |> Seq.map (fun c -> c, editDistance (name.ToLowerInvariant()) c)

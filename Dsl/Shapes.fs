@@ -1,13 +1,9 @@
-/// Shape checking: unrolls repeats and infers C×H×W at every node of an expanded tree, producing the
-/// checked tree. Errors name the layer path.
 module Receptor.Dsl.Shapes
 
 open Receptor.Dsl
 
-/// A repeat count above this is taken for a mistake rather than a network.
 let maxRepeat = 100_000
 
-/// More layers than this, once repeats are unrolled, are taken for a mistake rather than a network.
 let maxLayers = 1_000_000
 
 /// Counts checked layers, so that nested repeats cannot unroll without bound.
@@ -109,10 +105,8 @@ and private mergeAt path merge branches weights input =
 /// Checks a concrete expression (block calls already expanded).
 let private checkConcrete input node = check { Layers = 0 } "" node input
 
-/// Checks an expression; arithmetic on constants is evaluated, block calls are errors.
 let checkNode (input: Shape) (node: Node) =
     Expand.node [] node |> Result.bind (checkConcrete input)
 
-/// Checks a whole program: its blocks are instantiated, then the network is checked.
 let checkProgram (program: Program) =
     Expand.program program |> Result.bind (checkConcrete program.Input)

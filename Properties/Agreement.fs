@@ -69,20 +69,19 @@ let shapesParametersAndMacs (input: Shape) (node: Node) : string list =
         else [ sprintf "MACs: analysed %d, recounted from execution %d" report.Totals.Macs executedMacs ]
     shapeProblems @ parameterProblems @ macProblems
 
-let private activationKinds =
-    Receptor.Dsl.Layers.Activations.kinds |> List.map (fun k -> k.Name) |> Set.ofList
+/// What the receptive-field tools may assume of a layer's kind (by name or alias).
+let private fieldOf (layer: Layer) =
+    Registry.tryFind layer.Kind |> Option.bind (fun kind -> Receptor.Core.Kinds.Registry.field kind.Name)
 
 /// The same wiring with every path made positive and linear, so that the gradient reaches exactly the
 /// receptive field: activations, norms, dropout and scales become identities, max becomes mean.
 let rec linearise node =
     match node with
     | Op layer ->
-        match layer.Kind with
-        | kind when activationKinds.Contains kind -> Combinators.identity
-        | "batchnorm" | "layernorm" | "groupnorm" | "dropout" | "scale" -> Combinators.identity
-        | "maxpool" -> Op { layer with Kind = "avgpool" }
-        | "gmaxpool" -> Combinators.gavgpool
-        | _ -> node
+        match fieldOf layer |> Option.bind (fun field -> field.Linearised) with
+        | Some "identity" -> Combinators.identity
+        | Some kind -> Op { layer with Kind = kind }
+        | None -> node
     | Seq nodes -> Seq (List.map linearise nodes)
     | Branches (Max, nodes) -> Branches (Mean, List.map linearise nodes)
     | Branches (merge, nodes) -> Branches (merge, List.map linearise nodes)
@@ -91,16 +90,12 @@ let rec linearise node =
     | Named (name, body) -> Named (name, linearise body)
     | Call _ -> node
 
-/// Whether the theoretical field is exact for this tree: upsampling and adaptive pooling with uneven
-/// windows have fractional fields, described by their extent only approximately, and a deformable
-/// convolution's field is nominal (the positive weights used here give it offsets that move it).
+/// Whether the theoretical field is exact for this tree: each kind says so (FieldBehaviour.Exact; fractional
+/// fields of upsampling and adaptive pooling, nominal or maximal extents of deform, DCLS and DynOPool, and
+/// the nonlocal operators, which annihilate constants, are not).
 let rec hasExactField node =
     match node with
-    // Deformable, DCLS and DynOPool fields are nominal or maximal extents: the actual taps may cover less.
-    // The nonlocal operators annihilate constants: a global average after one (or a 1×1 map) receives no
-    // gradient although the field is the whole input.
-    | Op layer ->
-        not (List.contains layer.Kind [ "upsample"; "adaptiveavgpool"; "deform"; "dcls"; "dynopool"; "fraclap"; "invfraclap"; "weightedlap" ])
+    | Op layer -> fieldOf layer |> Option.forall (fun field -> field.Exact)
     | Seq nodes | Branches (_, nodes) -> List.forall hasExactField nodes
     | Residual (body, shortcut, _) -> hasExactField body && Option.forall hasExactField shortcut
     | Repeat (_, body) | Named (_, body) -> hasExactField body

@@ -7,7 +7,7 @@ open FsCheck.FSharp
 open TorchSharp
 open Receptor.Dsl
 open Receptor.Core.Torch
-open Receptor.Properties.Generators
+open Receptor.Generators
 
 let private config = { FsCheckConfig.defaultConfig with maxTest = 200; arbitrary = [ typeof<Arbitraries> ] }
 

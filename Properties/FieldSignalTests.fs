@@ -4,6 +4,7 @@ module Receptor.Properties.FieldSignalTests
 
 open System
 open Expecto
+open Receptor
 open Receptor.Dsl
 open Receptor.Core.Signal
 open Receptor.Core.Signal.Moments

@@ -262,7 +262,7 @@ let private spread (map: ErfMap) =
 /// Luo et al. §4: training enlarges the ERF. Examples/fields/mnistplain10.rcp (ten 3×3 conv–batchnorm–ReLU
 /// layers, a 21-pixel field inside the 28×28 digit) trained for 2 epochs on MNIST with `receptor train`'s
 /// defaults; both maps over the same 200 noise images (on MNIST itself a fresh batchnorm passes no
-/// gradient through the zero background: docs/receptive-fields.md).
+/// gradient through the zero background: docs/fields.md).
 let private training =
     test "training on MNIST enlarges the ERF: spread on noise, trained against the same initial weights" {
         let train, test =

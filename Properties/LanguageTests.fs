@@ -9,7 +9,7 @@ open FsCheck
 open FsCheck.FSharp
 open Receptor.Dsl
 open Receptor.Core
-open Receptor.Properties.Generators
+open Receptor.Generators
 
 let private config maxTest =
     { FsCheckConfig.defaultConfig with maxTest = maxTest; arbitrary = [ typeof<Arbitraries> ] }

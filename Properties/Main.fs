@@ -23,10 +23,16 @@ let all =
         RewriteTests.tests
         FieldStudyTests.tests
         DynOPoolTests.tests
+        ShuffleTests.tests
+        DocumentationTests.tests
         CliTests.tests
     ]
 
+/// `regenerate-docs` rewrites the docs' generated parts (scripts/gen-docs.sh); anything else runs the tests.
 [<EntryPoint>]
 let main argv =
-    Receptor.Core.Torch.NativeRuntime.configure ()
-    runTestsWithCLIArgs [] argv all
+    match argv with
+    | [| "regenerate-docs" |] -> GeneratedDocs.regenerate ()
+    | _ ->
+        Receptor.Core.Torch.NativeRuntime.configure ()
+        runTestsWithCLIArgs [] argv all

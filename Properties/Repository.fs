@@ -27,3 +27,15 @@ let unwrap result =
     match result with
     | Ok value -> value
     | Error diagnostic -> failtest (Diagnostic.format diagnostic)
+
+/// Every model under Examples/, as paths relative to the repository root.
+let examples () =
+    Directory.GetFiles (Path.Combine (root.Value, "Examples"), "*.rcp", SearchOption.AllDirectories)
+    |> Array.map (fun path -> Path.GetRelativePath (root.Value, path))
+    |> Array.sort
+    |> List.ofArray
+
+/// A model file of the repository, parsed and checked: its input shape and its checked tree.
+let checkedProgram (file: string) =
+    let program = Parser.parseProgram file (File.ReadAllText (Path.Combine (root.Value, file))) |> unwrap
+    {| Input = program.Input; Tree = Shapes.checkProgram program |> unwrap |}

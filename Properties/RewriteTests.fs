@@ -7,7 +7,7 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Receptor.Dsl
-open Receptor.Properties.Generators
+open Receptor.Generators
 
 let private config = { FsCheckConfig.defaultConfig with maxTest = 300; arbitrary = [ typeof<Arbitraries> ] }
 

@@ -142,9 +142,22 @@ let node (prediction: Prediction) path =
 
 let propagationTests =
     testList "moment propagation" [
-        test "every layer kind has a moment rule" {
-            let missing = Registry.kinds |> List.map (fun k -> k.Name) |> List.filter (fun k -> not (List.contains k Propagation.kinds))
-            Expect.isEmpty missing "kinds without a rule"
+        test "every layer kind of the language has its phases in Core.Fs/Kinds, and every bundle names a kind of the language" {
+            let withoutPhases, unknownToTheLanguage = Receptor.Core.Kinds.Registry.unregistered
+            Expect.isEmpty withoutPhases "kinds of the language without phases"
+            Expect.isEmpty unknownToTheLanguage "phases of kinds the language does not know"
+        }
+        test "exactly the kinds declared weighted ask for weight variances, in every example model" {
+            for file in Repository.examples () do
+                let tree = Repository.checkedProgram file
+                let prediction =
+                    match Propagation.run Exact autoinit tree.Input None tree.Tree with
+                    | Ok p -> p
+                    | Error d -> failtest (Diagnostic.format d)
+                let asked = prediction.Layers |> List.map (fun (l, _) -> l.Path) |> Set.ofList
+                for layer in Checked.layers tree.Tree do
+                    Expect.equal (asked.Contains layer.Path) (Receptor.Core.Kinds.Registry.isWeighted layer.Kind.Name)
+                        $"{file}: {layer.Path} ({layer.Kind.Name}) asks for weights exactly when its kind is weighted"
         }
         test "a kind without a rule is an error at its path, never passed through" {
             let tree = check (Spatial (2, 4, 4)) "conv(3, 2, padding=1) >> stage: (conv(1, 2) >> identity)"
@@ -417,7 +430,7 @@ module Architectures =
         "act(" + Printer.expression expression + ")"
 
     /// Blocks of parallel paths from one input: sums of several kernel sizes and maxima. Gating products
-    /// (σ(conv) × conv) are left out: README, "stated approximations".
+    /// (σ(conv) × conv) are left out: docs/initialisation.md, "Stated approximations".
     let branches (rng: Rng) blocks width =
         let act () = pick rng activations
         let block () =
@@ -434,7 +447,7 @@ module Architectures =
     /// the channel offsets they build up make a single network's variance wander by a factor e^{±1} at width
     /// 64, more than a test's few seeds can average; the depth-60 chain uses centred activations. Residual
     /// stacks without normalisation stop at 6 blocks: deeper, the stream and the bodies grow together from
-    /// draw to draw, which the independent-sum rule does not see (README, "stated approximations").
+    /// draw to draw, which the independent-sum rule does not see (docs/initialisation.md, "Stated approximations").
     let family seed =
         let rng = Rng seed
         [ chain rng 10 64; chain rng 20 64; chain rng 30 64; chain rng 30 32; chainOf rng centred 60 32
@@ -523,7 +536,7 @@ let commandTests =
 /// standard errors); at a max pooling, and the global pooling and flattening straight after it, the mean within
 /// 0.2 standard deviations: on signals made mostly of channel offsets (after positive-mean activations) the
 /// measured mean after 2×2 max pooling came out up to 0.15 standard deviations above the prediction, a
-/// discrepancy whose cause is not yet identified (README, "stated approximations").
+/// discrepancy whose cause is not yet identified (docs/initialisation.md, "Stated approximations").
 let private familyAgreement (pairs: (NodeMoments * Measurement.Measured) list) =
     let afterMaxPooling (p: NodeMoments, m: Measurement.Measured) =
         abs (p.Variance - m.Variance) <= max (0.15 * m.Variance) (4.0 * m.VarianceError)

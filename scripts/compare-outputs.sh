@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Compares what `receptor analyze --json` and the predicted columns of `receptor init --report` print for every
 # model under Examples/ at a base revision and in the working tree: a refactoring must change neither.
-#   bash scripts/compare-outputs.sh [BASE_REVISION]   (default: the first parent of HEAD)
-# Exit 0 when every output is identical, 1 with the differences otherwise.
+#   bash scripts/compare-outputs.sh [BASE_REVISION [REVISION]]
+# BASE_REVISION defaults to the first parent of HEAD; without REVISION the working tree is compared.
+# Exit 0 when every model of the base prints the same, 1 with the differences otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:-HEAD~1}
+revision=${2:-}
 work=$(mktemp -d)
-trap 'git worktree remove --force "$work/base" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap 'git worktree remove --force "$work/base" >/dev/null 2>&1 || true; git worktree remove --force "$work/revision" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 # The command line moved from Search/Cli to Cli/; either layout is built and run.
 cli_project() { if [ -f "$1/Cli/Cli.fsproj" ]; then echo "$1/Cli/Cli.fsproj"; else echo "$1/Search/Cli/Cli.fsproj"; fi; }
@@ -29,15 +31,28 @@ snapshot() { # tree out
 }
 
 git worktree add --detach "$work/base" "$base" >/dev/null
-echo "base: $(git rev-parse --short "$base"); building and running both (this takes a few minutes)"
+tree=$PWD
+if [ -n "$revision" ]; then
+    git worktree add --detach "$work/revision" "$revision" >/dev/null
+    tree="$work/revision"
+fi
+echo "base $(git rev-parse --short "$base") against ${revision:-the working tree}: building and running both (minutes)"
 snapshot "$work/base" "$work/before"
-snapshot "$PWD" "$work/after"
+snapshot "$tree" "$work/after"
 # Paths inside the trees differ; file names in the outputs are normalised.
-sed -i "s#$work/base/##g" "$work"/before/{analyze,init}/*
-sed -i "s#$PWD/##g" "$work"/after/{analyze,init}/*
-if diff -r "$work/before/analyze" "$work/after/analyze" && diff -r "$work/before/init" "$work/after/init"; then
-    count=$(ls "$work/after/analyze" | wc -l)
-    echo "identical: analyze --json and init --report predictions for $count models"
+sed -i "s#$work/base/##g" "$work"/before/analyze/* "$work"/before/init/*
+sed -i "s#$tree/##g" "$work"/after/analyze/* "$work"/after/init/*
+# Models new since the base have nothing to compare with; every model of the base must print the same.
+differ=0
+for before in "$work"/before/analyze/* "$work"/before/init/*; do
+    after="$work/after/${before#"$work"/before/}"
+    if [ ! -f "$after" ]; then echo "missing after: ${before#"$work"/before/}"; differ=1
+    elif ! diff "$before" "$after"; then echo "differs: ${before#"$work"/before/}"; differ=1; fi
+done
+new=$(comm -13 <(cd "$work/before/analyze" && ls) <(cd "$work/after/analyze" && ls) | tr '\n' ' ')
+[ -n "$new" ] && echo "new since the base (not compared): $new"
+if [ "$differ" -eq 0 ]; then
+    echo "identical: analyze --json and init --report predictions for $(ls "$work/before/analyze" | wc -l) models"
 else
     echo "outputs differ (above)"
     exit 1

@@ -51,11 +51,9 @@ let private ofLayer (layer: Layer) =
             Error (Diagnostic.at place (sprintf "'%s' is a layer kind but not an activation" kind.Name)
                    |> Diagnostic.withHint "give an activation such as tanh, prelu(0.25) or act(x * sigmoid(x))")
         else
-            // The kind's own check first: act's scalars need initial values before it can be evaluated.
-            kind.Facts args (Flat 1)
-            |> Result.mapError (Diagnostic.at place)
-            |> Result.bind (fun _ ->
-                match Moments.Activation.ofLayer kind.Name args with
+            Receptor.Core.Kinds.Registry.activationOfLayer layer
+            |> Result.mapError (fun d -> Diagnostic.at place d.Message)
+            |> Result.bind (function
                 | Some activation -> Ok activation
                 | None -> Error (Diagnostic.at place (sprintf "no moments for the activation '%s'" kind.Name))))
 

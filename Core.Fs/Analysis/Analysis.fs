@@ -1,18 +1,14 @@
-/// Static analysis: one fold over the checked tree giving, per node and in total, the output shape,
-/// parameters, multiply-accumulates, other FLOPs, activation memory and the theoretical receptive field.
 namespace Receptor.Core
 
 open Receptor.Dsl
 
 type NodeReport =
     { Path: string
-      /// The layer as written, or the merge's name.
       Op: string
       Output: Shape
       Parameters: int64
       Macs: int64
       Flops: int64
-      /// Bytes of the node's float32 output for one image.
       Memory: int64
       Field: Field }
 
@@ -26,14 +22,13 @@ type AnalysisReport =
       Output: Shape
       Nodes: NodeReport list
       Totals: Totals
-      /// The receptive field of the network's output units.
       Field: Field
       Misalignments: Misalignment list }
 
 module Analysis =
     let private bytesPerElement = 4L
 
-    /// Analyses a checked tree; the fold carries (shape, field) forwards and appends one row per node.
+    // The fold carries (shape, field) forwards and appends one row per node.
     let ofChecked name (input: Shape) (root: Checked) =
         let rows = ResizeArray<NodeReport>()
         let misaligned = ResizeArray<Misalignment>()
@@ -88,6 +83,5 @@ module Analysis =
     let ofProgram (program: Program) =
         Shapes.checkProgram program |> Result.map (ofChecked program.Name program.Input)
 
-    /// Parses, checks and analyses a program text.
     let ofText file text =
         Parser.parseProgram file text |> Result.bind ofProgram

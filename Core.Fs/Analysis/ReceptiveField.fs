@@ -1,26 +1,19 @@
-/// Theoretical receptive fields (Araujo, Norris & Sim, Distill 2019), composed forwards from the input,
-/// with multi-path alignment: every path into a merge must agree on effective stride and centre offset.
 namespace Receptor.Core
 
 open Receptor.Dsl
 
-/// The receptive field along one axis, in input pixels.
 type AxisField =
     { Size: float
-      /// Input pixels between the fields of neighbouring output units.
       Stride: float
-      /// Effective left padding: the field of output unit 0 starts at −Padding.
       Padding: float }
 
 type Field =
     | Local of height: AxisField * width: AxisField
-    /// A flat input: every unit sees all of it.
     | Global
 
 module AxisField =
     let unit = { Size = 1.0; Stride = 1.0; Padding = 0.0 }
 
-    /// Centre of output unit u in input coordinates.
     let centre (field: AxisField) (u: float) = -field.Padding + u * field.Stride + (field.Size - 1.0) / 2.0
 
     let step (field: AxisField) kernel stride padding =
@@ -51,7 +44,6 @@ module Field =
             Some (sprintf "%s centres %g and %g differ" axis (AxisField.centre a 0.0) (AxisField.centre b 0.0))
         else None
 
-    /// The field after a merge: the largest path's, plus a message for each misaligned path.
     let merge (fields: Field list) =
         let locals = fields |> List.choose (function Local (h, w) -> Some (h, w) | Global -> None)
         if locals.Length < fields.Length || locals.IsEmpty then Global, []

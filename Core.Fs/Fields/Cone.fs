@@ -1,24 +1,15 @@
-/// The part of a network, and of its input, that one unit depends on: the network cut after the unit's
-/// layer, and the input cropped to the unit's theoretical field. Running only that is exact: layers after
-/// the unit cannot change it, and pixels outside its field receive no gradient.
 namespace Receptor.Core.Fields
 
 open System
 open Receptor.Dsl
 open Receptor.Core
 
-/// A window of the input, and the unit's position in the layer's output on that window.
 type Crop =
-    { /// First row and number of rows.
-      Rows: int * int
-      /// First column and number of columns.
+    { Rows: int * int
       Columns: int * int
-      /// (row, column) of the unit in the cropped network's output plane.
       Unit: int * int }
 
 module Cone =
-    /// The tree evaluated up to the node at `path`: a sequence is cut after the element holding it; a merge
-    /// holding it stays whole, since its branches run side by side.
     let rec prefix (path: string) (tree: Checked) : Checked option =
         match tree with
         | CheckedOp layer -> if layer.Path = path then Some tree else None
@@ -34,15 +25,6 @@ module Cone =
                     | None -> cut (node :: before) after
             cut [] nodes
 
-    /// Kinds whose output at a position is a fixed function of the inputs in its window, whatever the size
-    /// of the map: a network of these computes the same unit on a crop. Normalisation over the map
-    /// (layernorm, groupnorm), attention over it (sk), unbounded offsets (deform), fixed output sizes
-    /// (adaptive and global pooling, dense) and dropout's random masks do not.
-    let private local =
-        set [ "conv"; "dwconv"; "sepconv"; "dcls"; "maxpool"; "avgpool"; "batchnorm"; "identity"; "scale"; "zeropad"
-              "relu"; "relu6"; "leaky"; "elu"; "selu"; "gelu"; "silu"; "mish"; "tanh"; "sigmoid"; "softplus"
-              "hardswish"; "prelu"; "act" ]
-
     let private integral (x: float) = x >= 1.0 && abs (x - Math.Round x) < 1e-9
 
     let rec private gcd (a: int) b = if b = 0 then a else gcd b (a % b)
@@ -54,9 +36,6 @@ module Cone =
         let last = if field.Last >= float (length - 1) then length - 1 else int (ceil field.Last)
         first, last - first + 1
 
-    /// The crop for a unit of a layer (its row in the analysis and its region), when the cut tree is
-    /// local, every effective stride up to the layer is a whole number, and the field leaves part of the
-    /// image out; None otherwise (run the whole image).
     let crop (report: AnalysisReport) (layer: NodeReport) (region: UnitRegion) (cut: Checked) =
         let upToLayer =
             match report.Nodes |> List.tryFindIndex (fun n -> n.Path = layer.Path) with
@@ -68,7 +47,9 @@ module Cone =
                 match n.Field with
                 | Local (h, w) -> Some (h.Stride, w.Stride)
                 | Global -> None)
-        let allLocal = Checked.layers cut |> Seq.forall (fun l -> local.Contains l.Kind.Name)
+        // Only kinds whose output at a position is a fixed function of its window, whatever the map size, compute
+        // the same unit on a crop (FieldBehaviour.Local).
+        let allLocal = Checked.layers cut |> Seq.forall (fun l -> (Kinds.Registry.field l.Kind.Name).Value.Local)
         match report.Input, layer.Field with
         | Spatial (_, height, width), Local (layerRows, layerColumns) when allLocal && not upToLayer.IsEmpty ->
             if strides |> List.forall (function Some (sh, sw) -> integral sh && integral sw | None -> false) then

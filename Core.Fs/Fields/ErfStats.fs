@@ -1,33 +1,24 @@
-/// Summaries of an effective-receptive-field map (non-negative values over input pixels, row-major):
-/// moments, an axis-aligned 2-D Gaussian fit, Luo et al.'s threshold size and centred mass squares.
 namespace Receptor.Core.Fields
 
 open System
 
-/// The map read as a distribution over pixels.
 type Moments = { MeanRow: float; MeanColumn: float; VarianceRow: float; VarianceColumn: float }
 
-/// A · exp(−(r − r₀)²/(2σr²) − (c − c₀)²/(2σc²)) fitted by least squares.
 type GaussianFit =
     { Amplitude: float
       CentreRow: float
       CentreColumn: float
       SigmaRow: float
       SigmaColumn: float
-      /// 1 − SS_res / SS_tot over every pixel.
       RSquared: float }
 
 type ErfSize =
-    { /// The pixel the sizes are measured around (row, column).
-      Centre: int * int
+    { Centre: int * int
       CentreValue: float
-      /// √(number of pixels ≥ (1 − 95.45 %) · centre value), Luo et al. 2016.
       Luo: float
-      /// Side of the smallest centred square holding each fraction of the mass: (fraction, side).
       MassSquares: (float * int) list }
 
 module ErfStats =
-    /// Luo et al.'s threshold: a 2σ band of a Gaussian holds 95.45 %.
     let luoThreshold = 1.0 - 0.9545
 
     let massFractions = [ 0.2; 0.5; 0.99 ]
@@ -75,7 +66,6 @@ module ErfStats =
         map |> Array2D.iteri (fun r c v -> s <- s + (v - gaussian p r c) ** 2.0)
         s
 
-    /// Levenberg–Marquardt from the moments: amplitude, centre and σ per axis.
     let fitGaussian (map: float[,]) =
         let m = moments map
         let mutable maxValue = 0.0
@@ -126,7 +116,6 @@ module ErfStats =
           SigmaColumn = abs p[4]
           RSquared = if tot = 0.0 then 0.0 else 1.0 - sse / tot }
 
-    /// Luo's size and the mass squares around a centre pixel.
     let size (map: float[,]) (row: int, column: int) =
         let rows, columns = Array2D.length1 map, Array2D.length2 map
         let centreValue = map[row, column]
@@ -147,12 +136,10 @@ module ErfStats =
           Luo = sqrt (float above)
           MassSquares = massFractions |> List.map (fun f -> f, side f) }
 
-    /// The pixel nearest a point, inside the map.
     let nearestPixel (map: float[,]) (row: float, column: float) =
         let clamp n x = min (n - 1) (max 0 (int (Math.Round(x: float))))
         clamp (Array2D.length1 map) row, clamp (Array2D.length2 map) column
 
-    /// Least-squares slope of log y against log x.
     let logLogSlope (points: (float * float) list) =
         let xs = points |> List.map (fst >> log)
         let ys = points |> List.map (snd >> log)

@@ -1,14 +1,10 @@
-/// What `receptor erf` reports about a measured map: sizes around the unit's theoretical centre, the
-/// Gaussian fit, and the ratio of the effective to the theoretical field.
 namespace Receptor.Core.Fields
 
 type ErfSummary =
     { Size: ErfSize
       Fit: GaussianFit
       Moments: Moments
-      /// Geometric mean of the theoretical field's sides, unclipped.
       TheoreticalSize: float
-      /// Luo's size over the theoretical size.
       Ratio: float }
 
 module ErfSummary =

@@ -1,5 +1,3 @@
-/// ERF against depth for families of n stacked 3×3 convolutions (Luo et al. 2016, figure 1 and §4):
-/// plain, with two subsampling layers, dilated, residual and with dropout, each at random initialisation.
 namespace Receptor.Core.Fields
 
 open Receptor.Dsl
@@ -9,35 +7,24 @@ open Receptor.Core
 [<RequireQualifiedAccess>]
 type Family =
     | Plain
-    /// The first and the middle layer have stride 2.
     | Strided
-    /// Every convolution has dilation 2.
     | Dilated
-    /// After the first layer, each layer is x + relu(conv(x)).
     | Residual
-    /// Dropout (p = 0.2) after every activation, active while measuring.
     | Dropout
 
 type GrowthPoint =
     { Depth: int
       Theoretical: float
-      /// The ERF's spread: √ of the mean per-axis variance of the normalised map. Unlike a threshold or a
-      /// fit it also measures dilated stacks, whose ERF is a lattice with holes.
       Spread: float
-      /// Spread / TRF side.
       Ratio: float
-      /// Luo's size.
       Luo: float
-      /// Mean of the fitted σ over both axes, and the fit's R².
       Sigma: float
       RSquared: float }
 
 type GrowthCurve =
     { Family: Family
       Points: GrowthPoint list
-      /// Least-squares slope of log spread against log depth (½ for a Gaussian that grows like √n).
       Slope: float
-      /// The same for spread/TRF (−½).
       RatioSlope: float }
 
 module Growth =
@@ -63,12 +50,10 @@ module Growth =
         |> Array.toList
         |> List.fold (fun state word -> state |> Result.bind (fun acc -> parseOne word |> Result.map (fun f -> acc @ [ f ]))) (Ok [])
 
-    /// Feature maps per layer: wide enough that ReLU gradients rarely die out.
     let width = 16
 
     let private convLayer = conv 3 width |> padding 1
 
-    /// The family's network of the given depth (number of 3×3 convolutions).
     let network family depth =
         let layer i =
             match family with
@@ -81,7 +66,6 @@ module Growth =
             | Family.Dropout -> convLayer --> relu --> dropout 0.2
         List.init depth layer |> List.reduce (-->)
 
-    /// A one-channel square input just large enough for the central unit's whole field.
     let input family depth =
         let tree = network family depth
         let fits side =
@@ -95,7 +79,6 @@ module Growth =
         let side = Seq.initInfinite (fun i -> 2 * depth + 3 + 2 * i) |> Seq.find fits
         Spatial (1, side, side)
 
-    /// Measures the family at one depth over `samples` fresh initialisations.
     let at family samples seed depth =
         let request =
             { Name = name family
@@ -120,7 +103,6 @@ module Growth =
               Sigma = (summary.Fit.SigmaRow + summary.Fit.SigmaColumn) / 2.0
               RSquared = summary.Fit.RSquared })
 
-    /// Measures the family at each depth with `samples` fresh initialisations per depth.
     let measure family (depths: int list) samples seed =
         if depths.Length < 2 || depths |> List.exists (fun d -> d < 1) then
             Error (Diagnostic.at Nowhere "--depths needs at least two depths, each at least 1")

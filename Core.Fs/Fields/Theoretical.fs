@@ -1,26 +1,18 @@
-/// Theoretical receptive fields read off an analysis: which layer, which output unit, and the input
-/// region that unit sees, with and without the image's edges.
 namespace Receptor.Core.Fields
 
 open Receptor.Dsl
 open Receptor.Core
 
-/// A closed interval of input pixels along one axis.
 type Span = { First: float; Last: float }
 
 type UnitRegion =
     { Layer: string
-      /// (row, column) of the output unit in the layer's output plane.
       Unit: int * int
-      /// Centre of the unit's field in input coordinates (row, column).
       Centre: float * float
-      /// The field as the arithmetic gives it, possibly reaching past the image (rows, columns).
       Unclipped: Span * Span
-      /// The part of the field inside the image.
       Clipped: Span * Span }
 
 module Theoretical =
-    /// The node at a path; an unknown path is an error with the nearest path as a hint.
     let findLayer (report: AnalysisReport) (path: string) =
         match report.Nodes |> List.tryFind (fun n -> n.Path = path) with
         | Some node -> Ok node
@@ -36,13 +28,11 @@ module Theoretical =
         | Spatial _, Local _ -> node.Op <> "gavgpool" && node.Op <> "gmaxpool"
         | _ -> false
 
-    /// The last spatial map before any global pooling: the default layer for `rf` and `erf`.
     let lastSpatial (report: AnalysisReport) =
         match report.Nodes |> List.filter isSpatial |> List.tryLast with
         | Some node -> Ok node
         | None -> Error (Diagnostic.at Nowhere (sprintf "%s has no layer with a spatial output and a local receptive field" report.Name))
 
-    /// The chosen layer, or the last spatial one; it must have a spatial output.
     let chooseLayer (report: AnalysisReport) (path: string option) =
         match path with
         | None -> lastSpatial report
@@ -58,7 +48,6 @@ module Theoretical =
         | Spatial (_, h, w) -> h, w
         | Flat _ -> 1, 1
 
-    /// The central unit of a layer's output plane (the lower middle for even sizes).
     let centreUnit (node: NodeReport) =
         let h, w = plane node
         (h - 1) / 2, (w - 1) / 2
@@ -69,7 +58,6 @@ module Theoretical =
 
     let private clip length (s: Span) = { First = max 0.0 s.First; Last = min (float length - 1.0) s.Last }
 
-    /// The input region that unit (row, column) of the layer sees; a unit off the plane is an error.
     let region (report: AnalysisReport) (node: NodeReport) (row: int, column: int) =
         let h, w = plane node
         let imageH, imageW =
@@ -90,7 +78,6 @@ module Theoretical =
                   Unclipped = rows, columns
                   Clipped = clip imageH rows, clip imageW columns }
 
-    /// Parses `row,column`.
     let parseUnit (text: string) =
         match text.Split(',', System.StringSplitOptions.TrimEntries) |> Array.map System.Int32.TryParse with
         | [| true, row; true, column |] -> Ok (row, column)

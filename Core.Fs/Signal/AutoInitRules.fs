@@ -2,64 +2,96 @@
 /// to compare with the exact ones on the same trees: one (mean, variance) per node, and the simplifications
 /// REFERENCE §6 lists — dropout's variance σ²/(1 − p), zero padding as dropout, pooling of iid Gaussians,
 /// PReLU as ReLU, normalisation as N(0, 1), independent merge inputs, TensorFlow's depthwise fan-in.
+/// Each kind names its rule in its bundle (Core.Fs/Kinds); a kind AutoInit has no estimator for says so with
+/// `unknown`, which passes the moments through and sets no weights, as AutoInit's Keras code does.
 module internal Receptor.Core.Signal.AutoInitRules
 
 open Receptor.Dsl
+open Receptor.Dsl.Layers
 open Receptor.Core.Signal.Moments
 
 type Scalar = { Mean: float; Variance: float; Shape: Shape }
 
-let layer (context: Context) (layer: CheckedLayer) (input: Scalar) : Result<Scalar, string> =
-    let args = layer.Args
-    let output (mean, variance) = Ok { Mean = mean; Variance = variance; Shape = layer.Facts.Output }
-    let second = input.Variance + input.Mean * input.Mean
-    let weighted part fanIn fanOut bias =
-        // Var(W) = target / (fan_in · E[x²]); padding and the bias are ignored, the output is (0, target).
-        let described =
-            { Path = layer.Path; Part = part; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = fanOut; Energy = float fanIn * second; Gain = 1.0; HasBias = bias }
-        let chosen = Context.choose context described
-        0.0, chosen.Weight * described.Energy
-    let area () = let kh, kw = args.Pair "kernel" in kh * kw
-    let cin = Shape.channels input.Shape
-    let cout = Shape.channels layer.Facts.Output
-    let activationOf (a: Activation) =
+type Rule = Context -> CheckedLayer -> Scalar -> Result<Scalar, string>
+
+let private output (layer: CheckedLayer) (mean, variance) = Ok { Mean = mean; Variance = variance; Shape = layer.Facts.Output }
+
+/// Var(W) = target / (fan_in · E[x²]); padding and the bias are ignored, the output is (0, target).
+let private weighted (context: Context) (layer: CheckedLayer) part fanIn fanOut bias second =
+    let described =
+        { Path = layer.Path; Part = part; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = fanOut; Energy = float fanIn * second; Gain = 1.0; HasBias = bias }
+    let chosen = Context.choose context described
+    0.0, chosen.Weight * described.Energy
+
+let private second (input: Scalar) = input.Variance + input.Mean * input.Mean
+
+let private area (layer: CheckedLayer) = let kh, kw = layer.Window.Kernel in kh * kw
+
+/// A (grouped) convolution: fan-in (input channels / groups) · kernel area.
+let convolution: Rule =
+    fun context layer input ->
+        let groups, bias = layer.Window.Groups, Convolution.hasBias layer.Args
+        let cin, cout = Shape.channels input.Shape, Shape.channels layer.Facts.Output
+        output layer (weighted context layer "" (cin / groups * area layer) (cout / groups * area layer) bias (second input))
+
+/// TensorFlow's DepthwiseConv2D kernel is (k, k, in, multiplier): VarianceScaling counts fan-in k²·in.
+let depthwise: Rule =
+    fun context layer input ->
+        let cin, cout = Shape.channels input.Shape, Shape.channels layer.Facts.Output
+        output layer (weighted context layer "" (cin * area layer) (cout / cin * area layer) (Convolution.hasBias layer.Args) (second input))
+
+let separable: Rule =
+    fun context layer input ->
+        let bias = Convolution.hasBias layer.Args
+        let cin, cout = Shape.channels input.Shape, Shape.channels layer.Facts.Output
+        let _, variance = weighted context layer "depthwise" (cin * area layer) (area layer) false (second input)
+        output layer (weighted context layer "pointwise" cin cout bias variance)
+
+let dense: Rule =
+    fun context layer input ->
+        let bias = Convolution.hasBias layer.Args
+        output layer (weighted context layer "" (Shape.channels input.Shape) (Shape.channels layer.Facts.Output) bias (second input))
+
+let activation (a: Activation) : Rule =
+    fun _ layer input ->
         let m = ofActivation a input.Mean input.Variance
-        output (m.Mean, m.Variance)
-    match layer.Kind.Name with
-    | "conv" ->
-        let groups = args.Int "groups"
-        output (weighted "" (cin / groups * area ()) (cout / groups * area ()) (args.Bool "bias"))
-    // TensorFlow's DepthwiseConv2D kernel is (k, k, in, multiplier): VarianceScaling counts fan-in k²·in.
-    | "dwconv" -> output (weighted "" (cin * area ()) (args.Int "multiplier" * area ()) (args.Bool "bias"))
-    | "sepconv" ->
-        let _, variance = weighted "depthwise" (cin * area ()) (area ()) false
-        let second = variance
-        let described =
-            { Path = layer.Path; Part = "pointwise"; Kind = layer.Kind.Name; FanIn = cin; FanOut = cout; Energy = float cin * second; Gain = 1.0; HasBias = args.Bool "bias" }
-        let chosen = Context.choose context described
-        output (0.0, chosen.Weight * described.Energy)
-    | "dense" -> output (weighted "" cin cout (args.Bool "bias"))
-    // PReLU is taken for ReLU whatever its initial slope.
-    | "prelu" -> activationOf Activation.relu
-    | kind when (Activation.ofLayer kind args).IsSome -> activationOf (Activation.ofLayer kind args).Value
-    | "dropout" -> output (input.Mean, input.Variance / (1.0 - args.Float "p"))
-    | "batchnorm" | "layernorm" | "groupnorm" -> output (0.0, 1.0)
-    | "zeropad" ->
+        output layer (m.Mean, m.Variance)
+
+let dropout: Rule = fun _ layer input -> output layer (input.Mean, input.Variance / (1.0 - Structural.dropProbability layer.Args))
+
+let normalisation: Rule = fun _ layer _ -> output layer (0.0, 1.0)
+
+let zeropad: Rule =
+    fun _ layer input ->
         let rate = 1.0 - float (Shape.elements layer.Input) / float (Shape.elements layer.Facts.Output)
-        output (input.Mean * (1.0 - rate), input.Variance * (1.0 - rate))
-    | "avgpool" -> output (input.Mean, input.Variance / float (area ()))
-    | "adaptiveavgpool" ->
-        // The average window: input positions per output position.
-        let window = float (Shape.elements input.Shape) / float (Shape.elements layer.Facts.Output)
-        output (input.Mean, input.Variance / window)
-    | "gavgpool" -> output (input.Mean, input.Variance / float (Shape.elements input.Shape / int64 cin))
-    | "maxpool" | "gmaxpool" ->
-        let k = if layer.Kind.Name = "maxpool" then area () else int (Shape.elements input.Shape / int64 cin)
-        let m = maxOfIid k Fn.identity input.Mean input.Variance
-        output (m.Mean, m.Variance)
-    | "scale" -> let f = args.Float "factor" in output (f * input.Mean, f * f * input.Variance)
-    // Pass-through: identity, flatten, upsample (and, in AutoInit, any layer it does not know).
-    | _ -> output (input.Mean, input.Variance)
+        output layer (input.Mean * (1.0 - rate), input.Variance * (1.0 - rate))
+
+/// Average pooling over `window` positions.
+let average (window: CheckedLayer -> float) : Rule =
+    fun _ layer input -> output layer (input.Mean, input.Variance / window layer)
+
+/// The maximum of `window` iid values.
+let maximum (window: CheckedLayer -> int) : Rule =
+    fun _ layer input ->
+        let m = maxOfIid (window layer) Fn.identity input.Mean input.Variance
+        output layer (m.Mean, m.Variance)
+
+/// Positions per channel of the layer's input: the window of global pooling.
+let wholeMap (layer: CheckedLayer) = int (Shape.elements layer.Input / int64 (Shape.channels layer.Input))
+
+/// The kernel area: the window of windowed pooling.
+let kernelArea (layer: CheckedLayer) = area layer
+
+let scale: Rule =
+    fun _ layer input ->
+        let factor = Structural.scaleFactor layer.Args
+        output layer (factor * input.Mean, factor * factor * input.Variance)
+
+/// Identity, flatten, upsampling: the moments pass through.
+let passThrough: Rule = fun _ layer input -> output layer (input.Mean, input.Variance)
+
+/// A kind AutoInit has no estimator for: passed through, its weights (if any) left as they are.
+let unknown: Rule = passThrough
 
 let merge (merge: CheckedMerge) (branches: Scalar list) : Result<Scalar, string> =
     let output (mean, variance) = Ok { Mean = mean; Variance = variance; Shape = merge.Output }
@@ -80,5 +112,3 @@ let merge (merge: CheckedMerge) (branches: Scalar list) : Result<Scalar, string>
         output (mean, second - mean * mean)
     // Keras' Maximum layer has no estimator: AutoInit passes its first input through.
     | Max -> output (branches.Head.Mean, branches.Head.Variance)
-
-

@@ -9,12 +9,6 @@ open Receptor.Core.Signal.Signal
 let private rectified (input: Signal) =
     { input with Segments = input.Segments |> List.map (Segment.mapLaws (Law.map Activation.relu.Fn)) }
 
-let private dendconv (context: Context) (layer: CheckedLayer) (input: Signal) =
-    let args = layer.Args
-    let reads = Reads.ofWindow (Window.ofLayer layer "kernel" true) 1.0
-    Ok (LayerRules.convolve context layer "" (rectified input) (args.Int "out") (args.Int "groups") reads (args.Bool "bias"))
+let dendconv (context: Context) (layer: CheckedLayer) (input: Signal) = Ok (LayerRules.convolution context layer (rectified input) 1.0)
 
-let private dendense (context: Context) (layer: CheckedLayer) (input: Signal) = LayerRules.dense context layer (rectified input)
-
-let rules: Map<string, Context -> CheckedLayer -> Signal -> Result<Signal, string>> =
-    Map.ofList [ "dendconv", dendconv; "dendense", dendense ]
+let dendense (context: Context) (layer: CheckedLayer) (input: Signal) = LayerRules.dense context layer (rectified input)

@@ -33,15 +33,13 @@ let private resampled (context: Context) (reads: (int * float)[][]) oh ow (segme
         stats.Fluctuating[o] <- shares |> Array.sumBy (fun (i, a) -> a * a * v.Fluctuating[i]))
     Signal.gaussianSegment context.Ids segment.Channels oh ow stats (Offsets.init (oh * ow) covariance)
 
-let private dynopool (context: Context) (layer: CheckedLayer) (input: Signal) =
+let dynopool (context: Context) (layer: CheckedLayer) (input: Signal) =
     match input.Shape, layer.Facts.Output with
     | Spatial (_, h, w), Spatial (_, oh, ow) ->
-        let r = layer.Args.Float "scale"
+        let r = DynOPool.initialScale layer.Args
         let reads =
             Array.init (oh * ow) (fun o ->
                 [| for y, a in axisShares r h oh (o / ow) do
                        for x, b in axisShares r w ow (o % ow) -> y * w + x, a * b |])
         Ok { Shape = layer.Facts.Output; Segments = input.Segments |> List.map (resampled context reads oh ow) }
     | _ -> Error "dynopool needs a C×H×W input"
-
-let rules: Map<string, Context -> CheckedLayer -> Signal -> Result<Signal, string>> = Map.ofList [ "dynopool", dynopool ]

@@ -12,11 +12,8 @@ open Receptor.Core.Torch
 
 /// Deformable convolution with zero offsets is the plain convolution; v2 multiplies every sampled value by
 /// its mask, σ(0) = ½ at init.
-let private deform (context: Context) (layer: CheckedLayer) (input: Signal) =
-    let args = layer.Args
-    let share = if args.Bool "modulated" then 0.5 else 1.0
-    let reads = Reads.ofWindow (Window.ofLayer layer "kernel" true) share
-    Ok (LayerRules.convolve context layer "" input (args.Int "out") (args.Int "groups") reads (args.Bool "bias"))
+let deform (context: Context) (layer: CheckedLayer) (input: Signal) =
+    Ok (LayerRules.convolution context layer input (if Layers.FieldLayers.modulated layer.Args then 0.5 else 1.0))
 
 /// The bilinear corners (offset, share) of a position p along one axis; a zero share is dropped later.
 let private corners (p: float) =
@@ -26,17 +23,17 @@ let private corners (p: float) =
 /// DCLS at init: element (r, c) sits at the grid position (p_r, p_c) and spreads its weight over the four
 /// corners around it, so it reads Σ shares × inputs; with independent weights per element the output
 /// variance is σ²·Σ over elements of E[(Σ shares·x)²] (LayerRules.convolve).
-let private dcls (context: Context) (layer: CheckedLayer) (input: Signal) =
-    let args = layer.Args
-    let kh, kw = args.Pair "kernel_count"
-    let sizeH, sizeW = args.Pair "dilated_size"
+let dcls (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let g = layer.Window
+    let kh, kw = Layers.FieldLayers.elementGrid layer.Args
+    let sizeH, sizeW = g.Kernel
     let rows, columns = FieldModules.spacingGrid kh sizeH, FieldModules.spacingGrid kw sizeW
     let stencil =
         Array.init (kh * kw) (fun e ->
             [| for dy, a in corners rows[e / kw] do
                    for dx, b in corners columns[e % kw] -> dy, dx, a * b |])
-    let reads = Reads.ofStencil (Window.ofLayer layer "dilated_size" false) stencil
-    Ok (LayerRules.convolve context layer "" input (args.Int "out") (args.Int "groups") reads (args.Bool "bias"))
+    let reads = Reads.ofStencil g stencil
+    Ok (LayerRules.convolve context layer "" input (Shape.channels layer.Facts.Output) g.Groups reads (Layers.Convolution.hasBias layer.Args))
 
 /// E[a₁²] for a = softmax(l) over m iid N(0, v) logits, by a Gauss–Hermite product rule (about 2·10⁵
 /// points); 1 for a single branch.
@@ -68,14 +65,13 @@ let softmaxSquare m variance =
 /// mean E[V] and variance S·Var(V), S = Σᵢ E[aᵢ²], with no channel offset (Σ aᵢ = 1 leaves the channel
 /// mean fixed). The logits l = W_select·z have variance σ²·d·E[z²], z = relu(batch-normalised): E[z²] = ½.
 /// Branch and squeeze weights are planned by their fan-in energies; batch norm makes their scale irrelevant.
-let private sk (context: Context) (layer: CheckedLayer) (input: Signal) =
-    let args = layer.Args
-    let out, branches, groups = args.Int "out", args.Int "branches", args.Int "groups"
-    let width = Layers.FieldLayers.selectionWidth args out
+let sk (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let settings = Layers.FieldLayers.selectiveSettings layer.Args
+    let out, branches, groups, width = Shape.channels layer.Facts.Output, settings.Branches, settings.Groups, settings.Width
     let _, oh, ow = match layer.Facts.Output with Spatial (c, h, w) -> c, h, w | Flat n -> n, 1, 1
     let h, w = match input.Shape with Spatial (_, h, w) -> h, w | Flat _ -> 1, 1
     for d in 1 .. branches do
-        let window = { Kernel = 3, 3; Stride = args.Pair "stride"; Dilation = d, d; Padding = (d, d, d, d); Input = h, w; Output = oh, ow }
+        let window = { Kernel = 3, 3; Stride = settings.Stride; Dilation = d, d; Padding = (d, d, d, d); Groups = groups; Input = h, w; Output = oh, ow }
         LayerRules.convolve context layer (sprintf "branch%d" d) input out groups (Reads.ofWindow window 1.0) false |> ignore
     let reluMean, reluSecond = 1.0 / sqrt (2.0 * Math.PI), 0.5
     let branchVariance = reluSecond - reluMean * reluMean
@@ -90,6 +86,3 @@ let private sk (context: Context) (layer: CheckedLayer) (input: Signal) =
     let spread = float branches * softmaxSquare branches (select.Weight * float width * reluSecond)
     let stats = Stats.uniform (oh * ow) reluMean 0.0 (spread * branchVariance)
     Ok { Shape = layer.Facts.Output; Segments = [ Signal.gaussianSegment context.Ids out oh ow stats (Offsets.diagonal stats.Constant) ] }
-
-let rules: Map<string, Context -> CheckedLayer -> Signal -> Result<Signal, string>> =
-    Map.ofList [ "deform", deform; "dcls", dcls; "sk", sk ]

@@ -57,8 +57,6 @@ let parameterPrefix (layer: WeightedLayer) =
     let path = if layer.Path = "" then layer.Kind else layer.Path.Replace('/', '.')
     if layer.Part = "" then path else path + "." + layer.Part
 
-let private weightedKinds = set [ "conv"; "dwconv"; "sepconv"; "dense"; "deform"; "dcls"; "sk"; "dendconv"; "dendense" ]
-
 /// For each weighted layer's path, the negative slope of the ReLU-family activation that comes next in
 /// evaluation order before any other weighted layer.
 let private slopes (tree: Checked) =
@@ -67,10 +65,10 @@ let private slopes (tree: Checked) =
     |> Array.mapi (fun i layer ->
         let next =
             layers[i + 1 ..]
-            |> Array.tryFind (fun l -> weightedKinds.Contains l.Kind.Name || (Moments.Activation.ofLayer l.Kind.Name l.Args).IsSome)
+            |> Array.tryFind (fun l -> Receptor.Core.Kinds.Registry.isWeighted l.Kind.Name || (Receptor.Core.Kinds.Registry.activation l).IsSome)
         let alpha =
             next
-            |> Option.bind (fun l -> Moments.Activation.ofLayer l.Kind.Name l.Args)
+            |> Option.bind Receptor.Core.Kinds.Registry.activation
             |> Option.bind (fun a -> a.NegativeSlope)
             |> Option.defaultValue 0.0
         layer.Path, alpha)

@@ -1,9 +1,11 @@
-/// The exact moment rule of every layer kind, keyed by the kind's name as the compiler's modules are: each
-/// maps the signal a layer receives to the signal it gives. See Propagation.fs for the approximations.
+/// The exact moment rules of the general layer kinds (convolutions, pooling, normalisation, activations,
+/// structural layers): each maps the signal a layer receives to the signal it gives, and Core.Fs/Kinds names
+/// each kind's rule. See Propagation.fs for the approximations.
 module internal Receptor.Core.Signal.LayerRules
 
 open System.Collections.Generic
 open Receptor.Dsl
+open Receptor.Dsl.Layers
 open Receptor.Core.Signal.Special
 open Receptor.Core.Signal.Moments
 open Receptor.Core.Signal.Signal
@@ -99,25 +101,25 @@ let convolve (context: Context) (layer: CheckedLayer) part (input: Signal) cout 
             Signal.gaussianSegment context.Ids (n * coutGroup) oh ow stats (offsetsOf key stats.Constant))
     { Shape = Spatial (cout, oh, ow); Segments = output }
 
-let private conv (context: Context) (layer: CheckedLayer) (input: Signal) =
-    let args = layer.Args
-    Ok (convolve context layer "" input (args.Int "out") (args.Int "groups") (Reads.ofWindow (Window.ofLayer layer "kernel" true) 1.0) (args.Bool "bias"))
+/// A convolution of the layer's window: conv, dwconv (its groups are its channels), dendconv, deform.
+let convolution (context: Context) (layer: CheckedLayer) (input: Signal) share =
+    let g = layer.Window
+    let bias = Convolution.hasBias layer.Args
+    convolve context layer "" input (Shape.channels layer.Facts.Output) g.Groups (Reads.ofWindow g share) bias
 
-let private dwconv (context: Context) (layer: CheckedLayer) (input: Signal) =
-    let c = Shape.channels input.Shape
-    Ok (convolve context layer "" input (c * layer.Args.Int "multiplier") c (Reads.ofWindow (Window.ofLayer layer "kernel" true) 1.0) (layer.Args.Bool "bias"))
+let conv (context: Context) (layer: CheckedLayer) (input: Signal) = Ok (convolution context layer input 1.0)
 
-let private sepconv (context: Context) (layer: CheckedLayer) (input: Signal) =
+let sepconv (context: Context) (layer: CheckedLayer) (input: Signal) =
     let c = Shape.channels input.Shape
-    let depthwiseWindow = Window.ofLayer layer "kernel" true
+    let depthwiseWindow = layer.Window
     let depthwise = convolve context layer "depthwise" input c c (Reads.ofWindow depthwiseWindow 1.0) false
     let pointwiseWindow =
-        { Kernel = 1, 1; Stride = 1, 1; Dilation = 1, 1; Padding = (0, 0, 0, 0); Input = depthwiseWindow.Output; Output = depthwiseWindow.Output }
-    Ok (convolve context layer "pointwise" depthwise (layer.Args.Int "out") 1 (Reads.ofWindow pointwiseWindow 1.0) (layer.Args.Bool "bias"))
+        { Kernel = 1, 1; Stride = 1, 1; Dilation = 1, 1; Padding = (0, 0, 0, 0); Groups = 1; Input = depthwiseWindow.Output; Output = depthwiseWindow.Output }
+    Ok (convolve context layer "pointwise" depthwise (Shape.channels layer.Facts.Output) 1 (Reads.ofWindow pointwiseWindow 1.0) (Convolution.hasBias layer.Args))
 
 let dense (context: Context) (layer: CheckedLayer) (input: Signal) =
-    let out = layer.Args.Int "out"
-    let bias = layer.Args.Bool "bias"
+    let out = Shape.channels layer.Facts.Output
+    let bias = Convolution.hasBias layer.Args
     let mutable offsets, fluctuations = 0.0, 0.0
     for s in input.Segments do
         let v = s.Values.Value
@@ -134,11 +136,11 @@ let dense (context: Context) (layer: CheckedLayer) (input: Signal) =
 let private mapLaws (f: Law -> Law) (input: Signal) =
     { input with Segments = input.Segments |> List.map (Segment.mapLaws f) }
 
-let private activation (activation: Activation) (_: Context) (_: CheckedLayer) (input: Signal) =
+let activation (activation: Activation) (input: Signal) =
     Ok (mapLaws (Law.map activation.Fn) input)
 
-let private dropout (context: Context) (layer: CheckedLayer) (input: Signal) =
-    let keep = 1.0 - layer.Args.Float "p"
+let dropout (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let keep = 1.0 - Structural.dropProbability layer.Args
     let id = context.Ids.Next()
     let segments =
         input.Segments
@@ -147,10 +149,10 @@ let private dropout (context: Context) (layer: CheckedLayer) (input: Signal) =
             Segment.mapLaws (Law.dropout id keep) s)
     Ok { input with Segments = segments }
 
-let private scale (_: Context) (layer: CheckedLayer) (input: Signal) =
-    Ok (mapLaws (Law.map (Fn.affine (layer.Args.Float "factor") 0.0)) input)
+let scale (_: Context) (layer: CheckedLayer) (input: Signal) =
+    Ok (mapLaws (Law.map (Fn.affine (Structural.scaleFactor layer.Args) 0.0)) input)
 
-let private passThrough (_: Context) (layer: CheckedLayer) (input: Signal) =
+let passThrough (_: Context) (layer: CheckedLayer) (input: Signal) =
     Ok { input with Shape = layer.Facts.Output }
 
 /// Average pooling of a segment's values: means and offsets average (offsets through their covariance
@@ -181,21 +183,21 @@ let private averageSegment (context: Context) (windows: (int[] * float)[]) oh ow
 let private pooled (layer: CheckedLayer) (input: Signal) (pool: Segment -> Segment) =
     Ok { Shape = layer.Facts.Output; Segments = input.Segments |> List.map pool }
 
-let private avgpool (context: Context) (layer: CheckedLayer) (input: Signal) =
-    let window = Window.ofLayer layer "kernel" false
+let avgpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let window = layer.Window
     let oh, ow = window.Output
-    let windows = Window.pooling window (layer.Args.Bool "countpad")
+    let windows = Window.pooling window (Pooling.countsPadding layer.Args)
     pooled layer input (averageSegment context windows oh ow)
 
 let private globalWindow (input: Signal) =
     let _, h, w = spatial input.Shape
     [| Array.init (h * w) id, float (h * w) |]
 
-let private gavgpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+let gavgpool (context: Context) (layer: CheckedLayer) (input: Signal) =
     pooled layer input (averageSegment context (globalWindow input) 1 1)
 
 /// PyTorch's adaptive windows: [⌊i·n/m⌋, ⌈(i+1)·n/m⌉) along each axis.
-let private adaptiveavgpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+let adaptiveavgpool (context: Context) (layer: CheckedLayer) (input: Signal) =
     let _, h, w = spatial input.Shape
     let _, oh, ow = spatial layer.Facts.Output
     let span i n m = i * n / m, ((i + 1) * n + m - 1) / m
@@ -266,18 +268,18 @@ let private maxSegment (context: Context) (windows: (int[] * float)[]) oh ow (se
                 rho * sqrt (stats.Constant[o] * stats.Constant[o']))
     Signal.gaussianSegment context.Ids segment.Channels oh ow stats offsets
 
-let private maxpool (context: Context) (layer: CheckedLayer) (input: Signal) =
-    let window = Window.ofLayer layer "kernel" false
+let maxpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let window = layer.Window
     let oh, ow = window.Output
     pooled layer input (maxSegment context (Window.pooling window false) oh ow)
 
-let private gmaxpool (context: Context) (layer: CheckedLayer) (input: Signal) =
+let gmaxpool (context: Context) (layer: CheckedLayer) (input: Signal) =
     pooled layer input (maxSegment context (globalWindow input) 1 1)
 
 /// Batch normalisation in training mode. Spatial: per channel over batch and positions, which removes the
 /// channel's offset (up to its variation across positions at padded borders); flat: per feature.
-let private batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
-    let gamma, beta, eps = layer.Args.Float "gamma", layer.Args.Float "beta", layer.Args.Float "eps"
+let batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let { Normalisation.Gamma = gamma; Normalisation.Beta = beta; Normalisation.Epsilon = eps } = Normalisation.settings layer.Args
     let normalise (s: Segment) =
         let v = s.Values.Value
         let n = v.Mean.Length
@@ -321,7 +323,7 @@ let private batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
 /// a sample are taken to be the ensemble's, so the output is an affine function of the input per group and
 /// channel offsets survive.
 let private groupNormalise groups (layer: CheckedLayer) (input: Signal) =
-    let gamma, beta, eps = layer.Args.Float "gamma", layer.Args.Float "beta", layer.Args.Float "eps"
+    let { Normalisation.Gamma = gamma; Normalisation.Beta = beta; Normalisation.Epsilon = eps } = Normalisation.settings layer.Args
     let size = Shape.channels input.Shape / groups
     let affineOf g =
         let pieces = piecesOf input.Segments (g * size) size
@@ -352,17 +354,17 @@ let private groupNormalise groups (layer: CheckedLayer) (input: Signal) =
         pieces segment runs, start + segment.Channels
     Ok { input with Segments = input.Segments |> List.mapFold (fun start s -> cut start s) 0 |> fst |> List.concat }
 
-let private layernorm (_: Context) (layer: CheckedLayer) (input: Signal) = groupNormalise 1 layer input
+let layernorm (_: Context) (layer: CheckedLayer) (input: Signal) = groupNormalise 1 layer input
 
-let private groupnorm (_: Context) (layer: CheckedLayer) (input: Signal) =
+let groupnorm (_: Context) (layer: CheckedLayer) (input: Signal) =
     match input.Shape with
-    | Spatial _ -> groupNormalise (layer.Args.Int "groups") layer input
+    | Spatial _ -> groupNormalise (Normalisation.groups layer.Args) layer input
     // The compiler normalises flat vectors over all features (LayerNorm).
     | Flat _ -> groupNormalise 1 layer input
 
 /// Zero padding: z itself is padded when the law maps 0 to 0 (relu, tanh, …), else the values' moments are.
-let private zeropad (context: Context) (layer: CheckedLayer) (input: Signal) =
-    let ph, pw = layer.Args.Pair "padding"
+let zeropad (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let ph, pw = Structural.zeroPadding layer.Args
     let _, h, w = spatial input.Shape
     let oh, ow = h + 2 * ph, w + 2 * pw
     let pad (map: float[]) =
@@ -393,8 +395,8 @@ let private zeropad (context: Context) (layer: CheckedLayer) (input: Signal) =
 
 /// Nearest upsampling copies values (the law carries over); bilinear mixes up to four neighbours with
 /// PyTorch's weights (align_corners = false).
-let private upsample (context: Context) (layer: CheckedLayer) (input: Signal) =
-    let factor = layer.Args.Int "factor"
+let upsample (context: Context) (layer: CheckedLayer) (input: Signal) =
+    let factor, bilinear = Structural.upsampling layer.Args
     let _, h, w = spatial input.Shape
     let oh, ow = h * factor, w * factor
     let source u n =
@@ -406,7 +408,7 @@ let private upsample (context: Context) (layer: CheckedLayer) (input: Signal) =
     let segments =
         input.Segments
         |> List.map (fun s ->
-            if layer.Args.Word "mode" = "nearest" then
+            if not bilinear then
                 let z = s.Gaussian.Stats
                 let copy (map: float[]) = Array.init (oh * ow) (fun o -> map[(o / ow / factor) * w + (o % ow) / factor])
                 let origin o = (o / ow / factor) * w + (o % ow) / factor
@@ -430,32 +432,3 @@ let private upsample (context: Context) (layer: CheckedLayer) (input: Signal) =
                     stats.Fluctuating[o] <- taps[o] |> List.sumBy (fun (i, c) -> c * c * v.Fluctuating[i])
                 Signal.gaussianSegment context.Ids s.Channels oh ow stats (Offsets.init (oh * ow) covariance))
     Ok { Shape = layer.Facts.Output; Segments = segments }
-
-let rules: Map<string, Context -> CheckedLayer -> Signal -> Result<Signal, string>> =
-    let activationRule (layer: CheckedLayer) context input =
-        match Activation.ofLayer layer.Kind.Name layer.Args with
-        | Some a -> activation a context layer input
-        | None -> Error (sprintf "'%s' is not an activation" layer.Kind.Name)
-    Map.ofList
-        [ "conv", conv
-          "dwconv", dwconv
-          "sepconv", sepconv
-          "dense", dense
-          "maxpool", maxpool
-          "avgpool", avgpool
-          "gavgpool", gavgpool
-          "gmaxpool", gmaxpool
-          "adaptiveavgpool", adaptiveavgpool
-          "batchnorm", batchnorm
-          "layernorm", layernorm
-          "groupnorm", groupnorm
-          "identity", passThrough
-          "flatten", passThrough
-          "dropout", dropout
-          "scale", scale
-          "zeropad", zeropad
-          "upsample", upsample
-          for name in [ "relu"; "relu6"; "leaky"; "prelu"; "elu"; "selu"; "gelu"; "silu"; "mish"; "tanh"; "sigmoid"; "softplus"; "hardswish"; "act" ] do
-              name, (fun context layer input -> activationRule layer context input) ]
-    |> Map.foldBack Map.add NonlocalRules.rules
-

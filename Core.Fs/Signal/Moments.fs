@@ -228,25 +228,6 @@ module Activation =
               Inverse = Expression.affine values expr |> Option.filter (fun (a, _) -> a <> 0.0) |> Option.map (fun (a, b) -> fun y -> (y - b) / a) }
           NegativeSlope = None }
 
-    /// The activation a layer kind computes, or None when the kind is not an activation.
-    let ofLayer (kind: string) (args: Args) =
-        match kind with
-        | "relu" -> Some relu
-        | "leaky" -> Some (leaky "leaky" (args.Float "alpha"))
-        | "prelu" -> Some (leaky "prelu" (args.Float "init"))
-        | "elu" -> Some (elu (args.Float "alpha"))
-        | "selu" -> Some selu
-        | "gelu" -> Some gelu
-        | "silu" -> Some (silu (args.Float "beta"))
-        | "mish" -> Some mish
-        | "tanh" -> Some tanh'
-        | "sigmoid" -> Some sigmoid
-        | "softplus" -> Some softplus
-        | "relu6" -> Some relu6
-        | "hardswish" -> Some hardswish
-        | "act" -> Some (expression (args.Expr "f") args.Scalars)
-        | _ -> None
-
 /// E[relu(z)] and E[relu(z)²] for z ~ N(μ, σ²) (REFERENCE §6): with a = μ/σ,
 /// E = μΦ(a) + σφ(a) and E[f²] = (μ² + σ²)Φ(a) + μσφ(a).
 let private reluMoments mean sd =

@@ -115,13 +115,10 @@ let private plane (shape: Shape) =
     | Spatial (_, h, w) -> h, w
     | Flat n -> 1, n
 
-let private fractional inverse (context: Context) (layer: CheckedLayer) (input: Signal) =
+let fractional inverse (context: Context) (layer: CheckedLayer) (input: Signal) =
     let h, w = plane input.Shape
-    Ok (circulant context (fractionalKernel h w (layer.Args.Float "s") inverse) input)
+    Ok (circulant context (fractionalKernel h w (Nonlocal.order layer.Args) inverse) input)
 
-let private weighted (context: Context) (_: CheckedLayer) (input: Signal) =
+let weighted (context: Context) (_: CheckedLayer) (input: Signal) =
     let h, w = plane input.Shape
     Ok (circulant context (weightedKernel h w (Nonlocal.stencil h w)) input)
-
-let rules: Map<string, Context -> CheckedLayer -> Signal -> Result<Signal, string>> =
-    Map.ofList [ "fraclap", fractional false; "invfraclap", fractional true; "weightedlap", weighted ]

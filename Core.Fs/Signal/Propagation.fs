@@ -1,28 +1,10 @@
-/// Moment propagation: one fold over the checked tree predicting, at every node, the mean and variance of its
-/// output over the ensemble of weight draws and inputs (training mode), given the variance of each weighted
-/// layer's zero-mean weights. Each layer kind has one rule (LayerRules.fs, MergeRules.fs); a kind without a
-/// rule is an error with its path. AutoInit's own rules (AutoInitRules.fs) run through the same fold.
-///
-/// Approximations, all stated here:
-/// - a weighted layer's output is Gaussian given its moments (its fan-in sums many independent terms), and
-///   independent of its input over the ensemble (zero-mean weights; exact to O(1/fan-in) — not for 3×3
-///   depthwise convolutions, whose per-channel scale varies);
-/// - fluctuations are spatially uncorrelated over the ensemble (exact after a convolution of white input;
-///   overlapping pooling and upsampling make neighbours correlate, which a later average pooling ignores);
-/// - channel offsets carry their covariance across positions on maps up to 32×32 (through activations by
-///   the first two terms of its Hermite expansion, exact on the diagonal); larger maps take them to be
-///   perfectly correlated, exact away from zero-padded borders;
-/// - normalisation statistics are those of the ensemble (batch and map large enough);
-/// - max pooling near padded borders uses the window's average moments;
-/// - a selective-kernel unit's attention is independent of the branch values it weighs (it comes from a
-///   global average), and its output is Gaussian with its exact mean and variance;
-/// - a sum, product or maximum of independent branches keeps its exact marginal law but forgets how it
-///   depends on what came before; products and maxima treat the branches as independent given the weights.
+// The approximations these rules make are listed in Propagation.fsi; keep them up to date.
 module Receptor.Core.Signal.Propagation
 
 open System
 open Receptor.Dsl
 open Receptor.Core.Signal.Signal
+open Receptor.Core.Kinds
 
 let private finite (x: float) = not (Double.IsNaN x || Double.IsInfinity x)
 
@@ -56,29 +38,16 @@ let private fold (rules: RuleSet<'S>) (input: 'S) (tree: Checked) =
             |> Result.bind (record merge.Path (Naming.mergeName merge.Merge))
     walk input tree |> Result.map (fun _ -> List.ofSeq nodes)
 
-/// Every kind's exact rule: the general layers', the field layers', the dendritic units' and DynOPool's.
-let private layerRules =
-    [ FieldRules.rules; DendriticRules.rules; DynOPoolRules.rules ] |> List.fold (Map.fold (fun rules kind rule -> Map.add kind rule rules)) LayerRules.rules
-
 let private exactRules (context: Context) =
-    { Layer =
-        fun layer input ->
-            match layerRules.TryFind layer.Kind.Name with
-            | Some rule -> rule context layer input
-            | None -> Error (sprintf "no moment rule for layer kind '%s'" layer.Kind.Name)
+    { Layer = fun layer input -> Registry.tryPhases layer |> Result.bind (fun phases -> phases.Moments context layer input)
       Merge = MergeRules.merge context
       Summary = Signal.summary }
 
 let private autoInitRules (context: Context) =
-    { Layer = AutoInitRules.layer context
+    { Layer = fun layer input -> Registry.tryPhases layer |> Result.bind (fun phases -> phases.AutoInit2023 context layer input)
       Merge = AutoInitRules.merge
       Summary = fun (s: AutoInitRules.Scalar) -> s.Mean, s.Variance, 0.0 }
 
-/// Kinds that have an exact moment rule.
-let kinds = layerRules |> Map.keys |> List.ofSeq
-
-/// Propagates moments through a checked tree. `choose` gives each weighted layer its weight variance, seeing
-/// what the layer will receive (AutoInit chooses target/Energy; fixed schemes ignore it).
 let run (rules: Rules) (choose: WeightedLayer -> WeightVariance) (input: Shape) (inputMoments: InputMoments option) (tree: Checked) =
     let context = { Ids = Ids(); Choose = choose; Chosen = ResizeArray() }
     let nodes =

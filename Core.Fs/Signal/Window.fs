@@ -2,36 +2,11 @@ namespace Receptor.Core.Signal
 
 open Receptor.Dsl
 
-/// A sliding window's geometry along both axes, with PyTorch's conventions.
-type internal Window =
-    { Kernel: int * int
-      Stride: int * int
-      Dilation: int * int
-      /// (top, left, bottom, right) zeros.
-      Padding: int * int * int * int
-      Input: int * int
-      Output: int * int }
-
+/// What the moment rules read off a checked layer's window (Dsl's Geometry).
 module internal Window =
-    let ofLayer (layer: CheckedLayer) kernelName dilated =
-        let args = layer.Args
-        let kh, kw = args.Pair kernelName
-        let dh, dw = if dilated then args.Pair "dilation" else 1, 1
-        let sh, sw = args.Pair "stride"
-        let _, h, w =
-            match layer.Input with
-            | Spatial (c, h, w) -> c, h, w
-            | Flat n -> n, 1, 1
-        let padding = Facts.resolvePadding (args.Padding "padding") (h, w) (dh * (kh - 1) + 1, dw * (kw - 1) + 1) (sh, sw)
-        let oh, ow =
-            match layer.Facts.Output with
-            | Spatial (_, oh, ow) -> oh, ow
-            | Flat _ -> 1, 1
-        { Kernel = kh, kw; Stride = sh, sw; Dilation = dh, dw; Padding = padding; Input = h, w; Output = oh, ow }
-
     /// Pooling windows: the input positions each output sees and PyTorch's divisor for averaging
     /// (padded zeros count when countPad; asymmetric padding is explicit zeros, which always count).
-    let pooling (window: Window) countPad =
+    let pooling (window: Geometry) countPad =
         let h, w = window.Input
         let oh, ow = window.Output
         let kh, kw = window.Kernel
@@ -65,7 +40,7 @@ type internal Reads =
 
 module internal Reads =
     /// Reads of a window whose element e is the corners (dy, dx, share) relative to the window's corner.
-    let ofStencil (window: Window) (stencil: (int * int * float)[][]) =
+    let ofStencil (window: Geometry) (stencil: (int * int * float)[][]) =
         let h, w = window.Input
         let oh, ow = window.Output
         let sh, sw = window.Stride
@@ -82,7 +57,7 @@ module internal Reads =
         { Input = window.Input; Output = window.Output; Elements = stencil.Length; Positions = positions; Gain = gain }
 
     /// A convolution whose taps, on the window's dilated grid, each read one position with the given share.
-    let ofWindow (window: Window) share =
+    let ofWindow (window: Geometry) share =
         let kh, kw = window.Kernel
         let dh, dw = window.Dilation
         ofStencil window (Array.init (kh * kw) (fun t -> [| (t / kw) * dh, (t % kw) * dw, share |]))

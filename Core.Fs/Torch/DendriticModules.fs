@@ -58,16 +58,11 @@ type DendriticConv2d
             padded, this.get_parameter "weight", biasTensor, [| int64 sh; int64 sw |], [| 0L; 0L |],
             [| int64 dh; int64 dw |], int64 outChannels)
 
-let private dendconv (layer: CheckedLayer) : M =
-    let args = layer.Args
-    let kh, kw = args.Pair "kernel"
-    let dh, dw = args.Pair "dilation"
+let dendconv (layer: CheckedLayer) : M =
+    let g = layer.Window
     new DendriticConv2d (
-        "dendconv", Shape.channels layer.Input, args.Int "out", (kh, kw), args.Pair "stride",
-        paddingOf layer (dh * (kh - 1) + 1, dw * (kw - 1) + 1), (dh, dw), args.Int "groups", args.Bool "bias")
+        "dendconv", Shape.channels layer.Input, Shape.channels layer.Facts.Output, g.Kernel, g.Stride, g.Padding, g.Dilation,
+        g.Groups, Layers.Convolution.hasBias layer.Args)
 
-let private dendense (layer: CheckedLayer) : M =
-    new DendriticLinear ("dendense", Shape.channels layer.Input, layer.Args.Int "out", layer.Args.Bool "bias")
-
-/// The compilers of the dendritic units, merged into LayerModules' table.
-let compilers: Map<string, CheckedLayer -> M> = Map.ofList [ "dendconv", dendconv; "dendense", dendense ]
+let dendense (layer: CheckedLayer) : M =
+    new DendriticLinear ("dendense", Shape.channels layer.Input, Shape.channels layer.Facts.Output, Layers.Convolution.hasBias layer.Args)

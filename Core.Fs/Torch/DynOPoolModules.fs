@@ -52,9 +52,8 @@ let complexity (network: torch.nn.Module) : Tensor =
     | [] -> torch.zeros ([||])
     | _ -> torch.stack(areas).sum ()
 
-let private dynopool (layer: CheckedLayer) : M =
+let dynopool (layer: CheckedLayer) : M =
     let _, oh, ow = match layer.Facts.Output with Spatial (c, h, w) -> c, h, w | Flat n -> n, 1, 1
-    new DynamicPool ("dynopool", layer.Args.Float "scale", (oh, ow))
+    new DynamicPool ("dynopool", Layers.DynOPool.initialScale layer.Args, (oh, ow))
 
 /// The compiler of DynOPool, merged into LayerModules' table.
-let compilers: Map<string, CheckedLayer -> M> = Map.ofList [ "dynopool", dynopool ]

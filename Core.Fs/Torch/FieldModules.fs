@@ -303,34 +303,20 @@ type SelectiveKernel
         let attention = select.call(compact).view(-1L, int64 branches, int64 outChannels).softmax (1L)
         (stacked * attention.unsqueeze(-1L).unsqueeze (-1L)).sum (1L)
 
-/// Explicit (top, left, bottom, right) padding of a window layer on its checked input.
-let paddingOf (layer: CheckedLayer) extent =
-    match layer.Input with
-    | Spatial (_, h, w) -> Facts.resolvePadding (layer.Args.Padding "padding") (h, w) extent (layer.Args.Pair "stride")
-    | Flat _ -> 0, 0, 0, 0
-
-let private deform (layer: CheckedLayer) : M =
-    let args = layer.Args
-    let kh, kw = args.Pair "kernel"
-    let dh, dw = args.Pair "dilation"
-    let padding = paddingOf layer (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+let deform (layer: CheckedLayer) : M =
+    let g = layer.Window
     new DeformableConv2d (
-        "deform", Shape.channels layer.Input, args.Int "out", (kh, kw), args.Pair "stride", padding, (dh, dw),
-        args.Int "groups", args.Bool "bias", args.Bool "modulated")
+        "deform", Shape.channels layer.Input, Shape.channels layer.Facts.Output, g.Kernel, g.Stride, g.Padding, g.Dilation,
+        g.Groups, Layers.Convolution.hasBias layer.Args, Layers.FieldLayers.modulated layer.Args)
 
-let private dcls (layer: CheckedLayer) : M =
-    let args = layer.Args
-    let size = args.Pair "dilated_size"
+let dcls (layer: CheckedLayer) : M =
+    let g = layer.Window
     new LearnableSpacingConv2d (
-        "dcls", Shape.channels layer.Input, args.Int "out", args.Pair "kernel_count", size, args.Pair "stride",
-        paddingOf layer size, args.Int "groups", args.Bool "bias")
+        "dcls", Shape.channels layer.Input, Shape.channels layer.Facts.Output, Layers.FieldLayers.elementGrid layer.Args, g.Kernel,
+        g.Stride, g.Padding, g.Groups, Layers.Convolution.hasBias layer.Args)
 
-let private sk (layer: CheckedLayer) : M =
-    let args = layer.Args
-    let out = args.Int "out"
+let sk (layer: CheckedLayer) : M =
+    let settings = Layers.FieldLayers.selectiveSettings layer.Args
     new SelectiveKernel (
-        "sk", Shape.channels layer.Input, out, args.Int "branches", Layers.FieldLayers.selectionWidth args out,
-        args.Int "groups", args.Pair "stride")
-
-/// The compilers of the field layers, merged into LayerModules' table.
-let compilers: Map<string, CheckedLayer -> M> = Map.ofList [ "deform", deform; "dcls", dcls; "sk", sk ]
+        "sk", Shape.channels layer.Input, Shape.channels layer.Facts.Output, settings.Branches, settings.Width,
+        settings.Groups, settings.Stride)

@@ -1,29 +1,22 @@
-/// How each layer kind becomes a TorchSharp module: one entry per kind, keyed by the kind's name.
-module Receptor.Core.Torch.LayerModules
+/// The modules of the general layer kinds (convolutions, pooling, normalisation, activations, structural
+/// layers), built from a checked layer's window and its kind's decoded settings; Core.Fs/Kinds names each
+/// kind's builder.
+module internal Receptor.Core.Torch.LayerModules
 
 open TorchSharp
 open Receptor.Dsl
+open Receptor.Dsl.Layers
 
 type private M = torch.nn.Module<torch.Tensor, torch.Tensor>
 
-/// A layer's module, registered at its path, and how the network calls it.
-type CompiledLayer = { Module: torch.nn.Module; Forward: torch.Tensor -> torch.Tensor }
+/// A module whose forward is its own call.
+let plain (m: M) = { Module = m; Forward = m.call }
 
-let private plain (m: M) = { Module = m; Forward = m.call }
+/// A stateless layer given by its forward function.
+let lambda name f = plain (new Lambda(name, f))
 
-let private lambda name f = plain (new Lambda(name, f))
-
-/// Explicit (top, left, bottom, right) padding for a window layer on its checked input.
-let private paddingOf (layer: CheckedLayer) kernelName =
-    let args = layer.Args
-    let kh, kw = args.Pair kernelName
-    let dh, dw =
-        if layer.Kind.Signature |> List.exists (fun p -> p.Name = "dilation") then args.Pair "dilation" else 1, 1
-    let _, h, w =
-        match layer.Input with
-        | Spatial (c, h, w) -> c, h, w
-        | Flat n -> n, 1, 1
-    Facts.resolvePadding (args.Padding "padding") (h, w) (dh * (kh - 1) + 1, dw * (kw - 1) + 1) (args.Pair "stride")
+/// A stateless kind's builder.
+let stateless name forward = fun (_: CheckedLayer) -> lambda name forward
 
 /// Pads asymmetrically first when PyTorch's symmetric padding cannot express it.
 let private withPadding (top, left, bottom, right) fill (inner: M) =
@@ -38,56 +31,53 @@ let private symmetricPart (top, left, bottom, right) = if top = bottom && left =
 let private pair (a: int, b: int) = struct (int64 a, int64 b)
 let private nullablePair p = System.Nullable (pair p)
 
-let private convolution (layer: CheckedLayer) cin cout groups bias =
-    let args = layer.Args
-    let padding = paddingOf layer "kernel"
+let private convolution (layer: CheckedLayer) cout bias =
+    let g = layer.Window
     torch.nn.Conv2d (
-        int64 cin, int64 cout, pair (args.Pair "kernel"),
-        stride = nullablePair (args.Pair "stride"), padding = nullablePair (symmetricPart padding),
-        dilation = nullablePair (args.Pair "dilation"), groups = int64 groups, bias = bias)
-    |> withPadding padding 0.0
+        int64 (Shape.channels layer.Input), int64 cout, pair g.Kernel,
+        stride = nullablePair g.Stride, padding = nullablePair (symmetricPart g.Padding),
+        dilation = nullablePair g.Dilation, groups = int64 g.Groups, bias = bias)
+    |> withPadding g.Padding 0.0
 
 let private channels (layer: CheckedLayer) = Shape.channels layer.Input
 
-let private conv (layer: CheckedLayer) =
-    let args = layer.Args
-    convolution layer (channels layer) (args.Int "out") (args.Int "groups") (args.Bool "bias")
+let conv (layer: CheckedLayer) =
+    convolution layer (Shape.channels layer.Facts.Output) (Convolution.hasBias layer.Args)
 
-let private dwconv (layer: CheckedLayer) =
-    let c = channels layer
-    convolution layer c (c * layer.Args.Int "multiplier") c (layer.Args.Bool "bias")
+let dwconv (layer: CheckedLayer) =
+    convolution layer (Shape.channels layer.Facts.Output) (Convolution.hasBias layer.Args)
 
-let private sepconv (layer: CheckedLayer) =
+let sepconv (layer: CheckedLayer) =
     let c = channels layer
-    let depthwise = convolution layer c c c false
-    let pointwise = torch.nn.Conv2d (int64 c, int64 (layer.Args.Int "out"), 1L, bias = layer.Args.Bool "bias")
+    let depthwise = convolution layer c false
+    let pointwise = torch.nn.Conv2d (int64 c, int64 (Shape.channels layer.Facts.Output), 1L, bias = Convolution.hasBias layer.Args)
     let holder = new Container ("sepconv")
     holder.Add ("depthwise", depthwise.Module)
     holder.Add ("pointwise", pointwise)
     { Module = holder; Forward = depthwise.Forward >> pointwise.call }
 
-let private pool isMax (layer: CheckedLayer) =
-    let args = layer.Args
-    let padding = paddingOf layer "kernel"
-    let symmetric = symmetricPart padding
+let pool isMax (layer: CheckedLayer) =
+    let g = layer.Window
+    let symmetric = symmetricPart g.Padding
+    let ceil = Pooling.ceilMode layer.Args
     let inner =
         if isMax then
-            torch.nn.MaxPool2d (pair (args.Pair "kernel"), stride = nullablePair (args.Pair "stride"), padding = nullablePair symmetric,
-                          ceil_mode = args.Bool "ceil") :> M
+            torch.nn.MaxPool2d (pair g.Kernel, stride = nullablePair g.Stride, padding = nullablePair symmetric, ceil_mode = ceil) :> M
         else
-            torch.nn.AvgPool2d (pair (args.Pair "kernel"), stride = nullablePair (args.Pair "stride"), padding = nullablePair symmetric,
-                          ceil_mode = args.Bool "ceil", count_include_pad = args.Bool "countpad") :> M
-    withPadding padding (if isMax then System.Double.NegativeInfinity else 0.0) inner
+            torch.nn.AvgPool2d (pair g.Kernel, stride = nullablePair g.Stride, padding = nullablePair symmetric,
+                          ceil_mode = ceil, count_include_pad = Pooling.countsPadding layer.Args) :> M
+    withPadding g.Padding (if isMax then System.Double.NegativeInfinity else 0.0) inner
 
 /// Sets a normalisation layer's affine parameters to the γ and β the layer declares.
 let private affine (layer: CheckedLayer) (weight: torch.Tensor) (bias: torch.Tensor) =
     use _ = torch.no_grad ()
-    weight.fill_ (Scalar.op_Implicit (layer.Args.Float "gamma")) |> ignore
-    bias.fill_ (Scalar.op_Implicit (layer.Args.Float "beta")) |> ignore
+    let settings = Normalisation.settings layer.Args
+    weight.fill_ (Scalar.op_Implicit settings.Gamma) |> ignore
+    bias.fill_ (Scalar.op_Implicit settings.Beta) |> ignore
 
-let private batchnorm (layer: CheckedLayer) =
+let batchnorm (layer: CheckedLayer) =
     let c = int64 (channels layer)
-    let eps = layer.Args.Float "eps"
+    let eps = (Normalisation.settings layer.Args).Epsilon
     match layer.Input with
     | Spatial _ ->
         let bn = torch.nn.BatchNorm2d (c, eps = eps)
@@ -98,9 +88,9 @@ let private batchnorm (layer: CheckedLayer) =
         affine layer bn.weight bn.bias
         plain bn
 
-let private groupnorm groups (layer: CheckedLayer) =
+let groupnorm groups (layer: CheckedLayer) =
     let c = int64 (channels layer)
-    let eps = layer.Args.Float "eps"
+    let eps = (Normalisation.settings layer.Args).Epsilon
     match layer.Input with
     | Spatial _ ->
         let gn = torch.nn.GroupNorm (int64 groups, c, eps = eps)
@@ -111,83 +101,46 @@ let private groupnorm groups (layer: CheckedLayer) =
         affine layer ln.weight ln.bias
         plain ln
 
-let private dense (layer: CheckedLayer) =
-    plain (torch.nn.Linear (int64 (channels layer), int64 (layer.Args.Int "out"), hasBias = layer.Args.Bool "bias"))
+let dense (layer: CheckedLayer) =
+    plain (torch.nn.Linear (int64 (channels layer), int64 (Shape.channels layer.Facts.Output), hasBias = Convolution.hasBias layer.Args))
 
-let private prelu (layer: CheckedLayer) =
-    let count = if layer.Args.Bool "shared" then 1L else int64 (channels layer)
-    plain (torch.nn.PReLU (count, init = layer.Args.Float "init"))
+let prelu (layer: CheckedLayer) =
+    let init, shared = Activations.preluSettings layer.Args
+    plain (torch.nn.PReLU ((if shared then 1L else int64 (channels layer)), init = init))
 
-let private silu (layer: CheckedLayer) =
-    let beta = layer.Args.Float "beta"
+let silu (layer: CheckedLayer) =
+    let beta = Activations.siluBeta layer.Args
     lambda "silu" (fun x -> if beta = 1.0 then torch.nn.functional.silu x else x * (x * beta).sigmoid ())
 
-let private upsample (layer: CheckedLayer) =
-    let factor = float (layer.Args.Int "factor")
-    let mode = if layer.Args.Word "mode" = "bilinear" then torch.UpsampleMode.Bilinear else torch.UpsampleMode.Nearest
-    let alignCorners = if mode = torch.UpsampleMode.Bilinear then System.Nullable false else System.Nullable ()
-    plain (torch.nn.Upsample (scale_factor = [| factor; factor |], mode = mode, align_corners = alignCorners))
+let upsample (layer: CheckedLayer) =
+    let factor, bilinear = Structural.upsampling layer.Args
+    let mode = if bilinear then torch.UpsampleMode.Bilinear else torch.UpsampleMode.Nearest
+    let alignCorners = if bilinear then System.Nullable false else System.Nullable ()
+    plain (torch.nn.Upsample (scale_factor = [| float factor; float factor |], mode = mode, align_corners = alignCorners))
 
-let private zeropad (layer: CheckedLayer) =
-    let ph, pw = layer.Args.Pair "padding"
+let zeropad (layer: CheckedLayer) =
+    let ph, pw = Structural.zeroPadding layer.Args
     let pad = [| int64 pw; int64 pw; int64 ph; int64 ph |]
     lambda "zeropad" (fun x -> torch.nn.functional.pad (x, pad))
 
-let private stateless name forward = fun (_: CheckedLayer) -> lambda name forward
+let adaptiveavgpool (layer: CheckedLayer) = plain (torch.nn.AdaptiveAvgPool2d (pair (Pooling.adaptiveSize layer.Args)))
 
-let private compilers: Map<string, CheckedLayer -> CompiledLayer> =
-    Map.ofList
-        [ "conv", conv
-          "dwconv", dwconv
-          "sepconv", sepconv
-          "maxpool", pool true
-          "avgpool", pool false
-          "gavgpool", stateless "gavgpool" (fun x -> torch.nn.functional.adaptive_avg_pool2d (x, 1L))
-          "gmaxpool", stateless "gmaxpool" (fun x -> torch.nn.functional.adaptive_max_pool2d (x, [| 1L; 1L |]))
-          "adaptiveavgpool", (fun layer -> plain (torch.nn.AdaptiveAvgPool2d (pair (layer.Args.Pair "size"))))
-          "batchnorm", batchnorm
-          "layernorm", groupnorm 1
-          "groupnorm", (fun layer -> groupnorm (layer.Args.Int "groups") layer)
-          "identity", stateless "identity" id
-          "dropout", (fun layer -> plain (torch.nn.Dropout (layer.Args.Float "p")))
-          "scale", (fun layer -> let f = layer.Args.Float "factor" in lambda "scale" (fun x -> x * f))
-          "flatten", stateless "flatten" (fun x -> x.flatten (1L))
-          "dense", dense
-          "zeropad", zeropad
-          "upsample", upsample
-          "relu", stateless "relu" torch.nn.functional.relu
-          "relu6", stateless "relu6" (fun x -> torch.nn.functional.relu6 x)
-          "leaky", (fun layer -> let a = layer.Args.Float "alpha" in lambda "leaky" (fun x -> torch.nn.functional.leaky_relu (x, a)))
-          "prelu", prelu
-          "elu", (fun layer -> let a = layer.Args.Float "alpha" in lambda "elu" (fun x -> torch.nn.functional.elu (x, a)))
-          "selu", stateless "selu" (fun x -> torch.nn.functional.selu x)
-          "gelu", stateless "gelu" (fun x -> torch.nn.functional.gelu x)
-          "silu", silu
-          "mish", stateless "mish" (fun x -> torch.nn.functional.mish x)
-          "tanh", stateless "tanh" (fun x -> x.tanh ())
-          "sigmoid", stateless "sigmoid" (fun x -> x.sigmoid ())
-          "softplus", stateless "softplus" (fun x -> torch.nn.functional.softplus x)
-          "hardswish", stateless "hardswish" (fun x -> torch.nn.functional.hardswish x)
-          "act", (fun layer -> plain (new ExpressionActivation ("act", layer.Args.Expr "f", layer.Args.Scalars))) ]
-    |> Map.foldBack (fun name build -> Map.add name (build >> plain)) FieldModules.compilers
-    |> Map.foldBack (fun name build -> Map.add name (build >> plain)) DendriticModules.compilers
-    |> Map.foldBack (fun name build -> Map.add name (build >> plain)) NonlocalModules.compilers
-    |> Map.foldBack (fun name build -> Map.add name (build >> plain)) DynOPoolModules.compilers
+let dropout (layer: CheckedLayer) = plain (torch.nn.Dropout (Structural.dropProbability layer.Args))
+
+let scale (layer: CheckedLayer) = let f = Structural.scaleFactor layer.Args in lambda "scale" (fun x -> x * f)
+
+let leaky (layer: CheckedLayer) = let a = Activations.leakySlope layer.Args in lambda "leaky" (fun x -> torch.nn.functional.leaky_relu (x, a))
+
+let elu (layer: CheckedLayer) = let a = Activations.eluAlpha layer.Args in lambda "elu" (fun x -> torch.nn.functional.elu (x, a))
+
+let act (layer: CheckedLayer) = let expression, scalars = Activations.expression layer.Args in plain (new ExpressionActivation ("act", expression, scalars))
 
 /// Builds a layer's module inside a dispose scope and hands its own parameters and buffers to the scope
 /// outside (or to none), so that temporaries of construction die at once: TorchSharp 0.107's Conv2d
 /// constructor leaves one tensor undisposed when it initialises the bias.
-let private scoped build layer =
+let scoped build layer =
     use _ = torch.NewDisposeScope ()
     let compiled = build layer
     for p in compiled.Module.parameters () do p.MoveToOuterDisposeScope () |> ignore
     for b in compiled.Module.buffers () do b.MoveToOuterDisposeScope () |> ignore
     compiled
-
-/// The module for one checked layer, or an error naming its path when no rule exists for its kind.
-let compile (layer: CheckedLayer) : Result<CompiledLayer, Diagnostic> =
-    match compilers.TryFind layer.Kind.Name with
-    | Some build -> Ok (scoped build layer)
-    | None -> Error (Diagnostic.atPath layer.Path (sprintf "no TorchSharp rule for layer kind '%s'" layer.Kind.Name))
-
-let kinds = compilers |> Map.keys |> List.ofSeq

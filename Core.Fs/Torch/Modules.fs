@@ -5,6 +5,9 @@ namespace Receptor.Core.Torch
 open TorchSharp
 open Receptor.Dsl
 
+/// A layer's module, registered at its path, and how the network calls it.
+type CompiledLayer = { Module: torch.nn.Module; Forward: torch.Tensor -> torch.Tensor }
+
 /// A stateless layer given by its forward function.
 type Lambda(name: string, forward: torch.Tensor -> torch.Tensor) =
     inherit torch.nn.Module<torch.Tensor, torch.Tensor>(name)

@@ -63,8 +63,10 @@ type Network private (name: string, tree: Checked, input: Shape) as this =
     let rec build (node: Checked) : Result<Observer -> torch.Tensor -> torch.Tensor, Diagnostic> =
         match node with
         | CheckedOp layer ->
-            LayerModules.compile layer
-            |> Result.map (fun compiled ->
+            Receptor.Core.Kinds.Registry.tryPhases layer
+            |> Result.mapError (Diagnostic.atPath layer.Path)
+            |> Result.map (fun phases ->
+                let compiled = LayerModules.scoped phases.Module layer
                 register layer.Path layer.Kind.Name compiled.Module
                 fun observe x ->
                     let y = compiled.Forward x

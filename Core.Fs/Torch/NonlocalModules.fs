@@ -53,14 +53,10 @@ let private plane (layer: CheckedLayer) =
     | Spatial (c, h, w) -> c, h, w
     | Flat n -> n, 1, 1
 
-let private fractional inverse (layer: CheckedLayer) : M =
+let fractional inverse (layer: CheckedLayer) : M =
     let c, h, w = plane layer
-    new FractionalLaplacian (layer.Kind.Name, c, h, w, layer.Args.Float "s", layer.Args.Bool "shared", inverse)
+    new FractionalLaplacian (layer.Kind.Name, c, h, w, Nonlocal.order layer.Args, Nonlocal.shared layer.Args, inverse)
 
-let private weighted (layer: CheckedLayer) : M =
+let weighted (layer: CheckedLayer) : M =
     let c, h, w = plane layer
-    new WeightedLaplacian ("weightedlap", c, h, w, layer.Args.Bool "shared")
-
-/// The compilers of the nonlocal operators, merged into LayerModules' table.
-let compilers: Map<string, CheckedLayer -> M> =
-    Map.ofList [ "fraclap", fractional false; "invfraclap", fractional true; "weightedlap", weighted ]
+    new WeightedLaplacian ("weightedlap", c, h, w, Nonlocal.shared layer.Args)

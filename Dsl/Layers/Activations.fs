@@ -74,3 +74,18 @@ let act =
             | [] -> Ok (Facts.pointwise (max 1L (operations expression)) (int64 args.Scalars.Length) input) }
 
 let kinds = [ relu; relu6; leaky; prelu; elu; selu; gelu; silu; mish; tanh; sigmoid; softplus; hardswish; act ]
+
+/// leaky's negative slope α.
+let leakySlope (args: Args) = args.Float "alpha"
+
+/// prelu's initial slope and whether one slope serves every channel.
+let preluSettings (args: Args) = args.Float "init", args.Bool "shared"
+
+/// elu's α.
+let eluAlpha (args: Args) = args.Float "alpha"
+
+/// silu's β.
+let siluBeta (args: Args) = args.Float "beta"
+
+/// act's expression and its learnable scalars with their initial values.
+let expression (args: Args) = args.Expr "f", args.Scalars

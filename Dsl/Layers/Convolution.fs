@@ -8,28 +8,23 @@ let private windowArgs =
       Param.optional "padding" PaddingSpec (Int 0) "zeros added on each side: n, h x w, same or valid"
       Param.optional "dilation" KernelSize (Int 1) "spacing between kernel taps" ]
 
-type private Geometry =
-    { Output: int * int; Effective: int * int; Stride: int * int; PadTopLeft: int * int }
-
-let private geometry kind (args: Args) (h, w) =
-    let kh, kw = args.Pair "kernel"
-    let dh, dw = args.Pair "dilation"
-    let sh, sw = args.Pair "stride"
-    let eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-    let top, left, bottom, right = Facts.resolvePadding (args.Padding "padding") (h, w) (eh, ew) (sh, sw)
-    match Facts.windowOutput h eh sh top bottom false, Facts.windowOutput w ew sw left right false with
-    | Some oh, Some ow ->
-        Ok { Output = oh, ow; Effective = eh, ew; Stride = sh, sw; PadTopLeft = top, left }
-    | _ -> Error (sprintf "%s: kernel %d×%d (dilated) does not fit the padded %d×%d input" kind eh ew h w)
+/// The window of a convolution-like layer from its `kernel`, `dilation`, `stride` and `padding` arguments.
+let window kind (args: Args) groups (h, w) =
+    match Facts.geometry (args.Pair "kernel") (args.Pair "dilation") (args.Pair "stride") (args.Padding "padding") false groups (h, w) with
+    | Some g -> Ok g
+    | None ->
+        let (kh, kw), (dh, dw) = args.Pair "kernel", args.Pair "dilation"
+        let eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+        Error (sprintf "%s: kernel %d×%d (dilated) does not fit the padded %d×%d input" kind eh ew h w)
 
 /// A grouped convolution from `cin` to `cout` channels; shared by every convolution kind.
 let convolution kind (args: Args) cin cout groups bias (h, w) =
-    geometry kind args (h, w)
+    window kind args groups (h, w)
     |> Result.bind (fun g ->
         if cin % groups <> 0 || cout % groups <> 0 then
             Error (sprintf "%s: groups %d must divide input channels %d and output channels %d" kind groups cin cout)
         else
-            let kh, kw = args.Pair "kernel"
+            let kh, kw = g.Kernel
             let oh, ow = g.Output
             let perOutput = int64 (cin / groups) * int64 kh * int64 kw
             let outputs = int64 cout * int64 oh * int64 ow
@@ -38,7 +33,12 @@ let convolution kind (args: Args) cin cout groups bias (h, w) =
                   Parameters = int64 cout * perOutput + (if bias then int64 cout else 0L)
                   Macs = outputs * perOutput
                   Flops = if bias then outputs else 0L
-                  Field = Facts.window g.Effective g.Stride g.PadTopLeft })
+                  Field = Facts.fieldOf g
+                  Geometry = Some g })
+
+/// Whether a convolution-like layer (conv, dwconv, sepconv's pointwise part, deform, dcls, dendconv, dense,
+/// dendense) learns a bias; its output channels are in its facts, its window in its geometry.
+let hasBias (args: Args) = args.Bool "bias"
 
 let conv =
     { Name = "conv"

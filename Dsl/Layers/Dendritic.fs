@@ -58,6 +58,7 @@ let dendense =
                       Parameters = 2L * connections + bias
                       Macs = connections
                       Flops = 2L * connections + bias
-                      Field = Pointwise } }
+                      Field = Pointwise
+                      Geometry = None } }
 
 let kinds = [ dendconv; dendense ]

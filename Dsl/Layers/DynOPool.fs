@@ -49,6 +49,10 @@ let dynopool =
                           Parameters = 2L
                           Macs = 0L
                           Flops = 7L * int64 c * int64 oh * int64 ow
-                          Field = Window ((kh, kw), (sh, sw), (ph, pw)) }) }
+                          Field = Window ((kh, kw), (sh, sw), (ph, pw))
+                          Geometry = None }) }
 
 let kinds = [ dynopool ]
+
+/// The initial scale r of both axes.
+let initialScale (args: Args) = args.Float "scale"

@@ -4,18 +4,13 @@ module Receptor.Dsl.Layers.FieldLayers
 
 open Receptor.Dsl
 
-type private Window =
-    { Output: int * int
-      Stride: int * int
-      PadTopLeft: int * int }
-
-/// Output size of a window of the given extent with the layer's stride and padding.
-let private window kind (args: Args) (h, w) (eh, ew) =
-    let sh, sw = args.Pair "stride"
-    let top, left, bottom, right = Facts.resolvePadding (args.Padding "padding") (h, w) (eh, ew) (sh, sw)
-    match Facts.windowOutput h eh sh top bottom false, Facts.windowOutput w ew sw left right false with
-    | Some oh, Some ow -> Ok { Output = oh, ow; Stride = sh, sw; PadTopLeft = top, left }
-    | _ -> Error (sprintf "%s: kernel extent %d×%d does not fit the padded %d×%d input" kind eh ew h w)
+/// The window of `kernel` taps `dilation` apart with the layer's stride and padding.
+let private window kind (args: Args) (h, w) kernel dilation groups =
+    match Facts.geometry kernel dilation (args.Pair "stride") (args.Padding "padding") false groups (h, w) with
+    | Some g -> Ok g
+    | None ->
+        let (kh, kw), (dh, dw) = kernel, dilation
+        Error (sprintf "%s: kernel extent %d×%d does not fit the padded %d×%d input" kind (dh * (kh - 1) + 1) (dw * (kw - 1) + 1) h w)
 
 let private divides kind groups cin cout =
     if cin % groups = 0 && cout % groups = 0 then Ok ()
@@ -50,9 +45,8 @@ let deform =
                 let out, groups = args.Int "out", args.Int "groups"
                 let kh, kw = args.Pair "kernel"
                 let dh, dw = args.Pair "dilation"
-                let extent = dh * (kh - 1) + 1, dw * (kw - 1) + 1
                 divides "deform" groups c out
-                |> Result.bind (fun () -> window "deform" args (h, w) extent)
+                |> Result.bind (fun () -> window "deform" args (h, w) (kh, kw) (dh, dw) groups)
                 |> Result.map (fun g ->
                     let taps = int64 kh * int64 kw
                     let pixels = int64 (fst g.Output) * int64 (snd g.Output)
@@ -68,7 +62,8 @@ let deform =
                       Flops =
                           7L * samples + (if modulated then samples + taps * pixels else 0L)
                           + (bias + predicted) * pixels
-                      Field = Facts.window extent g.Stride g.PadTopLeft })) }
+                      Field = Facts.fieldOf g
+                      Geometry = Some g })) }
 
 /// Dilated convolution with learnable spacings (Khalfaoui-Hassani, Pellegrini & Masquelier, ICLR 2023).
 /// Each filter has kh×kw elements at real positions inside a dilated_size kernel; they start on the evenly
@@ -104,7 +99,7 @@ let dcls =
                     Error (sprintf "dcls: dilated size %d×%d is smaller than the %d×%d elements" (fst extent) (snd extent) kh kw)
                 else
                     divides "dcls" groups c out
-                    |> Result.bind (fun () -> window "dcls" args (h, w) extent)
+                    |> Result.bind (fun () -> window "dcls" args (h, w) extent (1, 1) groups)
                     |> Result.map (fun g ->
                         let elements = int64 out * int64 (c / groups) * int64 kh * int64 kw
                         let pixels = int64 (fst g.Output) * int64 (snd g.Output)
@@ -113,7 +108,8 @@ let dcls =
                           Parameters = 3L * elements + bias
                           Macs = elements * pixels
                           Flops = 12L * elements + bias * pixels
-                          Field = Facts.window extent g.Stride g.PadTopLeft })) }
+                          Field = Facts.fieldOf g
+                          Geometry = Some g })) }
 
 /// The compact feature's width in a selective-kernel unit: d = max(C/r, L).
 let selectionWidth (args: Args) out = max (out / args.Int "reduction") (args.Int "minimum")
@@ -160,6 +156,20 @@ let sk =
                           // softmax (3 per weight); weighted sum.
                           branches * 5L * values + branches * values + 5L * d + 3L * branches * out
                           + (2L * branches - 1L) * values
-                      Field = Facts.window (2 * h - 1, 2 * w - 1) (sh, sw) (h - 1, w - 1) })) }
+                      Field = Facts.window (2 * h - 1, 2 * w - 1) (sh, sw) (h - 1, w - 1)
+                      Geometry = None })) }
 
 let kinds = [ deform; dcls; sk ]
+
+/// Whether a deformable convolution is modulated (v2).
+let modulated (args: Args) = args.Bool "modulated"
+
+/// dcls' kernel elements per filter, as a grid (rows, columns).
+let elementGrid (args: Args) = args.Pair "kernel_count"
+
+/// sk's settings besides its output channels (Facts.Output).
+type SelectiveSettings = { Branches: int; Width: int; Groups: int; Stride: int * int }
+
+let selectiveSettings (args: Args) =
+    let out = args.Int "out"
+    { Branches = args.Int "branches"; Width = selectionWidth args out; Groups = args.Int "groups"; Stride = args.Pair "stride" }

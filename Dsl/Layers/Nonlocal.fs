@@ -68,7 +68,8 @@ let private fractional name doc =
                           Parameters = multipliers
                           Macs = 0L
                           Flops = int64 c * (2L * fftFlops (h * w) + 2L * bins) + multiplierFlops
-                          Field = wholeInput h w }) }
+                          Field = wholeInput h w
+                          Geometry = None }) }
 
 let fraclap =
     fractional "fraclap" "fractional Laplacian (−Δ)^s through the FFT, learnable order s (periodic map)"
@@ -96,6 +97,13 @@ let weightedlap =
                   Macs = 0L
                   // Per kernel: its transform and Ŵ(0) − Ŵ(k); per channel: two transforms, a complex product.
                   Flops = kernels * (fftFlops (h * w) + 2L * bins) + int64 c * (2L * fftFlops (h * w) + 6L * bins)
-                  Field = wholeInput h w }) }
+                  Field = wholeInput h w
+                  Geometry = None }) }
 
 let kinds = [ fraclap; invfraclap; weightedlap ]
+
+/// The initial order s of fraclap and invfraclap.
+let order (args: Args) = args.Float "s"
+
+/// Whether one parameter set serves every channel.
+let shared (args: Args) = args.Bool "shared"

@@ -36,3 +36,11 @@ let groupnorm =
             else Error (sprintf "groupnorm: %d groups do not divide %d channels" groups c))
 
 let kinds = [ batchnorm; layernorm; groupnorm ]
+
+/// The initial affine parameters and ε of a normalisation layer.
+type Settings = { Gamma: float; Beta: float; Epsilon: float }
+
+let settings (args: Args) = { Gamma = args.Float "gamma"; Beta = args.Float "beta"; Epsilon = args.Float "eps" }
+
+/// groupnorm's number of channel groups.
+let groups (args: Args) = args.Int "groups"

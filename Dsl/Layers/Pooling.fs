@@ -19,21 +19,24 @@ let private windowed name doc extraArgs =
             Facts.needsSpatial name input
             |> Result.bind (fun (c, h, w) ->
                 let kh, kw = args.Pair "kernel"
-                let sh, sw = args.Pair "stride"
-                let top, left, bottom, right = Facts.resolvePadding (args.Padding "padding") (h, w) (kh, kw) (sh, sw)
+                let top, left, bottom, right = Facts.resolvePadding (args.Padding "padding") (h, w) (kh, kw) (args.Pair "stride")
                 if 2 * max top bottom > kh || 2 * max left right > kw then
                     Error (sprintf "%s: padding must be at most half the kernel (%d×%d)" name kh kw)
                 else
-                    let ceil = args.Bool "ceil"
-                    match Facts.windowOutput h kh sh top bottom ceil, Facts.windowOutput w kw sw left right ceil with
-                    | Some oh, Some ow ->
+                    match Facts.geometry (kh, kw) (1, 1) (args.Pair "stride") (args.Padding "padding") (args.Bool "ceil") 1 (h, w) with
+                    | Some g ->
+                        let oh, ow = g.Output
                         Ok
                             { Output = Spatial (c, oh, ow)
                               Parameters = 0L
                               Macs = 0L
                               Flops = int64 c * int64 oh * int64 ow * int64 kh * int64 kw
-                              Field = Facts.window (kh, kw) (sh, sw) (top, left) }
-                    | _ -> Error (sprintf "%s: window %d×%d does not fit the %d×%d input" name kh kw h w)) }
+                              Field = Facts.fieldOf g
+                              Geometry = Some g }
+                    | None -> Error (sprintf "%s: window %d×%d does not fit the %d×%d input" name kh kw h w)) }
+
+/// Whether average pooling counts padded zeros in its divisor.
+let countsPadding (args: Args) = args.Bool "countpad"
 
 let maxpool = windowed "maxpool" "max pooling" []
 
@@ -56,7 +59,8 @@ let private global' name doc =
                   Macs = 0L
                   Flops = Shape.elements input
                   // One window over the whole map: the field is the union of its input units' fields.
-                  Field = Facts.window (h, w) (h, w) (0, 0) }) }
+                  Field = Facts.window (h, w) (h, w) (0, 0)
+                  Geometry = None }) }
 
 let gavgpool = global' "gavgpool" "global average pooling to C×1×1"
 
@@ -88,6 +92,13 @@ let adaptiveavgpool =
                   Macs = 0L
                   Flops = int64 c * int64 oh * int64 ow * int64 kh * int64 kw
                   Field =
-                    Window ((float kh, float kw), (float h / float oh, float w / float ow), (0.0, 0.0)) }) }
+                    Window ((float kh, float kw), (float h / float oh, float w / float ow), (0.0, 0.0))
+                  Geometry = None }) }
 
 let kinds = [ maxpool; avgpool; gavgpool; gmaxpool; adaptiveavgpool ]
+
+/// Whether a windowed pooling rounds its output size up (PyTorch's ceil_mode).
+let ceilMode (args: Args) = args.Bool "ceil"
+
+/// adaptiveavgpool's output size.
+let adaptiveSize (args: Args) = args.Pair "size"

@@ -44,7 +44,8 @@ let flatten =
                   Field =
                     match input with
                     | Spatial (_, h, w) -> Facts.window (h, w) (h, w) (0, 0)
-                    | Flat _ -> Pointwise } }
+                    | Flat _ -> Pointwise
+                  Geometry = None } }
 
 let dense =
     { Name = "dense"
@@ -66,7 +67,8 @@ let dense =
                       Parameters = int64 n * int64 out + (if bias then int64 out else 0L)
                       Macs = int64 n * int64 out
                       Flops = if bias then int64 out else 0L
-                      Field = Pointwise } }
+                      Field = Pointwise
+                      Geometry = None } }
 
 let zeropad =
     { Name = "zeropad"
@@ -83,7 +85,8 @@ let zeropad =
                   Parameters = 0L
                   Macs = 0L
                   Flops = 0L
-                  Field = Facts.window (1, 1) (1, 1) (ph, pw) }) }
+                  Field = Facts.window (1, 1) (1, 1) (ph, pw)
+                  Geometry = None }) }
 
 let upsample =
     { Name = "upsample"
@@ -108,6 +111,39 @@ let upsample =
                   Parameters = 0L
                   Macs = 0L
                   Flops = if bilinear then 4L * Shape.elements output else 0L
-                  Field = Window ((kernel, kernel), (1.0 / float f, 1.0 / float f), (shift, shift)) }) }
+                  Field = Window ((kernel, kernel), (1.0 / float f, 1.0 / float f), (shift, shift))
+                  Geometry = None }) }
 
-let kinds = [ identity; dropout; scale; flatten; dense; zeropad; upsample ]
+/// ShuffleNet's channel shuffle (Zhang et al. 2018): the channels, read as `groups` rows of C/groups, are
+/// written out column by column, so that the next grouped convolution sees every group. Output channel
+/// j·groups + i is input channel i·(C/groups) + j. It moves values only: no parameters, no operations.
+let shuffle =
+    { Name = "shuffle"
+      Aliases = [ "channelshuffle" ]
+      Doc = "ShuffleNet's channel shuffle: channel i·(C/g) + j goes to j·g + i"
+      Signature = [ Param.required "groups" PositiveInt "g: the channel groups to interleave" ]
+      AcceptsScalars = false
+      Facts =
+        fun args input ->
+            Facts.needsSpatial "shuffle" input
+            |> Result.bind (fun (c, _, _) ->
+                let groups = args.Int "groups"
+                if c % groups = 0 then Ok (Facts.pointwise 0L 0L input)
+                else Error (sprintf "shuffle: %d groups do not divide %d channels" groups c)) }
+
+let kinds = [ identity; dropout; scale; flatten; dense; zeropad; upsample; shuffle ]
+
+/// dropout's drop probability.
+let dropProbability (args: Args) = args.Float "p"
+
+/// scale's constant factor.
+let scaleFactor (args: Args) = args.Float "factor"
+
+/// zeropad's zeros on each side, (rows, columns).
+let zeroPadding (args: Args) = args.Pair "padding"
+
+/// upsample's factor and whether it interpolates bilinearly (else nearest).
+let upsampling (args: Args) = args.Int "factor", args.Word "mode" = "bilinear"
+
+/// shuffle's channel groups.
+let shuffleGroups (args: Args) = args.Int "groups"

@@ -6,8 +6,8 @@
 ///
 /// Register `Arbitraries` with FsCheck, in Expecto as
 /// `{ FsCheckConfig.defaultConfig with arbitrary = [ typeof<Arbitraries> ] }`, and write properties over
-/// `Architecture`, `ActExpr` or `Program`.
-module Receptor.Properties.Generators
+/// `Architecture`, `ActExpr` or `Program` (docs/generators.md).
+module Receptor.Generators
 
 open System
 open FsCheck
@@ -387,6 +387,9 @@ module Architectures =
             return op "upsample" ([ "factor", Int factor ] @ mode), Spatial (c, h * factor, w * factor)
         }
 
+    let private shuffle (c, h, w) =
+        Gen.elements (divisors c) |> Gen.map (fun groups -> op "shuffle" [ "groups", Int groups ], Spatial (c, h, w))
+
     let private dense () =
         gen {
             let! out = Gen.choose (1, 32)
@@ -470,6 +473,7 @@ module Architectures =
                   yield 1, adaptiveAveragePool chw
                   yield 1, dynopool chw
                   yield 1, globalPool chw
+                  yield 1, shuffle chw
                   if h + 4 <= maxExtent && w + 4 <= maxExtent then yield 1, zeropad chw
                   if 2 * max h w <= maxExtent then yield 1, upsample chw
                   if allowFlat then yield 1, Gen.constant (flatten, Flat (c * h * w)) ]

@@ -1,0 +1,39 @@
+/// Moment propagation: one fold over the checked tree predicting, at every node, the mean and variance of its
+/// output over the ensemble of weight draws and inputs (training mode), given the variance of each weighted
+/// layer's zero-mean weights. Each layer kind names its rule in its bundle (Core.Fs/Kinds), merges theirs in
+/// MergeRules.fs. AutoInit's own rules (AutoInitRules.fs), also named per kind, run through the same fold.
+///
+/// Approximations, all stated here:
+/// - a weighted layer's output is Gaussian given its moments (its fan-in sums many independent terms), and
+///   independent of its input over the ensemble (zero-mean weights; exact to O(1/fan-in) — not for 3×3
+///   depthwise convolutions, whose per-channel scale varies);
+/// - fluctuations are spatially uncorrelated over the ensemble (exact after a convolution of white input;
+///   overlapping pooling and upsampling make neighbours correlate, which a later average pooling ignores);
+/// - channel offsets carry their covariance across positions on maps up to 32×32 (through activations by
+///   the first two terms of its Hermite expansion, exact on the diagonal); larger maps take them to be
+///   perfectly correlated, exact away from zero-padded borders;
+/// - normalisation statistics are those of the ensemble (batch and map large enough);
+/// - max pooling near padded borders uses the window's average moments;
+/// - a selective-kernel unit's attention is independent of the branch values it weighs (it comes from a
+///   global average), and its output is Gaussian with its exact mean and variance;
+/// - a sum, product or maximum of independent branches keeps its exact marginal law but forgets how it
+///   depends on what came before; products and maxima treat the branches as independent given the weights.
+module Receptor.Core.Signal.Propagation
+
+open Receptor.Dsl
+open Receptor.Core.Signal
+
+/// Propagates moments through a checked tree whose input has the given shape, and records the predicted output
+/// moments of every layer and merge in evaluation order (a merge after its branches). `choose` gives each weighted
+/// layer its weight variance, seeing what the layer will receive (AutoInit chooses target/Energy; fixed schemes
+/// ignore it); the prediction lists the choices in the order they were made. The input is standard normal unless
+/// `inputMoments` gives its per-position mean and variance. `rules` picks Receptor's exact rules or AutoInit's own
+/// (which keep one scalar mean and variance, the input's averaged). A node whose predicted moments are not finite,
+/// or a rule that fails, is an error at that node's path.
+val run:
+    rules: Rules ->
+    choose: (WeightedLayer -> WeightVariance) ->
+    input: Shape ->
+    inputMoments: InputMoments option ->
+    tree: Checked ->
+        Result<Prediction, Diagnostic>
