@@ -5,7 +5,7 @@ module Receptor.Properties.FieldStudyTests
 open System.IO
 open System.Text.Json
 open Expecto
-open Receptor.Search
+open Receptor.Cli.Studies
 
 let private variants =
     [ "narrow.rcp",
@@ -20,7 +20,7 @@ let private inTemporaryFolder f =
     try f dir.FullName finally dir.Delete true
 
 let private options folder out =
-    { FieldStudy.StudyOptions.defaults with Variants = folder; Epochs = 1; Samples = 2; Out = out }
+    { FieldStudy.defaults with Variants = folder; Epochs = 1; Samples = 2; Out = out }
 
 let tests : Test =
     testSequenced

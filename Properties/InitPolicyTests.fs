@@ -9,13 +9,13 @@ open TorchSharp
 open Receptor.Dsl
 open Receptor.Core.Torch
 open Receptor.Core.Signal
-open Receptor.Search
+open Receptor.Cli.Commands
 
 let private close tolerance expected actual message =
     Expect.isLessThanOrEqual (abs (actual - expected)) tolerance $"{message}: expected {expected}, got {actual}"
 
 let private activation text =
-    match EocCommands.parseActivation text with
+    match Eoc.parseActivation text with
     | Ok a -> a
     | Error d -> failtest (Diagnostic.format d)
 
@@ -109,14 +109,14 @@ let private eocCommandTests =
     testList "receptor eoc" [
         test "prints the critical σ_w, a table of q* and χ₁, and writes the plot" {
             let png = temporary "eoc.png"
-            let code, output, error = run (fun o e -> EocCommands.run o e "tanh" 0.0 (Some 1.25) (Some png))
+            let code, output, error = run (fun o e -> Eoc.run o e { Eoc.defaults with Activation = "tanh"; SigmaW = Some 1.25; Plot = Some png })
             Expect.equal code 0 $"exit code ({error})"
             Expect.stringContains output "edge of chaos at σ_w = 1.0000" "the critical σ_w"
             Expect.stringContains output "1.2500" "the requested σ_w"
             Expect.equal (pngSize png) Figures.size "a PNG of the figure's size"
         }
         test "ReLU with a bias says that there is no edge of chaos" {
-            let code, output, _ = run (fun o e -> EocCommands.run o e "relu" 0.1 None None)
+            let code, output, _ = run (fun o e -> Eoc.run o e { Eoc.defaults with Activation = "relu"; SigmaB = 0.1 })
             Expect.equal code 0 "exit code"
             Expect.stringContains output "no edge of chaos" "the message"
         }
@@ -126,10 +126,10 @@ let private eocCommandTests =
                   "act(x * b)", "scalar 'b' has no initial value"
                   "tanh >> relu", "one activation"
                   "tanhh", "unknown layer" ] do
-                let code, _, error = run (fun o e -> EocCommands.run o e text 0.0 None None)
+                let code, _, error = run (fun o e -> Eoc.run o e { Eoc.defaults with Activation = text })
                 Expect.equal code 2 $"{text}: exit code"
                 Expect.stringContains error expected $"{text}: message"
-            let code, _, error = run (fun o e -> EocCommands.run o e "tanh" -1.0 None None)
+            let code, _, error = run (fun o e -> Eoc.run o e { Eoc.defaults with Activation = "tanh"; SigmaB = -1.0 })
             Expect.equal code 2 "negative σ_b"
             Expect.stringContains error "--sigma-b" "names the option"
         }
@@ -254,13 +254,14 @@ let private plotTests =
             let png = temporary "depth.png"
             if IO.File.Exists png then IO.File.Delete png
             let options =
-                { InitCommands.defaults file with
+                { Init.defaults with
+                    File = file
                     Seeds = 2
                     Batch = 16
                     Plot = Some png
-                    Methods = Some "autoinit,he,fixup,skipinit"
+                    Methods = "autoinit,he,fixup,skipinit"
                     Residual = None }
-            let code, output, error = run (fun o e -> InitCommands.run o e options)
+            let code, output, error = run (fun o e -> Init.run o e options)
             Expect.equal code 0 $"exit code ({error})"
             for name in [ "autoinit"; "he"; "fixup"; "skipinit" ] do
                 Expect.stringContains output name $"a row for {name}"
@@ -269,9 +270,9 @@ let private plotTests =
         test "an unknown method or residual policy exits 2" {
             let file = stackProgram.Value
             for options, expected in
-                [ { InitCommands.defaults file with Plot = Some (temporary "x.png"); Methods = Some "he,magic" }, "unknown method"
-                  { InitCommands.defaults file with Residual = Some "sqrt" }, "unknown residual policy" ] do
-                let code, _, error = run (fun o e -> InitCommands.run o e options)
+                [ { Init.defaults with File = file; Plot = Some (temporary "x.png"); Methods = "he,magic" }, "unknown method"
+                  { Init.defaults with File = file; Residual = Some "sqrt" }, "unknown residual policy" ] do
+                let code, _, error = run (fun o e -> Init.run o e options)
                 Expect.equal code 2 "exit code"
                 Expect.stringContains error expected "message"
         }

@@ -429,7 +429,7 @@ let private repositoryRoot =
 let private analyzeFile path =
     use output = new StringWriter()
     use error = new StringWriter()
-    let code = Receptor.Search.Commands.analyze output error path None false
+    let code = Receptor.Cli.Commands.Analyze.run output error { Receptor.Cli.Commands.Analyze.defaults with File = path }
     code, output.ToString(), error.ToString()
 
 let private withTempFile (text: string) (use': string -> unit) =

@@ -466,7 +466,7 @@ network fields =
           use output = new StringWriter ()
           use error = new StringWriter ()
           let file = Path.Combine (Repository.root.Value, "Examples", "fields.rcp")
-          let code = Receptor.Search.Commands.analyze (output :> TextWriter) (error :> TextWriter) file None false
+          let code = Receptor.Cli.Commands.Analyze.run output error { Receptor.Cli.Commands.Analyze.defaults with File = file }
           Expect.equal code 0 (error.ToString ())
           for kind in [ "deform("; "dcls("; "sk(" ] do
               Expect.stringContains (output.ToString ()) kind $"a row for {kind}"

@@ -25,6 +25,7 @@ let all =
         DynOPoolTests.tests
         ShuffleTests.tests
         DocumentationTests.tests
+        CliTests.tests
     ]
 
 /// `regenerate-docs` rewrites the docs' generated parts (scripts/gen-docs.sh); anything else runs the tests.

@@ -217,7 +217,7 @@ let private analysisTests =
           File.WriteAllText (file, "input(1, 12, 12)\nnetwork n = conv(3, 2, padding=1) >> weightedlap\n")
           use output = new StringWriter ()
           use error = new StringWriter ()
-          let code = Receptor.Search.FieldCommands.rf output error file None None None false
+          let code = Receptor.Cli.Commands.Rf.run output error { Receptor.Cli.Commands.Rf.defaults with File = file }
           File.Delete file
           Expect.equal code 0 (error.ToString ())
           Expect.stringContains (output.ToString ()) "sees the whole input" "rf's region"

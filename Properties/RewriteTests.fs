@@ -15,6 +15,10 @@ let private program file = Repository.readZoo file ||> Parser.parseProgram |> Re
 
 let private layersOf input node = Shapes.checkNode input node |> Repository.unwrap |> Checked.layers |> List.ofSeq
 
+/// `receptor rewrite all-conv FILE`, max pooling only, printed or written to `out`.
+let private allConv file out =
+    Receptor.Cli.Commands.Rewrite.AllConv { Receptor.Cli.Commands.Rewrite.defaults with File = file; Out = out }
+
 let private isPooling (layer: CheckedLayer) = layer.Kind.Name = "maxpool" || layer.Kind.Name = "avgpool"
 
 /// What a layer is, without its path: its kind, shapes, parameters and MACs.
@@ -59,13 +63,13 @@ let private tests' =
           let file = Path.Combine (Repository.zooFolder (), "allcnnc-pool.rcp")
           use output = new StringWriter ()
           use error = new StringWriter ()
-          Expect.equal (Receptor.Search.RewriteCommands.allConv output error file None false) 0 (error.ToString ())
+          Expect.equal (Receptor.Cli.Commands.Rewrite.run output error (allConv file None)) 0 (error.ToString ())
           let printed = Parser.parseProgram "<printed>" (output.ToString ()) |> Repository.unwrap
           Expect.isFalse (output.ToString().Contains "maxpool") "no maxpool in the printed program"
           let analysed = Receptor.Core.Analysis.ofProgram printed |> Repository.unwrap
           Expect.equal analysed.Totals.Parameters 1_369_738L "All-CNN-C's parameters"
           let target = Path.Combine (Path.GetTempPath (), $"allcnnc-{System.Guid.NewGuid ()}.rcp")
-          Expect.equal (Receptor.Search.RewriteCommands.allConv output error file (Some target) false) 0 (error.ToString ())
+          Expect.equal (Receptor.Cli.Commands.Rewrite.run output error (allConv file (Some target))) 0 (error.ToString ())
           let written = File.ReadAllText target
           File.Delete target
           Expect.equal written (Printer.program printed) "the file holds the printed program"
@@ -75,7 +79,7 @@ let private tests' =
           File.WriteAllText (file, "input(3, 8, 8)\nnetwork n = conv(3, 4) >> stage: add(identity, maxpool(2))\n")
           use output = new StringWriter ()
           use error = new StringWriter ()
-          let code = Receptor.Search.RewriteCommands.allConv output error file None false
+          let code = Receptor.Cli.Commands.Rewrite.run output error (allConv file None)
           File.Delete file
           Expect.equal code 2 "exit code"
           Expect.stringContains (error.ToString ()) "stage: error: add: branch shapes" "the merge's path"

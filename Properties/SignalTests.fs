@@ -355,7 +355,7 @@ let initialiserTests =
         }
     ]
 
-open Receptor.Search
+open Receptor.Cli.Commands
 
 /// A small seeded generator of architectures for the initialisation properties: plain deep chains of
 /// convolution and activation (every activation, a few act expressions, random act expressions), residual
@@ -485,10 +485,10 @@ let private median (xs: float list) = let s = List.sort xs in s[s.Length / 2]
 let private within15 (errors: float list) = float (errors |> List.filter (fun e -> e <= 0.15) |> List.length) / float errors.Length
 
 
-let private runInit (options: InitCommands.InitOptions) =
+let private runInit (options: Init.Options) =
     use output = new IO.StringWriter ()
     use error = new IO.StringWriter ()
-    let code = InitCommands.run output error options
+    let code = Init.run output error options
     code, output.ToString (), error.ToString ()
 
 let private tinyProgram =
@@ -503,20 +503,20 @@ let commandTests =
     testSequenced
     <| testList "receptor init" [
         test "--report prints every node's predicted and measured moments and exits 0" {
-            let code, output, error = runInit { InitCommands.defaults tinyProgram.Value with Seeds = 2; Batch = 4; Report = true }
+            let code, output, error = runInit { Init.defaults with File = tinyProgram.Value; Seeds = 2; Batch = 4; Report = true }
             Expect.equal code 0 $"exit code ({error})"
             for path in [ "conv1"; "relu"; "dropout"; "conv2"; "gavgpool"; "flatten"; "dense" ] do
                 Expect.stringContains output ("\n" + path + " ") $"a row for {path}"
             Expect.stringContains output "nodes agree" "the summary"
         }
         test "without --report it prints the planned weight standard deviations" {
-            let code, output, _ = runInit { InitCommands.defaults tinyProgram.Value with Method = "he" }
+            let code, output, _ = runInit { Init.defaults with File = tinyProgram.Value; Method = "he" }
             Expect.equal code 0 "exit code"
             Expect.stringContains output "weight sd" "the plan's header"
             Expect.stringContains output "conv1" "a planned layer"
         }
         test "bad input exits 2 with a message, never a stack trace" {
-            let d = InitCommands.defaults tinyProgram.Value
+            let d = { Init.defaults with File = tinyProgram.Value }
             for options, expected in
                 [ { d with File = "no-such-file.rcp" }, "no such file"
                   { d with Method = "magic" }, "unknown method"

@@ -10,7 +10,8 @@ open Receptor.Dsl
 open Receptor.Core.Data
 open Receptor.Core.Torch
 open Receptor.Core.Training
-open Receptor.Search
+open Receptor.Cli
+open Receptor.Cli.Commands
 
 let private program text = Parser.parseProgram "<test>" text |> Repository.unwrap
 
@@ -365,7 +366,7 @@ let private fieldLayersLeakTest =
 let private commandTests =
     let run arguments =
         let output, error = new StringWriter(), new StringWriter()
-        let code = Commands.train output error (Commands.lineDisplay output) arguments
+        let code = Train.run output error (Progress.lines output) arguments
         code, output.ToString(), error.ToString()
     let withTiny f =
         inTemporaryFolder (fun dir ->
@@ -374,7 +375,7 @@ let private commandTests =
             f dir file)
     testList "train command" [
         test "a missing file is bad input: exit 2 and the file named" {
-            let code, _, error = run (Commands.TrainArguments.defaults "no/such.rcp" "synthetic-blobs")
+            let code, _, error = run { Train.defaults with File = "no/such.rcp"; Data = "synthetic-blobs" }
             Expect.equal code 2 "exit code"
             Expect.stringContains error "no/such.rcp:1:1: error" "positioned message"
         }
@@ -382,17 +383,17 @@ let private commandTests =
             inTemporaryFolder (fun dir ->
                 let file = Path.Combine(dir, "bad.rcp")
                 File.WriteAllText(file, "input(1, 12, 12)\nnetwork bad = cnov(3, 8)")
-                let code, _, error = run (Commands.TrainArguments.defaults file "synthetic-blobs")
+                let code, _, error = run { Train.defaults with File = file; Data = "synthetic-blobs" }
                 Expect.equal code 2 "exit code"
                 Expect.stringContains error $"{file}:2:" "line 2")
         }
         test "bad options and data names are bad input, named" {
             withTiny (fun _ file ->
-                let defaults = Commands.TrainArguments.defaults file "synthetic-blobs"
+                let defaults = { Train.defaults with File = file; Data = "synthetic-blobs" }
                 for arguments, fragment in
                     [ { defaults with Data = "cifar" }, "--data"
-                      { defaults with Epochs = Some 0 }, "--epochs"
-                      { defaults with Optimizer = Some "rmsprop" }, "--optimizer"
+                      { defaults with Epochs = 0 }, "--epochs"
+                      { defaults with Optimizer = "rmsprop" }, "--optimizer"
                       { defaults with Resume = true }, "--resume"
                       { defaults with Images = Some 1 }, "--images" ] do
                     let code, _, error = run arguments
@@ -401,7 +402,7 @@ let private commandTests =
         }
         test "training a tiny model on synthetic blobs: exit 0 and the accuracy line" {
             withTiny (fun _ file ->
-                let code, output, error = run { Commands.TrainArguments.defaults file "synthetic-blobs" with Epochs = Some 1; Device = Some "cpu" }
+                let code, output, error = run { Train.defaults with File = file; Data = "synthetic-blobs"; Epochs = 1; Device = "cpu" }
                 Expect.equal code 0 $"exit code ({error})"
                 Expect.stringContains output "epoch 1/1" "the epoch line"
                 Expect.isMatch output @"test accuracy \d+\.\d\d% \(500 images\)" "the accuracy line")
@@ -410,7 +411,7 @@ let private commandTests =
             inTemporaryFolder (fun dir ->
                 let file = Path.Combine(dir, "segmenter.rcp")
                 File.WriteAllText(file, tinySegmenterText)
-                let arguments = { Commands.TrainArguments.defaults file "synthetic-blobs" with Epochs = Some 1; Device = Some "cpu"; Images = Some 256 }
+                let arguments = { Train.defaults with File = file; Data = "synthetic-blobs"; Epochs = 1; Device = "cpu"; Images = Some 256 }
                 let code, output, error = run arguments
                 Expect.equal code 0 $"exit code ({error})"
                 Expect.stringContains output "task: per-pixel segmentation at 12×12" "the task"
@@ -421,8 +422,10 @@ let private commandTests =
             withTiny (fun dir file ->
                 let path = Path.Combine(dir, "ck.pt")
                 let arguments =
-                    { Commands.TrainArguments.defaults file "synthetic-blobs" with
-                        Epochs = Some 1
+                    { Train.defaults with
+                        File = file
+                        Data = "synthetic-blobs"
+                        Epochs = 1
                         LearningRate = Some 1e6
                         Checkpoint = Some path }
                 let code, _, error = run arguments
@@ -433,7 +436,7 @@ let private commandTests =
         test "data fetch of an unknown set is bad input" {
             use output = new StringWriter()
             use error = new StringWriter()
-            Expect.equal (Commands.fetchData output error "cifar" None) 2 "exit code"
+            Expect.equal (Data.run output error (Data.Fetch { Data.defaults with Name = "cifar" })) 2 "exit code"
         }
     ]
 

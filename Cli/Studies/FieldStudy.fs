@@ -1,7 +1,7 @@
 /// `receptor study fields`: every variant file of a folder trained on the far-pair task and measured, so that
 /// test accuracy can be read against the effective receptive field. One variant is one .rcp file and one row;
 /// the records go to JSON, the table to Markdown and the scatter plot to PNG.
-module Receptor.Search.FieldStudy
+module Receptor.Cli.Studies.FieldStudy
 
 open System
 open System.Globalization
@@ -14,7 +14,7 @@ open Receptor.Core.Data
 open Receptor.Core.Fields
 open Receptor.Core.Torch
 open Receptor.Core.Training
-open Receptor.Search.Commands
+open Receptor.Cli.Common
 
 /// What one variant measured.
 type VariantRecord =
@@ -37,7 +37,7 @@ type VariantRecord =
       TestLoss: float
       TrainSeconds: float }
 
-type StudyOptions =
+type Options =
     { Variants: string
       Epochs: int
       /// ERF samples, at initialisation and after training.
@@ -46,13 +46,12 @@ type StudyOptions =
       /// The folder that receives field-study.json, field-study.md and field-study.png.
       Out: string }
 
-module StudyOptions =
-    let defaults =
-        { Variants = Path.Combine("Examples", "study", "fields")
-          Epochs = 3
-          Samples = 16
-          Seed = 1
-          Out = Path.Combine("docs", "figures") }
+let defaults =
+    { Variants = Path.Combine("Examples", "study", "fields")
+      Epochs = 3
+      Samples = 16
+      Seed = 1
+      Out = Path.Combine("docs", "figures") }
 
 let private badInput message = Error (Diagnostic.at Nowhere message)
 
@@ -87,13 +86,13 @@ let private erf (program: Program) tree samples weights perPass =
     |> Result.map (fun map -> map.Layer.Path, ErfSummary.ofMap map)
 
 /// Trains one variant on far pairs with the train command's defaults, then measures its ERF.
-let private study (options: StudyOptions) (file: string) : Result<VariantRecord, Diagnostic> =
+let private study (options: Options) (file: string) : Result<VariantRecord, Diagnostic> =
     let place result = result |> Result.mapError (fun message -> Diagnostic.at (Text (file, 1, 1)) message)
     loadProgram file None
     |> Result.bind (fun program -> Analysis.ofProgram program |> Result.map (fun report -> program, report))
     |> Result.bind (fun (program, report) -> Expand.program program |> Result.map (fun tree -> program, report, tree))
     |> Result.bind (fun (program, report, tree) ->
-        loadData "far-pair" program.Input
+        Receptor.Cli.Commands.Train.loadData DataSources.farPair.Name program.Input
         |> Result.mapError snd
         |> Result.map (fun (train, test, _) -> program, report, tree, train, test))
     |> Result.bind (fun (program, report, tree, train, test) ->
@@ -148,7 +147,7 @@ let private write (path: string) (text: string) =
     with :? IOException | :? UnauthorizedAccessException as e -> badInput $"cannot write {path}: {e.Message}"
 
 /// Runs every variant, then writes OUT/field-study.json, .md and .png.
-let run (output: TextWriter) (options: StudyOptions) =
+let run (output: TextWriter) (options: Options) =
     let positive name value = if value >= 1 then Ok () else badInput $"{name} must be at least 1, got {value}"
     positive "--epochs" options.Epochs
     |> Result.bind (fun () -> positive "--samples" options.Samples)
@@ -173,7 +172,7 @@ let run (output: TextWriter) (options: StudyOptions) =
         |> Result.map (fun _ -> records, stem))
 
 /// `receptor study fields [--variants DIR] [--epochs N] [--samples N] [--seed N] [--out DIR]`
-let command (output: TextWriter) (error: TextWriter) (options: StudyOptions) =
+let command (output: TextWriter) (error: TextWriter) (options: Options) =
     match run output options with
     | Ok (records, stem) ->
         output.WriteLine()

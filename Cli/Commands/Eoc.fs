@@ -1,10 +1,43 @@
-/// `receptor eoc`: the edge of chaos of an activation: the variance map's fixed point q*, χ₁ there, and the
-/// σ_w where χ₁ = 1 (EdgeOfChaos.fs), optionally plotted.
-module Receptor.Search.EocCommands
+/// `receptor eoc ACTIVATION [--sigma-b B] [--sigma-w W] [--plot PNG]`: the edge of chaos of an activation: the
+/// variance map's fixed point q*, χ₁ there, and the σ_w where χ₁ = 1 (EdgeOfChaos.fs), optionally plotted.
+module Receptor.Cli.Commands.Eoc
 
 open System.IO
+open Argu
 open Receptor.Dsl
 open Receptor.Core.Signal
+open Receptor.Cli.Common
+
+type Options =
+    { Activation: string
+      /// Standard deviation of the biases.
+      SigmaB: float
+      /// Also show q* and χ₁ at this weight standard deviation.
+      SigmaW: float option
+      Plot: string option }
+
+/// The activation is required on the command line.
+let defaults = { Activation = ""; SigmaB = 0.0; SigmaW = None; Plot = None }
+
+type Args =
+    | [<MainCommand; ExactlyOnce>] Activation of expression: string
+    | Sigma_B of bias_sd: float
+    | Sigma_W of weight_sd: float
+    | Plot of png: string
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | Activation _ -> "an activation as the language writes it: tanh, prelu(0.25), act(x * sigmoid(x))"
+            | Sigma_B _ -> $"standard deviation of the biases (default {defaults.SigmaB})"
+            | Sigma_W _ -> "also show q* and χ₁ at this weight standard deviation"
+            | Plot _ -> "write χ₁ against σ_w to this PNG"
+
+let options (a: ParseResults<Args>) =
+    { Activation = a.GetResult Activation
+      SigmaB = a.GetResult(Sigma_B, defaults.SigmaB)
+      SigmaW = a.TryGetResult Sigma_W |> Option.orElse defaults.SigmaW
+      Plot = a.TryGetResult Plot |> Option.orElse defaults.Plot }
 
 let private source = "<activation>"
 
@@ -48,8 +81,8 @@ let private describe (activation: Moments.Activation) biasSd weightSd =
         sprintf "%8.4f  %12.6g  %10.6f  %s" weightSd q chi phase
     | _ -> sprintf "%8.4f  %12s  %10s  %s" weightSd "diverges" "—" "no fixed point"
 
-/// Runs the command; returns the exit code.
-let run (output: TextWriter) (error: TextWriter) (text: string) (biasSd: float) (weightSd: float option) (plot: string option) =
+let run (output: TextWriter) (error: TextWriter) (o: Options) =
+    let text, biasSd, weightSd, plot = o.Activation, o.SigmaB, o.SigmaW, o.Plot
     let checkedScales =
         if biasSd < 0.0 || System.Double.IsNaN biasSd then Error (Diagnostic.at Nowhere "--sigma-b must be at least 0")
         else
@@ -59,7 +92,7 @@ let run (output: TextWriter) (error: TextWriter) (text: string) (biasSd: float) 
     match checkedScales |> Result.bind (fun () -> parseActivation text) with
     | Error d ->
         error.WriteLine (Diagnostic.format d)
-        Commands.exitBadInput
+        exitBadInput
     | Ok activation ->
         let critical = EdgeOfChaos.critical activation biasSd
         match critical with
@@ -77,13 +110,13 @@ let run (output: TextWriter) (error: TextWriter) (text: string) (biasSd: float) 
         for w in shown do
             output.WriteLine (describe activation biasSd w)
         match plot with
-        | None -> Commands.exitOk
+        | None -> exitOk
         | Some path ->
             match Figures.edgeOfChaos path text biasSd (EdgeOfChaos.curve activation biasSd) critical with
             | Ok written ->
                 output.WriteLine ""
                 output.WriteLine (sprintf "χ₁ against σ_w written to %s" written)
-                Commands.exitOk
+                exitOk
             | Error d ->
                 error.WriteLine (Diagnostic.format d)
-                Commands.exitBadInput
+                exitBadInput
