@@ -63,7 +63,7 @@ let gaussianOfShape (input: Receptor.Dsl.Shape) (size: int) =
 let gaussianBatch (network: Network) (size: int) = gaussianOfShape network.Input size
 /// Per-pixel mean and variance over all the images of a dataset (fitted to a network's input), the input
 /// moments of a propagation on real data.
-let pixelMoments (fitted: Receptor.Core.Training.Batches.Fitted) : InputMoments =
+let pixelMoments (fitted: Receptor.Core.Data.Batches.Fitted) : InputMoments =
     let data = fitted.Data
     let pixels = Receptor.Core.Data.Dataset.imageSize data
     let images = data.Images

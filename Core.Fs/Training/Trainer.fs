@@ -85,14 +85,6 @@ let resolveDevice device : Result<torch.Device, string> =
 let taskOf (network: Network) (data: Dataset) =
     Objective.taskOf (Checked.output network.Input network.Tree) data
 
-/// The network must end in a flat vector of at least one score per class.
-let checkOutput (network: Network) (data: Dataset) =
-    taskOf network data
-    |> Result.bind (function
-        | Objective.Classification -> Ok ()
-        | Objective.Segmentation _ ->
-            Error $"the network outputs per-pixel maps; this needs a flat vector of class scores (end with flatten >> dense({data.Classes}))")
-
 let private makeOptimizer (options: TrainOptions) (network: Network) : torch.optim.Optimizer =
     let parameters = network.parameters ()
     match options.Optimizer with
