@@ -29,8 +29,8 @@ type TrainOptions =
       Device: Device
       /// L2 penalty added to the gradient by the optimiser (PyTorch's weight_decay).
       WeightDecay: float
-      /// λ of DynOPool's complexity penalty, λ·Σ r_h·r_w over the network's DynOPool layers, added to the loss
-      /// that is minimised (0: none; the reported loss stays the cross-entropy).
+      /// λ of the complexity penalty, λ·Network.ComplexityPenalty() (DynOPool: Σ r_h·r_w over its layers),
+      /// added to the loss that is minimised (0: none; the reported loss stays the cross-entropy).
       Complexity: float }
 
 module Optimizer =

@@ -111,7 +111,7 @@ let private trainStep (network: Network) (optimizer: torch.optim.Optimizer) comp
     let loss = Objective.loss task logits target
     let value = float (loss.item<float32> ())
     if Double.IsFinite value then
-        let objective = if complexity > 0.0 then loss + complexity * DynOPoolModules.complexity network else loss
+        let objective = if complexity > 0.0 then loss + complexity * network.ComplexityPenalty () else loss
         objective.backward ()
         optimizer.step () |> ignore
         Some (value, Objective.score task (logits.argmax 1L) target)
