@@ -10,10 +10,23 @@ module private Libc =
     [<DllImport("libc", SetLastError = true)>]
     extern int setenv(string name, string value, int overwrite)
 
-/// OMP_WAIT_POLICY=PASSIVE, unless the environment says otherwise: idle OpenMP workers of libtorch's intra-op
-/// pool then sleep instead of spinning. On a machine shared with other processes, spinning workers starve one
-/// another: with other builds running on the 2 cores, a LeNet-5 training step (batch 64) took 1.2–1.3 s with
-/// the default policy and 70–95 ms with PASSIVE. Call it before anything touches TorchSharp.
+/// Sets a variable for the native libraries unless the environment already does.
+let private setDefault name value =
+    if String.IsNullOrEmpty(Environment.GetEnvironmentVariable name) then
+        Libc.setenv (name, value, 0) |> ignore
+
+/// Call it before anything touches TorchSharp.
+///
+/// OMP_WAIT_POLICY=PASSIVE: idle OpenMP workers of libtorch's intra-op pool then sleep instead of spinning. On
+/// a machine shared with other processes, spinning workers starve one another: with other builds running on
+/// the 2 cores, a LeNet-5 training step (batch 64) took 1.2–1.3 s with the default policy and 70–95 ms with
+/// PASSIVE.
+///
+/// DNNL_MAX_CPU_ISA=AVX2: on the AVX-512 machine the tests run on, oneDNN's AVX-512 convolution backward
+/// pass (the input's gradient) returned NaN now and then when the channel count is not a multiple of 16
+/// (3×3 convolutions, 32 images of 12×12: 1 in 40 passes at 8 channels, 5 in 40 at 10, none at 16 or 32;
+/// none of 160 with AVX2), which made training diverge and GradInit's gradient norms NaN at random.
 let configure () =
-    if OperatingSystem.IsLinux() && String.IsNullOrEmpty(Environment.GetEnvironmentVariable "OMP_WAIT_POLICY") then
-        Libc.setenv ("OMP_WAIT_POLICY", "PASSIVE", 0) |> ignore
+    if OperatingSystem.IsLinux() then
+        setDefault "OMP_WAIT_POLICY" "PASSIVE"
+        setDefault "DNNL_MAX_CPU_ISA" "AVX2"
