@@ -199,6 +199,21 @@ let tests: Test =
             let alphas = skip.named_parameters () |> Seq.filter (fun struct (name, _) -> name.EndsWith "alpha") |> Seq.length
             Expect.equal alphas 2 "one α per residual"
         }
+        test "grey images start a colour network and a flat one: the input moments are per position, pooled over the channels" {
+            let grey = Batches.fit (Spatial (1, 12, 12)) blobs.Value |> unwrapText
+            let colour = Batches.fit (Spatial (3, 12, 12)) blobs.Value |> unwrapText
+            let greyMoments, colourMoments = Measurement.pixelMoments grey, Measurement.pixelMoments colour
+            Expect.equal colourMoments.Mean.Length 144 "one mean per position"
+            for p in 0 .. 143 do
+                Expect.floatClose Accuracy.high colourMoments.Mean[p] greyMoments.Mean[p] "repeated channels keep the pixel's mean"
+                Expect.floatClose Accuracy.high colourMoments.Variance[p] greyMoments.Variance[p] "and its variance"
+            let flat = Batches.fit (Flat 144) blobs.Value |> unwrapText
+            Expect.equal (Measurement.pixelMoments flat).Mean.Length 1 "a flat input is one position"
+            for text in [ "input(3, 12, 12)\nnetwork colour = conv(3, 8, padding=1) >> relu >> flatten >> dense(4)"
+                          "input(144)\nnetwork mlp = dense(32) >> relu >> dense(4)" ] do
+                use network = Trainer.start options (program text) blobs.Value |> Repository.unwrap
+                Expect.equal (Trainer.train options None network blobs.Value ignore |> unwrapText).Status Trainer.Completed text
+        }
         test "from AutoInit the first batch's pre-activations have variance near 1 through a plain stack; from PyTorch's default they fade" {
             let conv = "conv(3, 64, padding=1)"
             let deep = program $"input(1, 12, 12)\nnetwork deep = {conv} >> relu >> {conv} >> relu >> {conv} >> relu >> {conv} >> relu >> {conv} >> flatten >> dense(4)"
