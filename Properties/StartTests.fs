@@ -109,6 +109,16 @@ let tests: Test =
                 Expect.equal (sidecar.Init |> Option.map (fun r -> r.Method, r.Seed)) (Some ("he", 7)) "and the initialisation that checkpoint records"
                 Expect.equal (sidecar.Run |> Option.map _.Epoch) (Some 1) "and its epoch")
         }
+        test "Initialisation.apply draws a compiled network's weights again: the same seed the same weights, another seed others" {
+            let autoinit = spec "autoinit" None
+            use network = Initialisation.compile autoinit (Images blobs.Value) tiny.Value |> Repository.unwrap
+            let drawn seed =
+                Initialisation.apply autoinit seed (Images blobs.Value) network |> Repository.unwrap |> ignore
+                snapshot network
+            let first = drawn 4
+            Expect.equal (drawn 4) first "seed 4 twice"
+            Expect.notEqual (drawn 5) first "seed 5"
+        }
         test "a checkpoint of another architecture is refused, naming both fingerprints" {
             inTemporaryFolder (fun dir ->
                 let path = Path.Combine (dir, "tiny.pt")

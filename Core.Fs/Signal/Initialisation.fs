@@ -24,7 +24,7 @@ type InitData =
     /// Standard-normal pixels: the propagation's default input (`receptor init` without --data), and LSUV's
     /// batch. GradInit cannot learn on them.
     | StandardNormal
-    /// Labelled images, fitted to the network's input: their per-pixel moments for the propagation (as
+    /// Labelled images, fitted to the network's input: their per-position moments for the propagation (as
     /// `receptor init --data mnist`), a batch of them for LSUV, all of them for GradInit.
     | Images of Dataset
 
@@ -90,7 +90,7 @@ module Initialisation =
                 { Moments = Some (Measurement.pixelMoments fitted)
                   Fitted = Some fitted
                   Labelled = Some images
-                  Description = $"per-pixel moments of {fitted.Data.Count} images" })
+                  Description = $"per-position moments of {fitted.Data.Count} images" })
 
     /// GradInit is made here, with its data: from He's draw (as the reference's networks start), with the
     /// reference's settings; `seeded` sets the order of its batches.

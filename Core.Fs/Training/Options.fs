@@ -23,7 +23,7 @@ type Device =
 
 /// Where a run's weights start (Trainer.start).
 type Start =
-    /// Drawn by an initialisation on the training images (their per-pixel moments, a batch for LSUV, all of
+    /// Drawn by an initialisation on the training images (their per-position moments, a batch for LSUV, all of
     /// them for GradInit), seeded by the run's seed.
     | Initialise of InitSpec
     /// The weights (and buffers) of a checkpoint of the same architecture: an initialisation saved alone
