@@ -1,4 +1,3 @@
-using Microsoft.FSharp.Core;
 using Receptor.Core;
 using Receptor.Dsl;
 
@@ -14,7 +13,7 @@ public static class Architecture
     public static ArchitectureReport Analyze(string source, string fileName = "<source>")
     {
         var result = Receptor.Core.Analysis.ofText(fileName, source);
-        return ToReport(Unwrap(result));
+        return ToReport(Failures.Unwrap(result));
     }
 
     /// <summary>Reads, parses and analyses an <c>.rcp</c> file.</summary>
@@ -26,22 +25,7 @@ public static class Architecture
 
     /// <summary>Parses a program and prints it in canonical form.</summary>
     public static string Format(string source, string fileName = "<source>") =>
-        Printer.program(Unwrap(Parser.parseProgram(fileName, source)));
-
-    private static T Unwrap<T>(FSharpResult<T, Diagnostic> result)
-    {
-        if (result.IsOk)
-            return result.ResultValue;
-        var diagnostic = result.ErrorValue;
-        var hint = OptionModule.IsSome(diagnostic.Hint) ? diagnostic.Hint.Value : null;
-        var message = DiagnosticModule.format(diagnostic);
-        return diagnostic.Place switch
-        {
-            Place.Text text => throw new ReceptorException(message, text.file, text.line, text.column, null, hint),
-            Place.LayerPath path => throw new ReceptorException(message, null, null, null, path.Item, hint),
-            _ => throw new ReceptorException(message, null, null, null, null, hint),
-        };
-    }
+        Printer.program(Failures.Unwrap(Parser.parseProgram(fileName, source)));
 
     private static IReadOnlyList<int> Dimensions(Shape shape) => shape switch
     {

@@ -70,18 +70,18 @@ let private moduleTests =
           let x = torch.randn (2L, 3L, 8L, 6L)
           Expect.isLessThan (maxDifference64 ((m.forward x).to_type torch.float64) ((pool.forward x).to_type torch.float64)) 1e-6 "avgpool(2)"
       }
-      test "complexity is Σ r_h·r_w over the DynOPool modules, and its gradient reaches each scale" {
+      test "the network's complexity penalty is Σ r_h·r_w over its DynOPool modules (their ILossTerm), and its gradient reaches each scale" {
           use _ = torch.NewDisposeScope ()
           use m = compile (Spatial (2, 16, 16)) "dynopool(0.5) >> conv(3, 4, padding=1) >> dynopool(0.75)"
           let scales = m.named_parameters () |> Seq.map (fun struct (_, p) -> p :> Tensor) |> Seq.filter (fun p -> p.numel () = 2L) |> List.ofSeq
           Expect.equal scales.Length 2 "two scale parameters"
           set scales[1] (torch.tensor ([| 0.7f; 0.9f |]))
-          let penalty = Torch.DynOPoolModules.complexity m
+          let penalty = m.ComplexityPenalty ()
           Expect.floatClose Accuracy.medium (penalty.item<float32> () |> float) (0.25 + 0.7 * 0.9) "0.5·0.5 + 0.7·0.9"
           penalty.backward ()
           Expect.floatClose Accuracy.medium (float (scales[1].grad[0L].item<float32> ())) 0.9 "∂/∂r_h = r_w"
           use plain = compile (Spatial (2, 8, 8)) "conv(3, 4)"
-          Expect.equal ((Torch.DynOPoolModules.complexity plain).item<float32> ()) 0.0f "no DynOPool: zero"
+          Expect.equal ((plain.ComplexityPenalty ()).item<float32> ()) 0.0f "no DynOPool: zero"
       }
       test "training with --complexity λ shrinks the learnt scales below those of the same run without it" {
           let program =
@@ -94,7 +94,7 @@ let private moduleTests =
                       Epochs = 2; BatchSize = 32; Complexity = complexity; Device = Training.Cpu }
               use network = Training.Trainer.compile options.Seed program |> Repository.unwrap
               Training.Trainer.train options None network data ignore |> Result.defaultWith failtest |> ignore
-              (Torch.DynOPoolModules.complexity network).item<float32> () |> float
+              (network.ComplexityPenalty ()).item<float32> () |> float
           let plain, penalised = area 0.0, area 1.0
           Expect.isLessThan penalised (plain - 0.05) $"r_h·r_w after 16 steps: {penalised} with λ = 1, {plain} without"
       }

@@ -17,6 +17,7 @@ let all =
         GradInitTests.tests
         FieldTests.tests
         TrainingTests.tests
+        StartTests.tests
         LayerTests.tests
         DendriticTests.tests
         NonlocalTests.tests

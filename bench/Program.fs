@@ -30,9 +30,18 @@ let main argv =
         Receptor.Core.Torch.NativeRuntime.configure ()
         printfn "%s" (ErfBench.run ())
         0
+    | args when args.Length > 0 && args[0] = "train-init" ->
+        Receptor.Core.Torch.NativeRuntime.configure ()
+        match TrainInitBench.Options.Parse (List.ofArray args[1..]) |> Result.bind (fun options -> TrainInitBench.run options (eprintfn "train-init: %s")) with
+        | Ok lines ->
+            lines |> List.iter (printfn "%s")
+            0
+        | Error e ->
+            eprintfn "%s" e
+            2
     | [| "layers" |] ->
         printfn "%s" (LayerBench.run ())
         0
     | _ ->
-        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init | layers]"
+        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init | layers | train-init FILE [--init METHOD | --from PATH] [--epochs N] [--images N] [--seed N]]"
         2

@@ -9,7 +9,6 @@ module Receptor.Core.Signal.GradInit
 open TorchSharp
 open Receptor.Core.Data
 open Receptor.Core.Torch
-open Receptor.Core.Training
 
 /// The optimiser whose first step GradInit anticipates: SGD steps along the gradient (its norm is the
 /// L2 norm), Adam's first step along its sign (its norm is the L1 norm).
@@ -173,6 +172,15 @@ let private halfBatches settings count =
     let order = Seq.initInfinite (fun epoch -> Batches.order settings.Seed (epoch + 1) count) |> Seq.concat
     order |> Seq.chunkBySize settings.HalfBatch |> Seq.filter (fun c -> c.Length = settings.HalfBatch)
 
+/// GradInit's loss is the cross-entropy of class scores: the network must end in a flat vector of at least
+/// one score per class.
+let private checkOutput (network: Network) (data: Dataset) =
+    match Receptor.Dsl.Checked.output network.Input network.Tree with
+    | Receptor.Dsl.Flat n when n >= data.Classes -> Ok ()
+    | Receptor.Dsl.Flat n -> Error $"the network outputs {n} scores but the data has {data.Classes} classes"
+    | Receptor.Dsl.Spatial _ ->
+        Error $"the network outputs per-pixel maps; GradInit needs a flat vector of class scores (end with flatten >> dense({data.Classes}))"
+
 let private validate settings (network: Network) =
     if settings.Iterations < 1 then Error "GradInit needs at least one iteration"
     elif settings.HalfBatch < 1 || 3 * settings.HalfBatch > settings.Data.Count then
@@ -180,7 +188,7 @@ let private validate settings (network: Network) =
     elif not (settings.Eta > 0.0 && settings.Gamma > 0.0 && settings.LearningRate > 0.0) then
         Error "GradInit's η, γ and learning rate must be positive"
     else
-        Trainer.checkOutput network settings.Data |> Result.bind (fun () -> Batches.fit network.Input settings.Data)
+        checkOutput network settings.Data |> Result.bind (fun () -> Batches.fit network.Input settings.Data)
 
 /// Learns the scales and leaves the network holding the scaled weights.
 let learn (settings: Settings) (network: Network) : Result<Report, string> =

@@ -282,6 +282,26 @@ let parseMethod (name: string) (rules: Rules) (law: WeightLaw) =
     | "skipinit" -> Ok (SkipInit law)
     | other -> Error (sprintf "unknown method '%s' (autoinit, he, he-fan-out, glorot, torch-default, lsuv, fixup, skipinit)" other)
 
+/// A method's name as parseMethod reads it (the first of its spellings).
+let methodName (method: Method) =
+    match method with
+    | AutoInit _ -> "autoinit"
+    | He (FanIn, _) -> "he"
+    | He (FanOut, _) -> "he-fan-out"
+    | Glorot _ -> "glorot"
+    | TorchDefault -> "torch-default"
+    | Lsuv -> "lsuv"
+    | Fixup _ -> "fixup"
+    | SkipInit _ -> "skipinit"
+    | GradInit _ -> "gradinit"
+
+let lawName (law: WeightLaw) =
+    match law with
+    | Normal -> "normal"
+    | TruncatedNormal -> "truncated-normal"
+    | Uniform -> "uniform"
+    | Orthogonal -> "orthogonal"
+
 let parseLaw (name: string) =
     match name.ToLowerInvariant () with
     | "normal" -> Ok Normal
@@ -289,6 +309,11 @@ let parseLaw (name: string) =
     | "uniform" -> Ok Uniform
     | "orthogonal" -> Ok Orthogonal
     | other -> Error (sprintf "unknown weight law '%s' (normal, truncated-normal, uniform, orthogonal)" other)
+
+let rulesName (rules: Rules) =
+    match rules with
+    | Exact -> "exact"
+    | AutoInit2023 -> "autoinit-2023"
 
 let parseRules (name: string) =
     match name.ToLowerInvariant () with

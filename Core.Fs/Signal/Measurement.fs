@@ -61,13 +61,26 @@ let gaussianOfShape (input: Receptor.Dsl.Shape) (size: int) =
 
 /// A standard-normal batch of the network's input shape.
 let gaussianBatch (network: Network) (size: int) = gaussianOfShape network.Input size
-/// Per-pixel mean and variance over all the images of a dataset (fitted to a network's input), the input
-/// moments of a propagation on real data.
-let pixelMoments (fitted: Receptor.Core.Training.Batches.Fitted) : InputMoments =
+/// Per-position mean and variance over all the images and channels of a dataset fitted to a network's
+/// input, the input moments of a propagation on real data. The propagation gives every channel of a position
+/// the same moments, so the channels are pooled (grey images repeated on three channels keep their pixels'
+/// moments); a flat input is one position whose channels are its features.
+let pixelMoments (fitted: Receptor.Core.Data.Batches.Fitted) : InputMoments =
     let data = fitted.Data
-    let pixels = Receptor.Core.Data.Dataset.imageSize data
-    let images = data.Images
-    let mean = Array.init pixels (fun p -> Seq.init data.Count (fun n -> float images[n * pixels + p]) |> Seq.average)
-    let variance =
-        Array.init pixels (fun p -> Seq.init data.Count (fun n -> (float images[n * pixels + p] - mean[p]) ** 2.0) |> Seq.average)
-    { Mean = mean; Variance = variance }
+    let size = Receptor.Core.Data.Dataset.imageSize data
+    let positions =
+        match fitted.Dims with
+        | [| _; h; w |] -> int (h * w)
+        | _ -> 1
+    let channels = size / positions
+    let samples = float (data.Count * channels)
+    let pooled (f: float -> float) =
+        Array.init positions (fun p ->
+            let mutable sum = 0.0
+            for n in 0 .. data.Count - 1 do
+                for c in 0 .. channels - 1 do
+                    sum <- sum + f (float data.Images[n * size + c * positions + p])
+            sum / samples)
+    let mean = pooled id
+    let second = pooled (fun x -> x * x)
+    { Mean = mean; Variance = Array.map2 (fun m s -> max 0.0 (s - m * m)) mean second }

@@ -25,6 +25,13 @@ let parse (name: string) =
     | "in-degree" -> Ok InDegree
     | other -> Error (sprintf "unknown residual policy '%s' (restore, sqrt-n, zero-gamma, in-degree)" other)
 
+let name (policy: ResidualPolicy) =
+    match policy with
+    | Restore -> "restore"
+    | SqrtN -> "sqrt-n"
+    | ZeroGamma -> "zero-gamma"
+    | InDegree -> "in-degree"
+
 /// A policy applied: the tree to compile, and the scaling to plan with.
 type Applied = { Tree: Checked; Scaling: Residuals.Scaling }
 

@@ -38,19 +38,11 @@ type DynamicPool(name: string, scale: float, outputSize: int * int) as this =
         let columns = interpolation (scale.select (0L, 1L)) (int64 (snd outputSize)) input.shape[3]
         torch.matmul(torch.matmul (rows, input), columns.t ())
 
-/// The complexity penalty a trainer may add (times its own λ): Σ over the DynOPool modules of r_h·r_w, the
-/// area ratio of each module's output, to which the cost of the layers after it is proportional. The paper
-/// penalises the network's FLOPs as a function of r (the same ratios, weighted by the cost they scale); an
-/// empty sum (no DynOPool) is a zero scalar.
-let complexity (network: torch.nn.Module) : Tensor =
-    let areas =
-        [ for struct (_, m) in network.named_modules () do
-              match m with
-              | :? DynamicPool as pool -> let r = pool.get_parameter "scale" in yield r.prod ()
-              | _ -> () ]
-    match areas with
-    | [] -> torch.zeros ([||])
-    | _ -> torch.stack(areas).sum ()
+    /// r_h·r_w: the area ratio of the output, to which the cost of the layers after it is proportional. The
+    /// paper penalises the network's FLOPs as a function of r (the same ratios, weighted by the cost they
+    /// scale).
+    interface ILossTerm with
+        member this.Penalty () = (this.get_parameter "scale").prod ()
 
 let dynopool (layer: CheckedLayer) : M =
     let _, oh, ow = match layer.Facts.Output with Spatial (c, h, w) -> c, h, w | Flat n -> n, 1, 1

@@ -13,6 +13,13 @@ type Lambda(name: string, forward: torch.Tensor -> torch.Tensor) =
     inherit torch.nn.Module<torch.Tensor, torch.Tensor>(name)
     override _.forward input = forward input
 
+/// A module whose own parameters carry a cost that training may minimise beside the loss on the data: a
+/// differentiable scalar (DynOPool: r_h·r_w, the area ratio of its output). The trainer adds its λ times
+/// the network's sum of these terms (Network.ComplexityPenalty) to the loss it minimises, without naming
+/// the layers that contribute.
+type ILossTerm =
+    abstract Penalty: unit -> torch.Tensor
+
 /// Holds children so that parameter names follow layer paths (`layer1.1.residual.body.conv1.weight`).
 type Container(name: string) =
     inherit torch.nn.Module(name)

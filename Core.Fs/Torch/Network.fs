@@ -128,6 +128,18 @@ type Network private (name: string, tree: Checked, input: Shape) as this =
         | Ok run -> run observe x
         | Error d -> invalidOp (Diagnostic.format d)
 
+    /// The sum of the penalties of the modules that carry one (ILossTerm), in module order; a zero scalar
+    /// when none does.
+    member this.ComplexityPenalty() : torch.Tensor =
+        let terms =
+            [ for struct (_, m) in this.named_modules () do
+                  match box m with
+                  | :? ILossTerm as term -> yield term.Penalty ()
+                  | _ -> () ]
+        match terms with
+        | [] -> torch.zeros ([||])
+        | _ -> torch.stack(terms).sum ()
+
     /// Compiles a checked tree, or says which layer has no TorchSharp rule.
     static member Compile(name: string, tree: Checked, input: Shape) : Result<Network, Diagnostic> =
         let network = new Network(name, tree, input)

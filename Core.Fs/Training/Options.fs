@@ -1,7 +1,9 @@
-/// What a training run is asked to do: the optimiser, the learning-rate schedule, the device and the seed.
+/// What a training run is asked to do: where its weights start, the optimiser, the learning-rate schedule,
+/// the device and the seed.
 namespace Receptor.Core.Training
 
 open System
+open Receptor.Core.Signal
 
 /// Plain SGD always uses Nesterov momentum 0.9.
 type Optimizer =
@@ -19,8 +21,19 @@ type Device =
     | Cpu
     | Cuda
 
+/// Where a run's weights start (Trainer.start).
+type Start =
+    /// Drawn by an initialisation on the training images (their per-position moments, a batch for LSUV, all of
+    /// them for GradInit), seeded by the run's seed.
+    | Initialise of InitSpec
+    /// The weights (and buffers) of a checkpoint of the same architecture: an initialisation saved alone
+    /// (Checkpoint.saveInitialised) or any checkpoint of a run. Only the weights are taken: the epochs count
+    /// from zero and the optimiser starts afresh.
+    | From of path: string
+
 type TrainOptions =
-    { Epochs: int
+    { Start: Start
+      Epochs: int
       BatchSize: int
       LearningRate: float
       Optimizer: Optimizer
@@ -29,8 +42,8 @@ type TrainOptions =
       Device: Device
       /// L2 penalty added to the gradient by the optimiser (PyTorch's weight_decay).
       WeightDecay: float
-      /// λ of DynOPool's complexity penalty, λ·Σ r_h·r_w over the network's DynOPool layers, added to the loss
-      /// that is minimised (0: none; the reported loss stays the cross-entropy).
+      /// λ of the complexity penalty, λ·Network.ComplexityPenalty() (DynOPool: Σ r_h·r_w over its layers),
+      /// added to the loss that is minimised (0: none; the reported loss stays the cross-entropy).
       Complexity: float }
 
 module Optimizer =
@@ -87,7 +100,8 @@ module Device =
 module TrainOptions =
     /// The defaults of `receptor train`, chosen on a split of the MNIST training set (see README, Training).
     let defaults =
-        { Epochs = 10
+        { Start = Initialise InitSpec.defaults
+          Epochs = 10
           BatchSize = 64
           LearningRate = Optimizer.defaultLearningRate Sgd
           Optimizer = Sgd

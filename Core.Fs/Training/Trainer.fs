@@ -10,6 +10,7 @@ open TorchSharp
 open Receptor.Dsl
 open Receptor.Core.Data
 open Receptor.Core.Torch
+open Receptor.Core.Signal
 
 /// How a run ended. Diverged: the loss of that step (1-based within the epoch) was NaN or infinite; the
 /// step was not applied, and the last checkpoint on disk is the last good one.
@@ -68,10 +69,36 @@ type Evaluation =
       /// included) in the labels or the predictions.
       MeanIoU: float option }
 
-/// Seeds TorchSharp's generator, then compiles: the same seed gives the same initial weights.
+/// Seeds TorchSharp's generator, then compiles: the same seed gives the same initial weights, TorchSharp's
+/// defaults. `start` gives the weights the options' Start names.
 let compile (seed: int) (program: Program) : Result<Network, Diagnostic> =
     torch.manual_seed (int64 seed) |> ignore
     Network.ofProgram program
+
+/// The network a run starts from, as options.Start says: initialised on the training data (seeded by
+/// options.Seed), or the weights of a checkpoint, compiled from the tree its initialisation's residual
+/// policy made (a `restore` policy planned on other data makes another tree, which is refused).
+let start (options: TrainOptions) (program: Program) (data: Dataset) : Result<Network, Diagnostic> =
+    let failure = Result.mapError (Diagnostic.at Nowhere)
+    match options.Start with
+    | Initialise spec -> Initialisation.initialise spec options.Seed (Images data) program |> Result.map fst
+    | From path ->
+        Checkpoint.read path
+        |> Result.bind (fun saved ->
+            match saved.Init with
+            | Some record -> Checkpoint.specOf record |> Result.mapError (fun e -> $"{path}: {e}")
+            | None -> Ok InitSpec.defaults)
+        |> failure
+        |> Result.bind (fun spec -> Initialisation.compile spec (Images data) program)
+        |> Result.bind (fun network ->
+            let loaded =
+                Checkpoint.readFor path (Checkpoint.fingerprint network.Input network.Tree)
+                |> Result.bind (fun _ -> Checkpoint.load path network None)
+            match loaded with
+            | Ok () -> Ok network
+            | Error e ->
+                network.Dispose ()
+                Error (Diagnostic.at Nowhere e))
 
 let resolveDevice device : Result<torch.Device, string> =
     match device with
@@ -84,14 +111,6 @@ let resolveDevice device : Result<torch.Device, string> =
 /// What the network's output is trained against on this data (Objective.taskOf).
 let taskOf (network: Network) (data: Dataset) =
     Objective.taskOf (Checked.output network.Input network.Tree) data
-
-/// The network must end in a flat vector of at least one score per class.
-let checkOutput (network: Network) (data: Dataset) =
-    taskOf network data
-    |> Result.bind (function
-        | Objective.Classification -> Ok ()
-        | Objective.Segmentation _ ->
-            Error $"the network outputs per-pixel maps; this needs a flat vector of class scores (end with flatten >> dense({data.Classes}))")
 
 let private makeOptimizer (options: TrainOptions) (network: Network) : torch.optim.Optimizer =
     let parameters = network.parameters ()
@@ -119,7 +138,7 @@ let private trainStep (network: Network) (optimizer: torch.optim.Optimizer) comp
     let loss = Objective.loss task logits target
     let value = float (loss.item<float32> ())
     if Double.IsFinite value then
-        let objective = if complexity > 0.0 then loss + complexity * DynOPoolModules.complexity network else loss
+        let objective = if complexity > 0.0 then loss + complexity * network.ComplexityPenalty () else loss
         objective.backward ()
         optimizer.step () |> ignore
         Some (value, Objective.score task (logits.argmax 1L) target)
@@ -160,28 +179,38 @@ let evaluate (network: Network) (data: Dataset) : Result<Evaluation, string> =
           Count = data.Count
           MeanIoU = Objective.meanIoU overlaps })
 
-let private sidecar (options: TrainOptions) architecture epoch step : Checkpoint.Sidecar =
+/// How a run's weights began, as its checkpoints record it.
+type private Origin = { Init: Checkpoint.InitRecord option; From: string option }
+
+let private sidecar (options: TrainOptions) (origin: Origin) architecture epoch step : Checkpoint.Sidecar =
     { Format = Checkpoint.format
       Architecture = architecture
-      Epoch = epoch
-      Step = step
-      Epochs = options.Epochs
-      Optimizer = Optimizer.name options.Optimizer
-      LearningRate = options.LearningRate
-      Schedule = Schedule.name options.Schedule
-      BatchSize = options.BatchSize
-      WeightDecay = options.WeightDecay
-      Seed = options.Seed }
+      Init = origin.Init
+      From = origin.From
+      Run =
+        Some
+            { Epoch = epoch
+              Step = step
+              Epochs = options.Epochs
+              Optimizer = Optimizer.name options.Optimizer
+              LearningRate = options.LearningRate
+              Schedule = Schedule.name options.Schedule
+              BatchSize = options.BatchSize
+              WeightDecay = options.WeightDecay
+              Seed = options.Seed } }
 
-/// Loads the checkpoint to resume from, refusing one taken from another architecture or optimiser.
+/// Loads the checkpoint to resume from, refusing one taken from another architecture or optimiser, or one
+/// that no run wrote.
 let private resume (path: string) architecture (options: TrainOptions) network optimizer =
-    Checkpoint.read path
+    Checkpoint.readFor path architecture
     |> Result.bind (fun saved ->
-        if saved.Architecture <> architecture then
-            Error $"{path} was saved from a different architecture (fingerprint {saved.Architecture[..11]}…, this network {architecture[..11]}…)"
-        elif saved.Optimizer <> Optimizer.name options.Optimizer then
-            Error $"{path} was trained with {saved.Optimizer}; resume it with --optimizer {saved.Optimizer}"
-        else Checkpoint.load path network (Some optimizer) |> Result.map (fun () -> saved))
+        match saved.Run with
+        | None -> Error $"{path} holds an initialisation, not a run to resume: start from it (TrainOptions.Start = From)"
+        | Some run when run.Optimizer <> Optimizer.name options.Optimizer ->
+            Error $"{path} was trained with {run.Optimizer}; resume it with --optimizer {run.Optimizer}"
+        | Some run ->
+            Checkpoint.load path network (Some optimizer)
+            |> Result.map (fun () -> run, { Init = saved.Init; From = saved.From }))
 
 /// The mutable state of a run, advanced batch by batch.
 type private Run =
@@ -189,32 +218,49 @@ type private Run =
       mutable Steps: int
       mutable Images: int
       mutable LastCheckpoint: (string * int) option
-      mutable Status: Status }
+      mutable Status: Status
+      /// What the checkpoints record as the weights' origin.
+      mutable Origin: Origin }
+
+/// Where a fresh run's weights came from, as its checkpoints record it: the initialisation drawn, or the
+/// checkpoint started from with the initialisation that one records (so that a chain of runs keeps the
+/// residual policy its tree was made by). A run starts from options.Start or resumes a checkpoint, not both.
+let private originOf (options: TrainOptions) (checkpointing: Checkpointing option) : Result<Origin, string> =
+    match options.Start, checkpointing with
+    | From path, Some c when c.Resume ->
+        Error $"starting from {path} and resuming {c.Path} both say where the weights come from: give one"
+    | From path, _ -> Checkpoint.read path |> Result.map (fun saved -> { Init = saved.Init; From = Some (System.IO.Path.GetFullPath path) })
+    | Initialise spec, _ -> Ok { Init = Some (Checkpoint.initRecord spec options.Seed); From = None }
 
 /// Trains the network in place on the data for options.Epochs epochs (in all, counting a resumed
-/// checkpoint's), calling report as it goes. Errors are about the inputs: options, data, device, checkpoint.
+/// checkpoint's), calling report as it goes. The network's weights are taken as they are: its checkpoints
+/// record options.Start as their origin, so a network trained with checkpoints should come from `start`.
+/// Errors are about the inputs: options, data, device, checkpoint.
 let train (options: TrainOptions) (checkpointing: Checkpointing option) (network: Network) (data: Dataset) (report: Progress -> unit) : Result<Outcome, string> =
     let clock = Stopwatch.StartNew ()
     TrainOptions.validate options
-    |> Result.bind (fun _ -> resolveDevice options.Device)
-    |> Result.bind (fun device -> taskOf network data |> Result.map (fun task -> device, task))
-    |> Result.bind (fun (device, task) -> Batches.fit network.Input data |> Result.map (fun fitted -> device, task, fitted))
-    |> Result.bind (fun (device, task, fitted) ->
+    |> Result.bind (fun _ -> originOf options checkpointing)
+    |> Result.bind (fun origin -> resolveDevice options.Device |> Result.map (fun device -> origin, device))
+    |> Result.bind (fun (origin, device) -> taskOf network data |> Result.map (fun task -> origin, device, task))
+    |> Result.bind (fun (origin, device, task) -> Batches.fit network.Input data |> Result.map (fun fitted -> origin, device, task, fitted))
+    |> Result.bind (fun (origin, device, task, fitted) ->
         network.``to`` device |> ignore
         let optimizer = makeOptimizer options network
         try
             let architecture = Checkpoint.fingerprint network.Input network.Tree
-            let run = { Epochs = 0; Steps = 0; Images = 0; LastCheckpoint = None; Status = Completed }
+            let run = { Epochs = 0; Steps = 0; Images = 0; LastCheckpoint = None; Status = Completed; Origin = origin }
             let save epoch =
                 checkpointing |> Option.iter (fun c ->
-                    Checkpoint.save c.Path network optimizer (sidecar options architecture epoch run.Steps)
+                    Checkpoint.save c.Path network optimizer (sidecar options run.Origin architecture epoch run.Steps)
                     run.LastCheckpoint <- Some (c.Path, epoch)
                     report (Saved (c.Path, epoch)))
             let started =
                 match checkpointing with
                 | Some c when c.Resume ->
                     resume c.Path architecture options network optimizer
-                    |> Result.map (fun saved ->
+                    |> Result.map (fun (saved, savedOrigin) ->
+                        // A resumed run keeps the origin its first checkpoint recorded.
+                        run.Origin <- savedOrigin
                         run.Epochs <- saved.Epoch
                         run.Steps <- saved.Step
                         run.LastCheckpoint <- Some (c.Path, saved.Epoch)
