@@ -400,6 +400,30 @@ let private commandTests =
                     Expect.equal code 2 $"exit code for {fragment}"
                     Expect.stringContains error fragment "the option is named")
         }
+        test "init --save writes a checkpoint that train --from starts from; --from with --init is bad input" {
+            withTiny (fun dir file ->
+                let checkpoint = Path.Combine (dir, "start.pt")
+                let output, error = new StringWriter(), new StringWriter()
+                let saved = Init.run output error { Init.defaults with File = file; Method = "he"; Law = "uniform"; Save = Some checkpoint }
+                Expect.equal saved 0 $"init exit code ({error})"
+                Expect.stringContains (File.ReadAllText (checkpoint + ".json")) "\"Method\": \"he\"" "the sidecar records the method"
+                let code, output, error = run { Train.defaults with File = file; Data = "synthetic-blobs"; Epochs = 1; Device = "cpu"; From = Some checkpoint }
+                Expect.equal code 0 $"train exit code ({error})"
+                Expect.stringContains output $"weights from {checkpoint}" "says where the weights start"
+                let code, _, error = run { Train.defaults with File = file; Data = "synthetic-blobs"; From = Some checkpoint; Init = "lsuv" }
+                Expect.equal code 2 "both a checkpoint and a method"
+                Expect.stringContains error "--from" "the option is named")
+        }
+        test "train --init names the initialisation the weights start from" {
+            withTiny (fun _ file ->
+                let code, output, error =
+                    run { Train.defaults with File = file; Data = "synthetic-blobs"; Epochs = 1; Device = "cpu"; Init = "glorot"; Law = "truncated-normal" }
+                Expect.equal code 0 $"exit code ({error})"
+                Expect.stringContains output "weights initialised by glorot (rules exact, law truncated-normal)" "the start line"
+                let code, _, error = run { Train.defaults with File = file; Data = "synthetic-blobs"; Init = "kaiming-magic" }
+                Expect.equal code 2 "an unknown method"
+                Expect.stringContains error "kaiming-magic" "named")
+        }
         test "training a tiny model on synthetic blobs: exit 0 and the accuracy line" {
             withTiny (fun _ file ->
                 let code, output, error = run { Train.defaults with File = file; Data = "synthetic-blobs"; Epochs = 1; Device = "cpu" }

@@ -28,7 +28,9 @@ type Options =
       /// Write variance against depth, measured and predicted, for `Methods` to this PNG.
       Plot: string option
       /// Methods for the plot, separated by commas.
-      Methods: string }
+      Methods: string
+      /// Write the first draw's weights as a checkpoint that `receptor train --from` starts from.
+      Save: string option }
 
 /// File is required on the command line.
 let defaults =
@@ -43,7 +45,8 @@ let defaults =
       Report = false
       Residual = None
       Plot = None
-      Methods = "autoinit,he,torch-default" }
+      Methods = "autoinit,he,torch-default"
+      Save = None }
 
 type Args =
     | [<MainCommand; ExactlyOnce>] File of path: string
@@ -58,6 +61,7 @@ type Args =
     | Residual of policy: string
     | Plot of png: string
     | Methods of names: string
+    | Save of checkpoint: string
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -76,6 +80,7 @@ type Args =
             | Residual _ -> "residual policy: restore, sqrt-n, zero-gamma or in-degree"
             | Plot _ -> "write variance against depth, measured and predicted, for --methods to this PNG"
             | Methods _ -> $"methods for --plot, separated by commas (default {d.Methods})"
+            | Save _ -> "write the weights drawn with seed 1 to PATH (and PATH.json, which records the method) for receptor train --from PATH"
 
 let options (a: ParseResults<Args>) =
     let d = defaults
@@ -90,7 +95,8 @@ let options (a: ParseResults<Args>) =
       Report = a.Contains Report
       Residual = a.TryGetResult Residual |> Option.orElse d.Residual
       Plot = a.TryGetResult Plot |> Option.orElse d.Plot
-      Methods = a.GetResult(Methods, d.Methods) }
+      Methods = a.GetResult(Methods, d.Methods)
+      Save = a.TryGetResult Save |> Option.orElse d.Save }
 
 /// Relative error of a predicted variance against the measured one.
 let relativeError predicted measured = abs (predicted - measured) / max measured 1e-12
@@ -118,8 +124,8 @@ let private gaussianSource (input: Shape) size =
 
 /// Labelled images fitted to the network's input; per-pixel moments over all of them.
 let private labelledSource (input: Shape) size name (data: Dataset) =
-    Receptor.Core.Training.Batches.fit input data
-    |> Result.map (fun (fitted: Receptor.Core.Training.Batches.Fitted) ->
+    Receptor.Core.Data.Batches.fit input data
+    |> Result.map (fun (fitted: Receptor.Core.Data.Batches.Fitted) ->
         let all: torch.Tensor = torch.tensor (fitted.Data.Images, ReadOnlySpan (Array.append [| int64 data.Count |] fitted.Dims))
         { Batch = (fun _ -> all.index_select (0L, torch.randint (int64 data.Count, [| int64 size |])))
           Moments = Some (Measurement.pixelMoments fitted)
@@ -285,6 +291,16 @@ let private plotMethods (output: TextWriter) (options: Options) policy (source: 
             output.WriteLine (
                 sprintf "measured variances (%d seeds × %d samples, training mode) and predicted ones written to %s" options.Seeds options.Batch written)))
 
+/// `--save`: the method's draw with seed 1 on the same input (the labelled training images' moments, or
+/// standard normal), written by the library as `receptor train --from` reads it.
+let private save (output: TextWriter) (options: Options) (source: Source) (program: Program) path =
+    InitSpec.parse options.Method options.Rules options.Law options.Residual
+    |> Result.mapError (Diagnostic.at Nowhere)
+    |> Result.bind (fun spec ->
+        let data = match source.Labelled with Some images -> Images images | None -> StandardNormal
+        Receptor.Core.Training.Checkpoint.initialiseAndSave path spec 1 data program
+        |> Result.map (fun _ -> output.WriteLine $"initialised weights ({InitSpec.describe spec}, seed 1) written to {path}"))
+
 let run (output: TextWriter) (error: TextWriter) (options: Options) =
     let loaded =
         policyOf options
@@ -298,6 +314,10 @@ let run (output: TextWriter) (error: TextWriter) (options: Options) =
             match options.Plot with
             | Some path -> plotMethods output options policy source program path |> Result.map (fun () -> None)
             | None -> initialise options policy source program method |> Result.map (fun outcome -> Some (program, source, outcome)))
+        |> Result.bind (fun outcome ->
+            match options.Save, loaded with
+            | Some path, Ok (_, _, program, source) -> save output options source program path |> Result.map (fun () -> outcome)
+            | _ -> Ok outcome)
     match result with
     | Error d ->
         error.WriteLine (Diagnostic.format d)

@@ -7,6 +7,7 @@ open Argu
 open Receptor.Dsl
 open Receptor.Core
 open Receptor.Core.Data
+open Receptor.Core.Signal
 open Receptor.Core.Training
 open Receptor.Cli
 open Receptor.Cli.Common
@@ -27,7 +28,15 @@ type Options =
       Resume: bool
       Complexity: float
       /// Train on the first N training images only.
-      Images: int option }
+      Images: int option
+      /// The initialisation the weights start from (InitSpec.methods), its moment rules, weight law and
+      /// residual policy.
+      Init: string
+      Rules: string
+      Law: string
+      Residual: string option
+      /// A checkpoint whose weights the run starts from instead (`receptor init --save`, or any run's).
+      From: string option }
 
 /// The library's training defaults, written as the command line writes them. File and Data are required on
 /// the command line.
@@ -45,7 +54,12 @@ let defaults =
       Checkpoint = None
       Resume = false
       Complexity = d.Complexity
-      Images = None }
+      Images = None
+      Init = InitSpec.defaults.Method
+      Rules = Initialisers.rulesName InitSpec.defaults.Rules
+      Law = Initialisers.lawName InitSpec.defaults.Law
+      Residual = None
+      From = None }
 
 type Args =
     | [<MainCommand; ExactlyOnce>] File of path: string
@@ -61,6 +75,11 @@ type Args =
     | Resume
     | Complexity of lambda: float
     | Images of count: int
+    | Init of method: string
+    | Rules of name: string
+    | Law of name: string
+    | Residual of policy: string
+    | From of checkpoint: string
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -83,6 +102,13 @@ type Args =
             | Complexity _ ->
                 $"add λ·Σ r_h·r_w of the DynOPool layers to the loss, so that they learn to shrink (default {invariant d.Complexity})"
             | Images _ -> "train on the first N training images (default: all)"
+            | Init _ ->
+                let methods = String.concat ", " InitSpec.methods
+                $"initialise the weights by {methods} on the training images (default {d.Init})"
+            | Rules _ -> $"moment rules of --init: exact or autoinit-2023 (default {d.Rules})"
+            | Law _ -> $"weight law of --init: normal, truncated-normal, uniform or orthogonal (default {d.Law})"
+            | Residual _ -> "residual policy of --init: restore, sqrt-n, zero-gamma or in-degree (default: none)"
+            | From _ -> "start from the weights of this checkpoint (receptor init --save, or a run's) instead of --init"
 
 let options (a: ParseResults<Args>) =
     let d = defaults
@@ -98,14 +124,31 @@ let options (a: ParseResults<Args>) =
       Checkpoint = a.TryGetResult Checkpoint |> Option.orElse d.Checkpoint
       Resume = a.Contains Resume
       Complexity = a.GetResult(Complexity, d.Complexity)
-      Images = a.TryGetResult Images |> Option.orElse d.Images }
+      Images = a.TryGetResult Images |> Option.orElse d.Images
+      Init = a.GetResult(Init, d.Init)
+      Rules = a.GetResult(Rules, d.Rules)
+      Law = a.GetResult(Law, d.Law)
+      Residual = a.TryGetResult Residual |> Option.orElse d.Residual
+      From = a.TryGetResult From |> Option.orElse d.From }
 
 let private parseWith (option: string) (parse: string -> 'a option) (expected: string) (text: string) =
     match parse text with
     | Some value -> Ok value
     | None -> Error (Diagnostic.at Nowhere $"{option} expects {expected}, got '{text}'")
 
+/// Where the weights start: a checkpoint, or the initialisation the options name.
+let private startOf (o: Options) : Result<Start, Diagnostic> =
+    let d = defaults
+    let initialisation = o.Init <> d.Init || o.Rules <> d.Rules || o.Law <> d.Law || o.Residual.IsSome
+    match o.From with
+    | Some _ when initialisation ->
+        Error (Diagnostic.at Nowhere "--from starts from a checkpoint's weights; --init, --rules, --law and --residual choose an initialisation instead")
+    | Some path -> Ok (Start.From path)
+    | None -> InitSpec.parse o.Init o.Rules o.Law o.Residual |> Result.map Start.Initialise |> Result.mapError (Diagnostic.at Nowhere)
+
 let private trainOptions (o: Options) : Result<TrainOptions, Diagnostic> =
+    startOf o
+    |> Result.bind (fun start ->
     parseWith "--optimizer" Optimizer.parse "sgd or adam" o.Optimizer
     |> Result.bind (fun optimizer ->
         parseWith "--schedule" Schedule.parse "cosine or constant" o.Schedule
@@ -113,6 +156,7 @@ let private trainOptions (o: Options) : Result<TrainOptions, Diagnostic> =
             parseWith "--device" Device.parse "auto, cpu or cuda" o.Device
             |> Result.bind (fun device ->
                 { TrainOptions.defaults with
+                    Start = start
                     Epochs = o.Epochs
                     BatchSize = o.Batch
                     LearningRate = defaultArg o.LearningRate (Optimizer.defaultLearningRate optimizer)
@@ -122,7 +166,7 @@ let private trainOptions (o: Options) : Result<TrainOptions, Diagnostic> =
                     Device = device
                     Complexity = o.Complexity }
                 |> TrainOptions.validate
-                |> Result.mapError (Diagnostic.at Nowhere))))
+                |> Result.mapError (Diagnostic.at Nowhere)))))
 
 /// The training and test sets of a `--data` name and a line describing them, or the exit code and message:
 /// an unknown name or an unsuitable source is bad input, MNIST that cannot be fetched a failure of the
@@ -209,7 +253,8 @@ let run (output: TextWriter) (error: TextWriter) (display: Progress.Display) (o:
             |> Result.map (fun fitted -> program, options, c, device, data, fitted.Note)
             |> badInput)
         |> Result.bind (fun (program, options, c, device, data, note) ->
-            Trainer.compile options.Seed program
+            let trainSet, _, _ = data
+            Trainer.start options program trainSet
             |> Result.map (fun network -> network, program, options, c, device, data, note)
             |> badInput)
     match prepared with
@@ -226,6 +271,9 @@ let run (output: TextWriter) (error: TextWriter) (display: Progress.Display) (o:
             output.WriteLine (Objective.describe task)
             note |> Option.iter (fun n -> output.WriteLine $"note: {n}")
             output.WriteLine(describeOptions options ((string device.``type``).ToLowerInvariant()))
+            match options.Start with
+            | Start.Initialise spec -> output.WriteLine $"weights initialised by {InitSpec.describe spec}, seed {options.Seed}"
+            | Start.From path -> output.WriteLine $"weights from {path}"
             match display.Run (Trainer.train options checkpointing network trainSet) with
             | Error message -> fail error message
             | Ok outcome -> conclude output error network testSet outcome
