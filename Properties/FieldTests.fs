@@ -11,6 +11,7 @@ open Receptor.Core.Data
 open Receptor.Core.Fields
 open Receptor.Core.Torch
 open Receptor.Core.Training
+open Receptor.Core.Reporting
 
 let private node text =
     match Parser.parseNode text with

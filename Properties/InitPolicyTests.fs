@@ -10,6 +10,7 @@ open Receptor.Dsl
 open Receptor.Core.Torch
 open Receptor.Core.Signal
 open Receptor.Cli.Commands
+open Receptor.Core.Reporting
 
 let private close tolerance expected actual message =
     Expect.isLessThanOrEqual (abs (actual - expected)) tolerance $"{message}: expected {expected}, got {actual}"

@@ -10,6 +10,7 @@ open FsCheck.FSharp
 open Receptor.Dsl
 open Receptor.Core
 open Receptor.Generators
+open Receptor.Core.Reporting
 
 let private config maxTest =
     { FsCheckConfig.defaultConfig with maxTest = maxTest; arbitrary = [ typeof<Arbitraries> ] }

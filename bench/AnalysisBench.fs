@@ -5,6 +5,7 @@ module Receptor.Bench.AnalysisBench
 open Receptor.Dsl
 open Receptor.Dsl.Combinators
 open Receptor.Core
+open Receptor.Core.Reporting
 
 /// torchvision's ResNet-152: bottlenecks [3; 8; 36; 3], stride on the 3×3 (v1.5).
 let resnet152 =

@@ -5,6 +5,7 @@ open System.IO
 open Argu
 open Receptor.Core
 open Receptor.Cli.Common
+open Receptor.Core.Reporting
 
 type Options =
     { File: string

@@ -7,6 +7,7 @@ open Argu
 open Receptor.Dsl
 open Receptor.Core.Signal
 open Receptor.Cli.Common
+open Receptor.Core.Reporting
 
 type Options =
     { Activation: string

@@ -11,6 +11,7 @@ open Receptor.Core
 open Receptor.Core.Data
 open Receptor.Core.Fields
 open Receptor.Cli.Common
+open Receptor.Core.Reporting
 
 type Options =
     { File: string

@@ -8,6 +8,7 @@ open Argu
 open Receptor.Dsl
 open Receptor.Core.Fields
 open Receptor.Cli.Common
+open Receptor.Core.Reporting
 
 type Options =
     { /// Family names separated by commas.

@@ -12,6 +12,7 @@ open Receptor.Core.Torch
 open Receptor.Core.Signal
 open Receptor.Core.Signal.Propagation
 open Receptor.Cli.Common
+open Receptor.Core.Reporting
 
 type Options =
     { File: string
@@ -98,19 +99,6 @@ let options (a: ParseResults<Args>) =
       Methods = a.GetResult(Methods, d.Methods)
       Save = a.TryGetResult Save |> Option.orElse d.Save }
 
-/// Relative error of a predicted variance against the measured one.
-let relativeError predicted measured = abs (predicted - measured) / max measured 1e-12
-
-/// A node agrees when its variance is within `varianceTolerance` (relative) and its mean within
-/// `meanTolerance` of the measured standard deviation.
-type Tolerance = { RelativeVariance: float; MeanInDeviations: float }
-
-let tolerance = { RelativeVariance = 0.15; MeanInDeviations = 0.1 }
-
-let agrees (t: Tolerance) (predicted: NodeMoments) (measured: Measurement.Measured) =
-    relativeError predicted.Variance measured.Variance <= t.RelativeVariance
-    && abs (predicted.Mean - measured.Mean) <= t.MeanInDeviations * sqrt (max measured.Variance 1e-12)
-
 /// Where the input batches come from, their moments for the prediction, and the labelled images GradInit
 /// learns on (none for Gaussian input).
 type private Source =
@@ -148,11 +136,6 @@ let private imagesSource (input: Shape) size name (images: DataSources.Images) =
             | DataSources.Unsuitable e -> $"--data {e}"))
     |> Result.mapError (Diagnostic.at Nowhere)
     |> Result.bind (fun splits -> labelledSource input size $"{splits.Title} (training images)" splits.Train)
-
-let private formatRow (columns: string list) (widths: int list) =
-    List.zip columns widths
-    |> List.mapi (fun i (c, w) -> if i < 2 then c.PadRight w else c.PadLeft w)
-    |> String.concat "  "
 
 /// GradInit learns on labelled data, so it is made here rather than by the parser of data-free methods:
 /// from He's draw (as the reference's networks start), with the reference's settings.
@@ -209,39 +192,6 @@ let private initialiseAndMeasure (options: Options) (prepared: Initialisers.Prep
     | Some d, _ -> Error d
     | None, (Initialisers.Lsuv | Initialisers.GradInit _) -> Initialisers.predictRealised prepared (List.ofSeq draws) network source.Moments |> Result.map (fun p -> p, measured)
     | None, _ -> Ok (prepared.Plan, measured)
-
-let private printReport (output: TextWriter) (prediction: Prediction) (measured: Measurement.Measured list) =
-    let widths = [ 40; 32; 8; 8; 8; 8; 7; 7 ]
-    output.WriteLine (formatRow [ "path"; "op"; "mean"; "measured"; "variance"; "measured"; "± s.e."; "error" ] widths)
-    let byPath = measured |> List.map (fun m -> m.Path, m) |> Map.ofList
-    let rows = prediction.Nodes |> List.choose (fun p -> byPath.TryFind p.Path |> Option.map (fun m -> p, m))
-    for p, m in rows do
-        let mark = if agrees tolerance p m then "" else " *"
-        let op = if p.Op.Length > 32 then p.Op.Substring (0, 31) + "…" else p.Op
-        output.WriteLine (
-            formatRow
-                [ p.Path; op; sprintf "%.4f" p.Mean; sprintf "%.4f" m.Mean; sprintf "%.4f" p.Variance; sprintf "%.4f" m.Variance
-                  sprintf "%.4f" m.VarianceError; sprintf "%.1f%%" (100.0 * relativeError p.Variance m.Variance) ]
-                widths
-            + mark)
-    let within = rows |> List.filter (fun (p, m) -> agrees tolerance p m) |> List.length
-    output.WriteLine ""
-    output.WriteLine (
-        sprintf "%d of %d nodes agree (variance within %.0f%%, mean within %.2f measured standard deviations; * marks the others)"
-            within rows.Length (100.0 * tolerance.RelativeVariance) tolerance.MeanInDeviations)
-    let weighted = prediction.Layers |> List.filter (fun (l, _) -> l.Part <> "depthwise") |> List.choose (fun (l, _) -> byPath.TryFind l.Path)
-    if not weighted.IsEmpty then
-        let errors = weighted |> List.map (fun m -> relativeError Initialisers.target m.Variance) |> List.sort
-        output.WriteLine (
-            sprintf "weighted layers: measured output variance within 15%% of %.0f for %d of %d, median error %.1f%%"
-                Initialisers.target (errors |> List.filter (fun e -> e <= 0.15) |> List.length) errors.Length (100.0 * errors[errors.Length / 2]))
-
-let private printPlan (output: TextWriter) (prediction: Prediction) =
-    let widths = [ 44; 12; 8; 10; 10 ]
-    output.WriteLine (formatRow [ "layer"; "kind"; "fan-in"; "weight sd"; "bias sd" ] widths)
-    for layer, v in prediction.Layers do
-        let name = if layer.Part = "" then layer.Path else layer.Path + "/" + layer.Part
-        output.WriteLine (formatRow [ name; layer.Kind; string layer.FanIn; sprintf "%.5f" (sqrt v.Weight); sprintf "%.5f" (sqrt v.Bias) ] widths)
 
 /// Compiles the program for one method, with the residual policy applied, and draws (and, for --report,
 /// measures) it; the network lives only inside.
@@ -331,8 +281,8 @@ let run (output: TextWriter) (error: TextWriter) (options: Options) =
                 sprintf "predicted, and measured in training mode over %d seeds × %d samples (%.1f s)"
                     options.Seeds options.Batch watch.Elapsed.TotalSeconds)
             output.WriteLine ""
-            printReport output prediction measured
+            output.Write (InitReport.comparison prediction measured)
         else
             output.WriteLine ""
-            printPlan output prediction
+            output.Write (InitReport.plan prediction)
         exitOk

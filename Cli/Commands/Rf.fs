@@ -7,6 +7,7 @@ open Argu
 open Receptor.Core
 open Receptor.Core.Fields
 open Receptor.Cli.Common
+open Receptor.Core.Reporting
 
 type Options =
     { File: string

@@ -15,6 +15,7 @@ open Receptor.Core.Fields
 open Receptor.Core.Torch
 open Receptor.Core.Training
 open Receptor.Cli.Common
+open Receptor.Core.Reporting
 
 /// What one variant measured.
 type VariantRecord =

@@ -16,6 +16,7 @@ open Receptor.Core.Signal
 open Receptor.Core.Signal.Propagation
 open Receptor.Core.Fields
 open Receptor.Cli.Common
+open Receptor.Core.Reporting
 
 type Options =
     { /// The folder for the variance-by-depth figures.

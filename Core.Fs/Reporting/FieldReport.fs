@@ -1,11 +1,12 @@
 /// Text and JSON for `receptor rf`, `receptor erf` and `receptor erf-growth`.
-module Receptor.Core.Fields.FieldReport
+module Receptor.Core.Reporting.FieldReport
 
 open System.IO
 open System.Text
 open System.Text.Json
 open Receptor.Dsl
 open Receptor.Core
+open Receptor.Core.Fields
 
 let private axisText (pick: AxisField -> float) field =
     match field with

@@ -1,12 +1,14 @@
 /// PNG figures with ScottPlot (rendered by SkiaSharp, headless): an ERF heatmap on linear and log scales
 /// side by side, and ERF growth curves on log-log axes.
-module Receptor.Core.Fields.Plots
+module Receptor.Core.Reporting.Plots
 
 open System
 open System.IO
 open ScottPlot
 open SkiaSharp
 open Receptor.Dsl
+open Receptor.Core
+open Receptor.Core.Fields
 
 /// Writes a figure through `save`, creating the folder; an I/O failure is a diagnostic.
 let write (path: string) (save: string -> unit) =

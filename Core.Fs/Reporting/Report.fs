@@ -1,11 +1,12 @@
 /// Analysis reports as a text table and as JSON.
-module Receptor.Core.Report
+module Receptor.Core.Reporting.Report
 
 open System
 open System.IO
 open System.Text
 open System.Text.Json
 open Receptor.Dsl
+open Receptor.Core
 
 let thousands (n: int64) = n.ToString("N0", Globalization.CultureInfo.InvariantCulture)
 

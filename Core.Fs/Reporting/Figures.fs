@@ -1,16 +1,17 @@
 /// PNG figures of signal propagation (ScottPlot, as Fields/Plots.fs): χ₁ against σ_w for the edge of chaos,
 /// and the variance along a network's depth for several initialisers.
-module Receptor.Core.Signal.Figures
+module Receptor.Core.Reporting.Figures
 
 open ScottPlot
 open Receptor.Core.Signal.EdgeOfChaos
+open Receptor.Core.Signal
 
 /// Width and height of every figure here, in pixels.
 let size = 900, 640
 
 let private save (plot: Plot) path =
     let width, height = size
-    Receptor.Core.Fields.Plots.write path (fun file -> plot.SavePng(file, width, height) |> ignore)
+    Plots.write path (fun file -> plot.SavePng(file, width, height) |> ignore)
 
 /// χ₁ against σ_w where the variance map has a fixed point, with χ₁ = 1 and the critical σ_w marked.
 let edgeOfChaos (path: string) (activation: string) (biasSd: float) (points: Point[]) (critical: Critical) =
