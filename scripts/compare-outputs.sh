@@ -23,10 +23,11 @@ snapshot() { # tree out
     for model in $(cd "$tree" && find Examples -name '*.rcp' | sort); do
         name=${model//\//_}
         dotnet "$dll" analyze --json "$tree/$model" >"$out/analyze/$name.json" 2>&1 || true
-        # Predicted mean and variance per node: the path and the fields 6 and 4 from the end of each row
-        # (mean, measured, variance, measured, s.e., error); measurement is not compared.
+        # Predicted mean and variance per node: the path and the fields 5 and 3 before the last of each row
+        # (mean, measured, variance, measured, s.e., error, and a star for a node that disagrees); measurement
+        # is not compared.
         dotnet "$dll" init "$tree/$model" --report --seeds 1 --batch 2 2>&1 \
-            | awk 'NF >= 8 && $(NF) ~ /%$/ { print $1, $(NF-6), $(NF-4) } / error: /' >"$out/init/$name.txt" || true
+            | awk '{ if ($NF == "*") NF--; if (NF >= 8 && $NF ~ /%$/) print $1, $(NF-5), $(NF-3) } / error: /' >"$out/init/$name.txt" || true
     done
 }
 
