@@ -152,7 +152,7 @@ let receptiveField (input: Shape) (node: Node) : string list =
         // a unit whose field lies wholly in the padding receives nothing.
         // Across a border a strided or dilated layer may skip the pixels next to it: the support lies within
         // the clipped field, and may be empty (a dilated 2-tap kernel padded around a 1×1 map reads only
-        // padding).
+        // padding), and then it is empty along the other axis as well.
         let judge axis length (first, last) actual =
             match actual with
             | None when last < 0 || first > length - 1 -> None
@@ -166,5 +166,10 @@ let receptiveField (input: Shape) (node: Node) : string list =
             | Some (a, b) ->
                 if a >= max 0 first && b <= min (length - 1) last then None
                 else Some (sprintf "%s: support %d..%d leaves the clipped field %d..%d (unit %A, %A)" axis a b first last units report.Field)
-        [ judge "rows" height (fst extents) (support rows); judge "columns" width (snd extents) (support columns) ]
-        |> List.choose id
+        let crosses length (first, last) = first < 0 || last > length - 1
+        match support rows, support columns with
+        // No gradient at all: one axis reading only padding starves the other too.
+        | None, None when crosses height (fst extents) || crosses width (snd extents) -> []
+        | rowSupport, columnSupport ->
+            [ judge "rows" height (fst extents) rowSupport; judge "columns" width (snd extents) columnSupport ]
+            |> List.choose id

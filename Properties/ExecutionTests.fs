@@ -62,6 +62,13 @@ let tests: Test =
             Expect.equal outputs[0] outputs[1] "the output does not depend on the input"
             Expect.isEmpty (Agreement.receptiveField input (node text)) "disagreements"
         }
+        test "a kernel reading only padding along one axis leaves no gradient along the other, inside the image there" {
+            // Shrunk from a generated architecture (CI, seed 10239442867667630961, 16732777423931152719): after the
+            // global average, the 1×6 taps dilated by 2 around the one pixel all land on `same` padding; the rows'
+            // field is the whole image, exactly, yet no row receives a gradient either.
+            let input, text = Spatial (8, 15, 10), "gavgpool >> dwconv(1x6, padding=same, dilation=2)"
+            Expect.isEmpty (Agreement.receptiveField input (node text)) "disagreements"
+        }
         test "a genuinely misaligned concat is reported at the merge's path" {
             let input = Spatial (1, 20, 20)
             // Both branches give 10×10, but unit 0 of the 1×1 stride-2 conv is centred on pixel 0 and that of
