@@ -27,7 +27,7 @@ snapshot() { # tree out
         # (mean, measured, variance, measured, s.e., error, and a star for a node that disagrees); measurement
         # is not compared.
         dotnet "$dll" init "$tree/$model" --report --seeds 1 --batch 2 2>&1 \
-            | awk '{ if ($NF == "*") NF--; if (NF >= 8 && $NF ~ /%$/) print $1, $(NF-5), $(NF-3) } / error: /' >"$out/init/$name.txt" || true
+            | awk '{ if ($NF == "*") NF--; if (NF >= 8 && $NF ~ /%$/ && $1 != "weighted") print $1, $(NF-5), $(NF-3) } / error: /' >"$out/init/$name.txt" || true
     done
 }
 
