@@ -16,6 +16,7 @@ type Options =
       Init: string
       From: string option
       Epochs: int
+      Batch: int
       Optimizer: Optimizer
       /// None for the optimiser's default.
       LearningRate: float option
@@ -31,6 +32,7 @@ type Options =
             | "--from" :: path :: rest -> parse { options with From = Some path } rest
             | "--epochs" :: n :: rest -> number n |> Result.bind (fun n -> parse { options with Epochs = n } rest)
             | "--images" :: n :: rest -> number n |> Result.bind (fun n -> parse { options with Images = Some n } rest)
+            | "--batch" :: n :: rest -> number n |> Result.bind (fun n -> parse { options with Batch = n } rest)
             | "--optimizer" :: name :: rest ->
                 match Optimizer.parse name with
                 | Some optimizer -> parse { options with Optimizer = optimizer } rest
@@ -46,8 +48,8 @@ type Options =
             | true, n -> Ok n
             | _ -> Error $"train-init: '{text}' is not a whole number"
         match args with
-        | file :: rest -> parse { File = file; Init = "autoinit"; From = None; Epochs = 3; Optimizer = Sgd; LearningRate = None; Images = None; Seed = 1 } rest
-        | [] -> Error "usage: train-init FILE [--init METHOD | --from PATH] [--epochs N] [--optimizer sgd|adam] [--lr X] [--images N] [--seed N]"
+        | file :: rest -> parse { File = file; Init = "autoinit"; From = None; Epochs = 3; Batch = TrainOptions.defaults.BatchSize; Optimizer = Sgd; LearningRate = None; Images = None; Seed = 1 } rest
+        | [] -> Error "usage: train-init FILE [--init METHOD | --from PATH] [--epochs N] [--batch N] [--optimizer sgd|adam] [--lr X] [--images N] [--seed N]"
 
 let private start (options: Options) =
     match options.From with
@@ -70,6 +72,7 @@ let run (options: Options) (log: string -> unit) : Result<string list, string> =
             { TrainOptions.defaults with
                 Start = start
                 Epochs = options.Epochs
+                BatchSize = options.Batch
                 Optimizer = options.Optimizer
                 LearningRate = defaultArg options.LearningRate (Optimizer.defaultLearningRate options.Optimizer)
                 Seed = options.Seed
@@ -91,6 +94,6 @@ let run (options: Options) (log: string -> unit) : Result<string list, string> =
                     match start with
                     | Initialise spec -> InitSpec.describe spec
                     | From path -> $"from {path}"
-                [ $"{program.Name} on MNIST ({train.Count} training, {test.Count} test images), {options.Epochs} epochs, {Optimizer.name options.Optimizer} lr {trainOptions.LearningRate} (cosine), start: {origin}, seed {options.Seed}"
+                [ $"{program.Name} on MNIST ({train.Count} training, {test.Count} test images), {options.Epochs} epochs, batch {options.Batch}, {Optimizer.name options.Optimizer} lr {trainOptions.LearningRate} (cosine), start: {origin}, seed {options.Seed}"
                   $"status {outcome.Status}; start {started:F1} s, training {outcome.Seconds:F1} s, wall {clock.Elapsed.TotalSeconds:F1} s"
                   $"test accuracy {100.0 * evaluation.Accuracy:F2}%% (loss {evaluation.Loss:F4})" ])))
