@@ -43,5 +43,5 @@ let main argv =
         printfn "%s" (LayerBench.run ())
         0
     | _ ->
-        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init | layers | train-init FILE [--init METHOD | --from PATH] [--epochs N] [--images N] [--seed N]]"
+        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init | layers | train-init FILE [--init METHOD | --from PATH] [--epochs N] [--batch N] [--optimizer sgd|adam] [--lr X] [--images N] [--seed N]]"
         2

@@ -16,6 +16,10 @@ type Options =
       Init: string
       From: string option
       Epochs: int
+      Batch: int
+      Optimizer: Optimizer
+      /// None for the optimiser's default.
+      LearningRate: float option
       /// Train on the first N training images (all when None).
       Images: int option
       Seed: int }
@@ -28,6 +32,15 @@ type Options =
             | "--from" :: path :: rest -> parse { options with From = Some path } rest
             | "--epochs" :: n :: rest -> number n |> Result.bind (fun n -> parse { options with Epochs = n } rest)
             | "--images" :: n :: rest -> number n |> Result.bind (fun n -> parse { options with Images = Some n } rest)
+            | "--batch" :: n :: rest -> number n |> Result.bind (fun n -> parse { options with Batch = n } rest)
+            | "--optimizer" :: name :: rest ->
+                match Optimizer.parse name with
+                | Some optimizer -> parse { options with Optimizer = optimizer } rest
+                | None -> Error $"train-init: unknown optimizer '{name}' (sgd, adam)"
+            | "--lr" :: x :: rest ->
+                match System.Double.TryParse (x, System.Globalization.CultureInfo.InvariantCulture) with
+                | true, lr -> parse { options with LearningRate = Some lr } rest
+                | _ -> Error $"train-init: '{x}' is not a number"
             | "--seed" :: n :: rest -> number n |> Result.bind (fun n -> parse { options with Seed = n } rest)
             | other :: _ -> Error $"train-init: unexpected '{other}'"
         and number (text: string) =
@@ -35,8 +48,8 @@ type Options =
             | true, n -> Ok n
             | _ -> Error $"train-init: '{text}' is not a whole number"
         match args with
-        | file :: rest -> parse { File = file; Init = "autoinit"; From = None; Epochs = 3; Images = None; Seed = 1 } rest
-        | [] -> Error "usage: train-init FILE [--init METHOD | --from PATH] [--epochs N] [--images N] [--seed N]"
+        | file :: rest -> parse { File = file; Init = "autoinit"; From = None; Epochs = 3; Batch = TrainOptions.defaults.BatchSize; Optimizer = Sgd; LearningRate = None; Images = None; Seed = 1 } rest
+        | [] -> Error "usage: train-init FILE [--init METHOD | --from PATH] [--epochs N] [--batch N] [--optimizer sgd|adam] [--lr X] [--images N] [--seed N]"
 
 let private start (options: Options) =
     match options.From with
@@ -55,7 +68,15 @@ let run (options: Options) (log: string -> unit) : Result<string list, string> =
         |> Result.bind (fun _ -> Mnist.load dir)
         |> Result.map (fun (train, test) -> program, start, (match options.Images with Some n -> Dataset.take n train | None -> train), test))
     |> Result.bind (fun (program, start, train, test) ->
-        let trainOptions = { TrainOptions.defaults with Start = start; Epochs = options.Epochs; Seed = options.Seed; Device = Cpu }
+        let trainOptions =
+            { TrainOptions.defaults with
+                Start = start
+                Epochs = options.Epochs
+                BatchSize = options.Batch
+                Optimizer = options.Optimizer
+                LearningRate = defaultArg options.LearningRate (Optimizer.defaultLearningRate options.Optimizer)
+                Seed = options.Seed
+                Device = Cpu }
         Trainer.start trainOptions program train
         |> Result.mapError Diagnostic.format
         |> Result.bind (fun network ->
@@ -63,6 +84,7 @@ let run (options: Options) (log: string -> unit) : Result<string list, string> =
             let started = clock.Elapsed.TotalSeconds
             let report progress =
                 match progress with
+                | Trainer.StepDone s when s.Step % 25 = 0 -> log $"epoch {s.Epoch} step {s.Step}/{s.Steps}  loss {s.Loss:F4}  accuracy {100.0 * s.Accuracy:F2}%%"
                 | Trainer.EpochDone e -> log $"epoch {e.Epoch}/{e.Epochs}  loss {e.Loss:F4}  accuracy {100.0 * e.Accuracy:F2}%%  {e.Seconds:F1} s"
                 | _ -> ()
             Trainer.train trainOptions None network train report
@@ -72,6 +94,6 @@ let run (options: Options) (log: string -> unit) : Result<string list, string> =
                     match start with
                     | Initialise spec -> InitSpec.describe spec
                     | From path -> $"from {path}"
-                [ $"{program.Name} on MNIST ({train.Count} training, {test.Count} test images), {options.Epochs} epochs, start: {origin}, seed {options.Seed}"
+                [ $"{program.Name} on MNIST ({train.Count} training, {test.Count} test images), {options.Epochs} epochs, batch {options.Batch}, {Optimizer.name options.Optimizer} lr {trainOptions.LearningRate} (cosine), start: {origin}, seed {options.Seed}"
                   $"status {outcome.Status}; start {started:F1} s, training {outcome.Seconds:F1} s, wall {clock.Elapsed.TotalSeconds:F1} s"
                   $"test accuracy {100.0 * evaluation.Accuracy:F2}%% (loss {evaluation.Loss:F4})" ])))
