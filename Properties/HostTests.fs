@@ -57,6 +57,10 @@ let private trainingTests =
                 let result = await (Training.TrainAsync (tiny, TrainingData.Blobs (12, trainingImages = 256, testImages = 64), options))
                 Expect.equal (result.Diverged, result.Epochs) (false, 1) "one epoch")
         }
+        test "TrainingData.MnistAsync reads the cached digits" {
+            let mnist = await (TrainingData.MnistAsync ())
+            Expect.equal (mnist.TrainingImages, mnist.TestImages) (8000, 2000) "the 8,000 / 2,000 split"
+        }
         test "unknown names, two starts at once and a checkpoint of another architecture are ReceptorExceptions" {
             withArchitectures (fun dir tiny other ->
                 let checkpoint = Path.Combine (dir, "tiny.pt")
