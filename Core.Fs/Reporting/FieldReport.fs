@@ -101,13 +101,7 @@ let rfJson (report: AnalysisReport) (region: UnitRegion) =
             Report.writeFieldProperties w n.Field
             w.WriteEndObject()
         w.WriteEndArray()
-        w.WriteStartArray "misalignments"
-        for m in report.Misalignments do
-            w.WriteStartObject()
-            w.WriteString("path", m.Path)
-            w.WriteString("message", m.Message)
-            w.WriteEndObject()
-        w.WriteEndArray()
+        Report.writeMisalignments w report.Misalignments
         writeRegion w region
         w.WriteEndObject())
 

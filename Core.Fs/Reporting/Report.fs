@@ -108,6 +108,17 @@ let private writeField (w: Utf8JsonWriter) field =
     w.WriteEndObject()
 
 /// The whole report as JSON (one object; nodes in evaluation order).
+
+/// The `misalignments` array of a report: each misaligned merge's path and message.
+let writeMisalignments (w: Utf8JsonWriter) (misalignments: Misalignment list) =
+    w.WriteStartArray "misalignments"
+    for m in misalignments do
+        w.WriteStartObject()
+        w.WriteString("path", m.Path)
+        w.WriteString("message", m.Message)
+        w.WriteEndObject()
+    w.WriteEndArray()
+
 let json (report: AnalysisReport) =
     use stream = new MemoryStream()
     use w = new Utf8JsonWriter(stream, JsonWriterOptions(Indented = true))
@@ -122,13 +133,7 @@ let json (report: AnalysisReport) =
     w.WriteNumber("memoryBytes", report.Totals.Memory)
     w.WriteEndObject()
     writeField w report.Field
-    w.WriteStartArray "misalignments"
-    for m in report.Misalignments do
-        w.WriteStartObject()
-        w.WriteString("path", m.Path)
-        w.WriteString("message", m.Message)
-        w.WriteEndObject()
-    w.WriteEndArray()
+    writeMisalignments w report.Misalignments
     w.WriteStartArray "nodes"
     for n in report.Nodes do
         w.WriteStartObject()
