@@ -13,6 +13,7 @@ let rec private describe value =
     | Var v -> v
     | Arith _ -> "an arithmetic expression"
     | Expr _ -> "an activation expression"
+    | Choose _ -> "a choice point"
 
 /// Whether a concrete value suits an argument type; block variables are checked when substituted.
 let accepts argType value =

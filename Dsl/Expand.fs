@@ -19,6 +19,12 @@ type private Env =
 
 let private fail path message = Error (Diagnostic.atPath path message)
 
+/// A choice point left in a tree that is to be checked: the text is a search space, not a network.
+let undecided path (name: string option) =
+    let what = name |> Option.map (sprintf "choice point '%s'") |> Option.defaultValue "a choice point"
+    Diagnostic.atPath path (sprintf "%s is undecided: this is a search space, not a network" what)
+    |> Diagnostic.withHint "sample it first (receptor search space FILE prints samples)"
+
 let rec private evaluate env path value =
     match value with
     | Var name ->
@@ -49,11 +55,12 @@ let rec private evaluate env path value =
             | Times -> Ok (Float (x * y))
             | Divide -> Ok (Float (x / y))
         | Ok _, Ok _ -> fail path "arithmetic needs numbers"
+    | Choose (name, _) -> Error (undecided path name)
     | Int _ | Float _ | Bool _ | Word _ | Pair _ | Expr _ -> Ok value
 
 let rec private isConcrete value =
     match value with
-    | Var _ | Arith _ -> false
+    | Var _ | Arith _ | Choose _ -> false
     | Int _ | Float _ | Bool _ | Word _ | Pair _ | Expr _ -> true
 
 let private traverse f items =
@@ -90,6 +97,7 @@ let rec private expand env path node : Result<Node, Diagnostic> =
         | Ok count, Ok body -> Ok (Repeat (count, body))
         | Error e, _ | _, Error e -> Error e
     | Named (name, body) -> expand env path body |> Result.map (fun body -> Named (name, body))
+    | Choice (name, _) -> Error (undecided path name)
     | Call (name, args) ->
         match env.Blocks.TryFind name with
         | None ->

@@ -20,6 +20,7 @@ let private baseName node =
     | Repeat _ -> "repeat"
     | Named (name, _) -> name
     | Call (block, _) -> block
+    | Choice _ -> "choice"
 
 /// Segments for siblings: a name used once stands alone, a name used more often gets its ordinal.
 let segments (siblings: Node list) =

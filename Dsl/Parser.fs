@@ -97,9 +97,73 @@ let private negate value =
     | Float f -> Float -f
     | other -> Arith (Minus, Int 0, other)
 
-/// Argument values: literals, words, block parameters and integer arithmetic on them.
+/// An argument of a choice point: a value, or `key=value`.
+type private DomainArgument =
+    | Positional of Value
+    | Keyed of string * Value
+
+/// The label of a choice point, given as a last argument `name=NAME`.
+let private choiceLabel (keyed: (string * Value) list) =
+    match keyed |> List.filter (fun (k, _) -> k = "name") with
+    | [] -> Result.Ok None
+    | [ _, Var n ] -> Result.Ok (Some n)
+    | [ _, _ ] -> Result.Error "name= takes a name"
+    | _ -> Result.Error "name= is given twice"
+
+/// A choice point's keyed arguments other than those it takes.
+let private unexpectedKeys (allowed: string list) (keyed: (string * Value) list) =
+    match keyed |> List.tryFind (fun (k, _) -> k <> "name" && not (List.contains k allowed)) with
+    | Some (k, _) -> Result.Error (sprintf "unknown argument '%s'" k)
+    | None -> Result.Ok ()
+
+/// The domain of `choice(…)`, `int(…)` or `real(…)` from its arguments.
+let private domainOf keyword (arguments: DomainArgument list) : Result<Value, string> =
+    let positional = arguments |> List.choose (function Positional v -> Some v | Keyed _ -> None)
+    let keyed = arguments |> List.choose (function Keyed (k, v) -> Some (k, v) | Positional _ -> None)
+    let number v =
+        match v with
+        | Int i -> Some (float i)
+        | Float f -> Some f
+        | _ -> None
+    let build allowed make =
+        unexpectedKeys allowed keyed
+        |> Result.bind (fun () -> choiceLabel keyed)
+        |> Result.bind (fun label -> make () |> Result.map (fun domain -> Choose (label, domain)))
+    match keyword with
+    | "choice" ->
+        build [] (fun () ->
+            if positional.IsEmpty then Result.Error "choice(…) needs at least one value" else Result.Ok (Among positional))
+    | "int" ->
+        build [ "step" ] (fun () ->
+            let step = keyed |> List.tryPick (fun (k, v) -> if k = "step" then Some v else None) |> Option.defaultValue (Int 1)
+            match positional, step with
+            | [ Int low; Int high ], Int step when step >= 1 && low <= high -> Result.Ok (IntRange (low, high, step))
+            | [ Int _; Int _ ], Int step when step < 1 -> Result.Error "int(…): step must be at least 1"
+            | [ Int low; Int high ], Int _ -> Result.Error (sprintf "int(%d, %d): the low end exceeds the high end" low high)
+            | _ -> Result.Error "int(low, high[, step=s]) takes whole numbers")
+    | _ ->
+        build [] (fun () ->
+            let range low high log =
+                match number low, number high with
+                | Some low, Some high when log && low <= 0.0 -> Result.Error (sprintf "real(…, log): the low end must be positive, got %g" low)
+                | Some low, Some high when low <= high -> Result.Ok (RealRange (low, high, log))
+                | Some _, Some _ -> Result.Error "real(low, high): the low end exceeds the high end"
+                | _ -> Result.Error "real(low, high[, log]) takes numbers"
+            match positional with
+            | [ low; high ] -> range low high false
+            | [ low; high; Var "log" ] -> range low high true
+            | _ -> Result.Error "real(low, high[, log]) takes two numbers and optionally log")
+
+/// Argument values: literals, words, block parameters and integer arithmetic on them; in search spaces,
+/// choice points `choice(…)`, `int(…)` and `real(…)`.
 let private value: P<Value> =
     let arith, arithRef = createParserForwardedToRef<Value, State> ()
+    let domainKeyword =
+        attempt ((pstring "choice" <|> pstring "int" <|> pstring "real") .>> notFollowedBy (satisfy isNameChar) .>> ws .>> followedBy (skipChar '('))
+    let domainArgument =
+        (attempt (name .>> symbol "=") .>>. arith |>> Keyed) <|> (arith |>> Positional)
+    let domain =
+        domainKeyword >>= fun keyword -> validated (parenthesised (sepBy1 domainArgument (symbol ","))) (domainOf keyword)
     let word =
         name |>> fun n ->
             match n with
@@ -110,6 +174,7 @@ let private value: P<Value> =
     atomRef.Value <-
         choice
             [ literal
+              domain
               word
               parenthesised arith
               symbol "-" >>. nested atom |>> negate ]
@@ -175,16 +240,17 @@ let private activation: P<ActExpr> =
         | X | Const _ | Scalar _ -> []
     validated expr (shallow "an activation expression" operands)
 
-/// Turns a parsed word into the value an argument type expects.
-let private classify argType v =
+/// Turns a parsed word into the value an argument type expects, also among a choice point's values.
+let rec private classify argType v =
     match argType, v with
     | PaddingSpec, Var (("same" | "valid") as w) -> Word w
     | OneOf choices, Var w when List.contains w choices -> Word w
+    | _, Choose (label, Among values) -> Choose (label, Among (values |> List.map (classify argType)))
     | _ -> v
 
 let rec private isConcrete v =
     match v with
-    | Var _ -> false
+    | Var _ | Choose _ -> false
     | Arith (_, a, b) -> isConcrete a && isConcrete b
     | _ -> true
 
@@ -215,10 +281,19 @@ let private argument (kind: LayerKind) index : P<string * Value> =
             let p = kind.Signature[index]
             argumentValue (Some p.Type) |>> fun v -> p.Name, v
         else fail (sprintf "%s takes at most %d arguments" kind.Name kind.Signature.Length)
+    // A choice point is checked through the values it can take: each listed one, or a range's ends.
+    let candidates v =
+        match v with
+        | Choose (_, Among values) -> values
+        | Choose (_, IntRange (low, high, _)) -> [ Int low; Int high ]
+        | Choose (_, RealRange (low, high, _)) -> [ Float low; Float high ]
+        | v -> [ v ]
     let checkType (argName, v) =
         match spec argName with
-        | Some p when isConcrete v && not (v |> function Arith _ -> true | _ -> false) ->
-            LayerCheck.accepts p.Type v
+        | Some p ->
+            candidates v
+            |> List.filter (fun c -> isConcrete c && not (c |> function Arith _ -> true | _ -> false))
+            |> List.fold (fun state c -> state |> Result.bind (fun () -> LayerCheck.accepts p.Type c)) (Result.Ok ())
             |> Result.map (fun () -> argName, v)
             |> Result.mapError (sprintf "%s: argument '%s': %s" kind.Name argName)
         | _ -> Result.Ok (argName, v)
@@ -250,7 +325,7 @@ let private arrange (kind: LayerKind) (args: (string * Value) list) =
 let private mergeByName =
     Map.ofList [ "add", Add; "concat", Concat; "multiply", Multiply; "mean", Mean; "max", Merge.Max ]
 
-let private keywords = set [ "input"; "block"; "network"; "residual"; "repeat" ] + (mergeByName |> Map.keys |> Set.ofSeq)
+let private keywords = set [ "input"; "block"; "network"; "residual"; "repeat"; "choice"; "optional" ] + (mergeByName |> Map.keys |> Set.ofSeq)
 
 let private recordCall callName position : P<unit> =
     updateUserState (fun s -> { s with Calls = (callName, position) :: s.Calls })
@@ -267,6 +342,20 @@ let private expression: P<Node> =
             .>>. opt (symbol "," >>. symbol "scale" >>. symbol "=" >>. value))
         |>> fun ((body, shortcut), scale) -> Residual (body, shortcut, scale)
     let repeat = inParens (value .>> symbol "," .>>. expr) |>> Repeat
+    let label = attempt (symbol "name" >>. symbol "=") >>. name
+    let choiceOf =
+        let item = (label |>> Choice2Of2) <|> (expr |>> Choice1Of2)
+        validated (inParens (sepBy1 item (symbol ","))) (fun items ->
+            let options = items |> List.choose (function Choice1Of2 n -> Some n | Choice2Of2 _ -> None)
+            match items |> List.choose (function Choice2Of2 l -> Some l | Choice1Of2 _ -> None), List.last items with
+            | _, _ when options.IsEmpty -> Result.Error "choice(…) needs at least one option"
+            | [], _ -> Result.Ok (Choice (None, options))
+            | [ l ], Choice2Of2 _ -> Result.Ok (Choice (Some l, options))
+            | [ _ ], Choice1Of2 _ -> Result.Error "name= comes after the options"
+            | _ -> Result.Error "name= is given twice")
+    let optionalOf =
+        inParens (expr .>>. opt (symbol "," >>. label))
+        |>> fun (option, l) -> Choice (l, [ option; Op { Kind = "identity"; Args = [] } ])
     let layerOrCall (start: CharStreamState<State>) (position: Position) identifier =
         match Registry.tryFind identifier with
         | Some kind ->
@@ -290,6 +379,8 @@ let private expression: P<Node> =
                     match identifier with
                     | "residual" -> residual
                     | "repeat" -> repeat
+                    | "choice" -> choiceOf
+                    | "optional" -> optionalOf
                     | merge when mergeByName.ContainsKey merge ->
                         inParens (sepBy1 expr (symbol ",")) |>> fun branches -> Branches (mergeByName[merge], branches)
                     | _ ->

@@ -80,6 +80,22 @@ let rec value v =
     | Var name -> name
     | Arith (op, a, b) -> sprintf "%s %s %s" (arithOperand a) (arithSymbol op) (arithOperand b)
     | Expr e -> expression e
+    | Choose (name, domain) -> domainText domain (label name)
+
+/// `, name=NAME` when a choice point is named. The numbers a space gives its unnamed points (#1, #2, …) are
+/// their order, not names, and are not printed.
+and private label name =
+    match name with
+    | Some n when not (n.StartsWith "#") -> sprintf ", name=%s" n
+    | _ -> ""
+
+and private domainText domain label =
+    match domain with
+    | Among values -> sprintf "choice(%s%s)" (values |> List.map value |> String.concat ", ") label
+    | IntRange (low, high, 1) -> sprintf "int(%d, %d%s)" low high label
+    | IntRange (low, high, step) -> sprintf "int(%d, %d, step=%d%s)" low high step label
+    | RealRange (low, high, log) ->
+        sprintf "real(%s, %s%s%s)" (formatFloat low) (formatFloat high) (if log then ", log" else "") label
 
 and private arithOperand v =
     match v with
@@ -119,6 +135,8 @@ let rec node n =
     | Named (name, body) -> sprintf "%s: %s" name (term body)
     | Call (block, []) -> block
     | Call (block, args) -> sprintf "%s(%s)" block (args |> List.map value |> String.concat ", ")
+    | Choice (name, [ option; Op { Kind = "identity"; Args = [] } ]) -> sprintf "optional(%s%s)" (node option) (label name)
+    | Choice (name, options) -> sprintf "choice(%s%s)" (options |> List.map node |> String.concat ", ") (label name)
 
 /// A sub-expression inside a sequence or after a name: parenthesised where `>>` would re-associate.
 and private term n =

@@ -39,7 +39,7 @@ let allConvolutional (includeAverage: bool) (input: Shape) (node: Node) : Node =
         match node with
         | Op layer when replaced layer.Kind ->
             convolutionFor layer input |> Option.map Op |> Option.defaultValue node
-        | Op _ | Call _ -> node
+        | Op _ | Call _ | Choice _ -> node
         | Seq nodes ->
             let rewritten, _ =
                 nodes

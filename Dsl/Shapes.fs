@@ -81,6 +81,7 @@ let rec private check (budget: Budget) path node input : Result<Checked, Diagnos
         | _ -> fail path "repeat count must be an integer"
     | Named (_, body) -> check budget path body input
     | Call (name, _) -> fail path (sprintf "unknown block '%s'" name)
+    | Choice (name, _) -> Error (Expand.undecided path name)
 
 and private sequence budget path (named: (string * Node) list) input =
     let folder state (segment, n) =

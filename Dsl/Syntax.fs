@@ -21,9 +21,19 @@ type ActExpr =
 type ArithOp =
     | Plus | Minus | Times | Divide
 
+/// The values a choice point of a search space ranges over.
+type Domain =
+    /// One of the values listed: `choice(32, 64, 96)`.
+    | Among of Value list
+    /// low, low + step, …, up to high inclusive: `int(16, 64, step=16)`.
+    | IntRange of low: int * high: int * step: int
+    /// A real in [low, high], drawn uniformly or, with `log`, log-uniformly: `real(1e-3, 1, log)`.
+    | RealRange of low: float * high: float * log: bool
+
 /// The value of a layer argument as written. `Var` and `Arith` appear only inside block bodies and
-/// disappear when a block is instantiated.
-type Value =
+/// disappear when a block is instantiated; `Choose` appears only in search spaces and disappears when a
+/// space is sampled.
+and Value =
     | Int of int
     | Float of float
     | Bool of bool
@@ -32,6 +42,8 @@ type Value =
     | Var of string
     | Arith of ArithOp * Value * Value
     | Expr of ActExpr
+    /// A choice point over values; the same name anywhere in a space is one decision.
+    | Choose of name: string option * Domain
 
 /// One layer: its kind's name and the arguments given explicitly, in the kind's signature order.
 type Layer = { Kind: string; Args: (string * Value) list }
@@ -55,6 +67,9 @@ type Node =
     | Named of name: string * Node
     /// An instance of a parameterised block.
     | Call of block: string * args: Value list
+    /// A choice point of a search space over sub-expressions: `choice(a, b)`, `optional(a)` (a or identity).
+    /// The same name anywhere in a space is one decision; a sampled space has none left.
+    | Choice of name: string option * options: Node list
 
 /// A tensor's shape without the batch axis.
 type Shape =

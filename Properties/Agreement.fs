@@ -88,7 +88,7 @@ let rec linearise node =
     | Residual (body, shortcut, _) -> Residual (linearise body, Option.map linearise shortcut, None)
     | Repeat (count, body) -> Repeat (count, linearise body)
     | Named (name, body) -> Named (name, linearise body)
-    | Call _ -> node
+    | Call _ | Choice _ -> node
 
 /// Whether the theoretical field is exact for this tree: each kind says so (FieldBehaviour.Exact; fractional
 /// fields of upsampling and adaptive pooling, nominal or maximal extents of deform, DCLS and DynOPool, and
@@ -99,7 +99,7 @@ let rec hasExactField node =
     | Seq nodes | Branches (_, nodes) -> List.forall hasExactField nodes
     | Residual (body, shortcut, _) -> hasExactField body && Option.forall hasExactField shortcut
     | Repeat (_, body) | Named (_, body) -> hasExactField body
-    | Call _ -> false
+    | Call _ | Choice _ -> false
 
 /// Whether every merge's paths agree on stride and centre; a misaligned merge has no single field.
 let isAligned input node = (analyse input node).Misalignments.IsEmpty

@@ -197,6 +197,7 @@ let private totality =
                 | Repeat (_, body) -> "repeat" :: constructs body
                 | Named (_, body) -> "named" :: constructs body
                 | Call _ -> [ "call" ]
+                | Choice _ -> [ "choice" ]
             let samples = Gen.sampleWithSeed (Rnd 20250101UL) Architectures.maxSize 400 Architectures.generate
             let used = samples |> Seq.collect (fun a -> constructs a.Node) |> set
             let expected =

@@ -25,6 +25,7 @@ let all =
         FieldStudyTests.tests
         DynOPoolTests.tests
         ShuffleTests.tests
+        SpaceTests.tests
         DocumentationTests.tests
         CliTests.tests
     ]

@@ -20,6 +20,7 @@ let rec node copies (tree: Node) : Result<Node, string> =
     | Repeat (count, body) -> node copies body |> Result.map (fun b -> Repeat (count, b))
     | Named (name, body) -> node copies body |> Result.map (fun b -> Named (name, b))
     | Call (block, _) -> Error (sprintf "block '%s' is not expanded" block)
+    | Choice _ -> Error "a choice point is undecided: sample the search space first"
 
 let input copies shape =
     match shape with

@@ -709,7 +709,7 @@ module Architectures =
             | Named (name, body) ->
                 yield body
                 for body' in simplifications body -> Named (name, body')
-            | Call _ -> ()
+            | Call _ | Choice _ -> ()
         }
 
     /// The checker's output shape for a tree, if it is well-typed.

@@ -1,0 +1,87 @@
+/// The Train objective: a candidate initialised by the study's method, trained on the training images less a
+/// validation hold-out, and scored on that hold-out after every epoch. The test images are never looked at.
+module Receptor.Search.Evaluation
+
+open System
+open Receptor.Dsl
+open Receptor.Core.Data
+open Receptor.Core.Signal
+open Receptor.Core.Training
+
+/// Training and validation images.
+type Split = { Train: Dataset; Validation: Dataset }
+
+/// The images at the given indices, in that order.
+let private gather (data: Dataset) (indices: int[]) =
+    let size = Dataset.imageSize data
+    let images = Array.zeroCreate<float32> (indices.Length * size)
+    indices |> Array.iteri (fun k i -> Array.blit data.Images (i * size) images (k * size) size)
+    { data with Images = images; Labels = indices |> Array.map (fun i -> data.Labels[i]); Count = indices.Length }
+
+/// Holds out `validation` images of a seeded shuffle of the training set; the same seed gives the same split.
+let holdOut (seed: int) (validation: int) (data: Dataset) : Result<Split, string> =
+    if validation < 1 || validation >= data.Count then
+        Error $"the validation hold-out must take between 1 and {data.Count - 1} of the {data.Count} training images, got {validation}"
+    else
+        let order = Array.init data.Count id
+        Rng(seed).Shuffle order
+        let cut = data.Count - validation
+        Ok { Train = gather data order[.. cut - 1]; Validation = gather data order[cut ..] }
+
+/// The split a study's trials share: the data source's training images, fitted as the space's networks take
+/// them, with the hold-out drawn by seed 0 so that every trial and worker sees the same one.
+let split (objective: TrainObjective) (input: Shape) : Result<Split, string> =
+    DataSources.parse "--data" DataSources.labelled "labelled images" objective.Data
+    |> Result.bind (fun images ->
+        images.Load input |> Result.mapError (function DataSources.Unavailable m | DataSources.Unsuitable m -> m))
+    |> Result.bind (fun splits -> holdOut 0 objective.Validation splits.Train)
+
+/// Raised from the trainer's progress callback when the trial's time is up: the only way out of an epoch.
+exception private OutOfTrialTime
+
+/// Trains one claimed trial, reporting each epoch's validation metrics as it ends. `deadline` ends it as
+/// OutOfTime (checked after every step).
+let train (objective: TrainObjective) (split: Split) (claim: Claim) (report: EpochMetrics -> unit) (deadline: DateTimeOffset option) : Outcome =
+    let trial = claim.Trial
+    let metrics = Collections.Generic.List<EpochMetrics>()
+    let prepared =
+        Parser.parseProgram $"trial {trial.Number}" trial.Candidate.Architecture
+        |> Result.mapError Diagnostic.format
+        |> Result.bind (fun program ->
+            InitSpec.parse objective.Init "exact" "normal" None
+            |> Result.map (fun spec -> program, spec))
+    match prepared with
+    | Error message -> Failure message
+    | Ok (program, spec) ->
+        let optimizer = TrainOptions.defaults.Optimizer
+        let options =
+            { TrainOptions.defaults with
+                Start = Initialise spec
+                Epochs = trial.Candidate.Epochs
+                BatchSize = objective.BatchSize
+                LearningRate = objective.LearningRate |> Option.defaultValue (Optimizer.defaultLearningRate optimizer)
+                Seed = trial.Seed }
+        match Trainer.start options program split.Train with
+        | Error diagnostic -> Failure (Diagnostic.format diagnostic)
+        | Ok network ->
+            use network = network
+            let progress event =
+                match event with
+                | Trainer.StepDone _ when deadline |> Option.exists (fun d -> DateTimeOffset.UtcNow > d) -> raise OutOfTrialTime
+                | Trainer.EpochDone e ->
+                    match Trainer.evaluate network split.Validation with
+                    | Ok evaluation ->
+                        let m = { Epoch = e.Epoch; ValidationAccuracy = evaluation.Accuracy; ValidationLoss = evaluation.Loss; TrainingLoss = e.Loss }
+                        metrics.Add m
+                        report m
+                    | Error message -> failwith message
+                | _ -> ()
+            try
+                match Trainer.train options None network split.Train progress with
+                | Error message -> Failure message
+                | Ok outcome ->
+                    match outcome.Status with
+                    | Trainer.Completed -> Completed (List.ofSeq metrics)
+                    | Trainer.Diverged (epoch, step) ->
+                        Divergence (List.ofSeq metrics, $"the loss was not finite at epoch {epoch}, step {step}")
+            with OutOfTrialTime -> OutOfTime (List.ofSeq metrics)

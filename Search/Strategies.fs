@@ -1,0 +1,157 @@
+/// How a study proposes its next candidate from the trials so far: random search, or regularised (aging)
+/// evolution (Real et al. 2019). Every proposal is analysed and checked against the constraints before it is
+/// stored, and never repeats a network the study already holds.
+module Receptor.Search.Strategies
+
+open System
+open System.Text.Json
+open System.Text.Json.Nodes
+open Receptor.Core.Data
+
+type Strategy =
+    /// Trials are enqueued from outside; the workers only evaluate them.
+    | Queue
+    /// Every candidate drawn uniformly from the space.
+    | RandomSearch
+    /// Aging evolution: the first `population` candidates are random; after that, `tournament` of the
+    /// `population` most recently evaluated trials are drawn, and the best of them, mutated at one choice
+    /// point, is the next candidate.
+    | Evolution of population: int * tournament: int
+
+/// A study's search settings, stored as JSON in Study.Strategy.
+type Settings =
+    { Strategy: Strategy
+      /// The epochs every candidate is trained for.
+      Epochs: int
+      Constraints: Constraints.Constraints }
+
+let name strategy =
+    match strategy with
+    | Queue -> "queue"
+    | RandomSearch -> "random"
+    | Evolution _ -> "evolution"
+
+/// The defaults of `receptor search run`: a population of 20 and tournaments of 5 (a quarter, as Real et al.).
+let evolution = Evolution (20, 5)
+
+let parseName (text: string) =
+    match text.ToLowerInvariant() with
+    | "queue" -> Ok Queue
+    | "random" -> Ok RandomSearch
+    | "evolution" | "regularized-evolution" | "regularised-evolution" -> Ok evolution
+    | other -> Error $"unknown strategy '{other}' (random, evolution)"
+
+// ----------------------------------------------------------------------------------------------------- JSON
+
+let toJson (settings: Settings) =
+    let o = JsonObject()
+    o["strategy"] <- JsonValue.Create(name settings.Strategy)
+    match settings.Strategy with
+    | Evolution (population, tournament) ->
+        o["population"] <- JsonValue.Create population
+        o["tournament"] <- JsonValue.Create tournament
+    | Queue | RandomSearch -> ()
+    o["epochs"] <- JsonValue.Create settings.Epochs
+    let c = settings.Constraints
+    c.MaxParameters |> Option.iter (fun v -> o["maxParameters"] <- JsonValue.Create v)
+    c.MaxMacs |> Option.iter (fun v -> o["maxMacs"] <- JsonValue.Create v)
+    c.MinField |> Option.iter (fun v -> o["minField"] <- JsonValue.Create v)
+    c.Variance |> Option.iter (fun (low, high) -> o["variance"] <- JsonArray(JsonValue.Create low, JsonValue.Create high))
+    o.ToJsonString()
+
+let ofJson (json: string) : Result<Settings, string> =
+    try
+        let o = JsonNode.Parse(json).AsObject()
+        let tryGet (key: string) (read: JsonNode -> 'a) =
+            match o[key] with
+            | null -> None
+            | node -> Some (read node)
+        let strategy =
+            match tryGet "strategy" (fun n -> n.GetValue<string>()) |> Option.defaultValue "queue" with
+            | "evolution" ->
+                Ok (Evolution (tryGet "population" (fun n -> n.GetValue<int>()) |> Option.defaultValue 20,
+                               tryGet "tournament" (fun n -> n.GetValue<int>()) |> Option.defaultValue 5))
+            | other -> parseName other
+        strategy
+        |> Result.map (fun strategy ->
+            { Strategy = strategy
+              Epochs = tryGet "epochs" (fun n -> n.GetValue<int>()) |> Option.defaultValue 1
+              Constraints =
+                { MaxParameters = tryGet "maxParameters" (fun n -> n.GetValue<int64>())
+                  MaxMacs = tryGet "maxMacs" (fun n -> n.GetValue<int64>())
+                  MinField = tryGet "minField" (fun n -> n.GetValue<int>())
+                  Variance =
+                    tryGet "variance" (fun n ->
+                        let a = n.AsArray()
+                        a[0].GetValue<float>(), a[1].GetValue<float>()) } })
+    with
+    | :? JsonException
+    | :? InvalidOperationException
+    | :? FormatException as e -> Error $"the study's strategy settings are not readable: {e.Message}"
+
+// ------------------------------------------------------------------------------------------------ proposing
+
+/// The score a strategy compares trials by: the best validation accuracy of any epoch; 0 for a trial that
+/// diverged or timed out (it is in the population, and loses).
+let fitness (trial: Trial) =
+    match trial.State with
+    | Finished -> trial.Epochs |> List.map (fun e -> e.ValidationAccuracy) |> List.fold max 0.0
+    | _ -> 0.0
+
+let private evaluated (trial: Trial) =
+    match trial.State with
+    | Finished | Diverged | TimedOut -> true
+    | Waiting | Running | Failed | Rejected -> false
+
+/// The candidate for a sample: analysed, constrained, its decisions kept for mutation.
+let candidate (settings: Settings) (init: string) (sample: Space.Sample) : Candidate =
+    let facts = Constraints.analyse settings.Constraints init sample.Program
+    { Architecture = sample.Text
+      Fingerprint = sample.Fingerprint
+      Decisions = Space.decisionsToJson sample.Decisions
+      Epochs = settings.Epochs
+      Parameters = facts.Parameters
+      Macs = facts.Macs
+      ReceptiveField = facts.Field
+      Rejection = facts.Rejection }
+
+/// Draws a new network: mutation (evolution, once the population is full) or a uniform sample, retried while
+/// it repeats one the study holds; None once 100 draws in a row gave nothing new (the space is exhausted).
+let next (settings: Settings) (space: Space.Space) (rng: Rng) (history: Trial list) : Space.Sample option =
+    let seen = history |> List.map (fun t -> t.Candidate.Fingerprint) |> set
+    let parent () =
+        match settings.Strategy with
+        | Evolution (population, tournament) ->
+            let recent = history |> List.filter evaluated |> List.sortByDescending (fun t -> t.Number) |> List.truncate population
+            if recent.Length < population then None
+            else
+                let contestants = List.init tournament (fun _ -> recent[rng.NextInt recent.Length])
+                let best = contestants |> List.maxBy fitness
+                Space.decisionsOfJson space best.Candidate.Decisions
+                |> Result.toOption
+                |> Option.map (fun decisions -> Space.withDecisions rng decisions space)
+        | Queue | RandomSearch -> None
+    let draw () =
+        match parent () with
+        | Some p -> Space.mutate rng space p
+        | None -> Space.sample rng space
+    Seq.init 100 (fun _ -> draw ()) |> Seq.tryFind (fun s -> not (seen.Contains s.Fingerprint))
+
+/// The proposer of a study's workers: None for Queue studies (they only evaluate); otherwise a function of
+/// the trials so far giving the next candidate, its draws seeded by the study's seed and `salt` (one per
+/// worker, so that parallel workers do not draw alike).
+let proposer (study: Study) (salt: int) : Result<(Trial list -> Candidate option) option, string> =
+    ofJson study.Strategy
+    |> Result.bind (fun settings ->
+        match settings.Strategy with
+        | Queue -> Ok None
+        | _ ->
+            Space.parse study.Name study.Space
+            |> Result.mapError Receptor.Dsl.Diagnostic.format
+            |> Result.map (fun space ->
+                let rng = Rng(study.Seed * 7919 + salt)
+                let init =
+                    match study.Objective with
+                    | Train t -> t.Init
+                    | Empty | Sleep _ -> "autoinit"
+                Some (fun history -> next settings space rng history |> Option.map (candidate settings init))))
