@@ -254,9 +254,15 @@ let rec private isConcrete v =
     | Arith (_, a, b) -> isConcrete a && isConcrete b
     | _ -> true
 
+/// `evolve(EXPR[, name=NAME])`: an activation choice point that the search evolves from EXPR.
+let private evolved: P<Value> =
+    attempt (pstring "evolve" .>> notFollowedBy (satisfy isNameChar) .>> ws .>> followedBy (skipChar '('))
+    >>. parenthesised (activation .>>. opt (symbol "," >>. symbol "name" >>. symbol "=" >>. name))
+    |>> fun (start, label) -> Choose (label, Evolved start)
+
 let private argumentValue argType =
     match argType with
-    | Some Activation -> activation |>> Expr
+    | Some Activation -> evolved <|> (activation |>> Expr)
     | Some t -> value |>> classify t
     | None -> value
 
@@ -287,6 +293,7 @@ let private argument (kind: LayerKind) index : P<string * Value> =
         | Choose (_, Among values) -> values
         | Choose (_, IntRange (low, high, _)) -> [ Int low; Int high ]
         | Choose (_, RealRange (low, high, _)) -> [ Float low; Float high ]
+        | Choose (_, Evolved start) -> [ Expr start ]
         | v -> [ v ]
     let checkType (argName, v) =
         match spec argName with

@@ -94,6 +94,7 @@ and private domainText domain label =
     | Among values -> sprintf "choice(%s%s)" (values |> List.map value |> String.concat ", ") label
     | IntRange (low, high, 1) -> sprintf "int(%d, %d%s)" low high label
     | IntRange (low, high, step) -> sprintf "int(%d, %d, step=%d%s)" low high step label
+    | Evolved start -> sprintf "evolve(%s%s)" (expression start) label
     | RealRange (low, high, log) ->
         sprintf "real(%s, %s%s%s)" (formatFloat low) (formatFloat high) (if log then ", log" else "") label
 

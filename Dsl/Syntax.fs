@@ -29,6 +29,8 @@ type Domain =
     | IntRange of low: int * high: int * step: int
     /// A real in [low, high], drawn uniformly or, with `log`, log-uniformly: `real(1e-3, 1, log)`.
     | RealRange of low: float * high: float * log: bool
+    /// An activation expression evolved from a start: `evolve(x * sigmoid(x))` (activation arguments only).
+    | Evolved of start: ActExpr
 
 /// The value of a layer argument as written. `Var` and `Arith` appear only inside block bodies and
 /// disappear when a block is instantiated; `Choose` appears only in search spaces and disappears when a

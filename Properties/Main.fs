@@ -26,6 +26,7 @@ let all =
         DynOPoolTests.tests
         ShuffleTests.tests
         SpaceTests.tests
+        StrategyTests.tests
         DocumentationTests.tests
         CliTests.tests
     ]

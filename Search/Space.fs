@@ -22,6 +22,8 @@ type Decision =
     | Whole of int
     /// The value taken from a real range.
     | Real of float
+    /// The activation an evolved point took.
+    | Expression of ActExpr
 
 /// What a choice point ranges over.
 type PointKind =
@@ -123,13 +125,13 @@ let private pointsOf (program: Program) =
     mapProgram onNode onValue program |> ignore
     List.ofSeq found
 
-/// How many values a point can take, or None for a real range.
+/// How many values a point can take, or None for a real range or an evolved activation.
 let private breadth kind =
     match kind with
     | Options options -> Some options.Length
     | Values (Among values) -> Some values.Length
     | Values (IntRange (low, high, step)) -> Some ((high - low) / step + 1)
-    | Values (RealRange _) -> None
+    | Values (RealRange _) | Values (Evolved _) -> None
 
 let private sameSort a b =
     match a, b with
@@ -180,7 +182,8 @@ let describe (point: Point) =
     | Values domain -> Printer.value (Choose (None, domain))
 
 /// The number of distinct decision sets, counting only the points that a network contains (a point inside
-/// an option not taken does not multiply), or None when a real range makes it continuous. A named point is
+/// an option not taken does not multiply), or None when a real range or an evolved activation makes it
+/// unbounded. A named point is
 /// counted where it first occurs.
 let size (space: Space) : BigInteger option =
     let counted = Collections.Generic.HashSet<string>()
@@ -191,7 +194,7 @@ let size (space: Space) : BigInteger option =
             match domain with
             | Among values -> values |> List.map ofValue |> List.fold (fun acc x -> Option.map2 (+) acc x) (Some BigInteger.Zero)
             | IntRange (low, high, step) -> Some (BigInteger ((high - low) / step + 1))
-            | RealRange _ -> None
+            | RealRange _ | Evolved _ -> None
         | Arith (_, a, b) -> product [ ofValue a; ofValue b ]
         | _ -> Some BigInteger.One
     let blocks = space.Program.Blocks |> List.map (fun b -> b.Name, b) |> Map.ofList
@@ -219,7 +222,7 @@ let size (space: Space) : BigInteger option =
 /// A size as people read it: exact below 10^15, else as a power of ten.
 let formatSize (size: BigInteger option) =
     match size with
-    | None -> "continuous (a real range)"
+    | None -> "unbounded (a real range or an evolved activation)"
     | Some n when n < BigInteger.Pow(BigInteger 10, 15) -> n.ToString("N0", Globalization.CultureInfo.InvariantCulture)
     | Some n -> sprintf "about 10^%.1f" (BigInteger.Log10 n)
 
@@ -243,6 +246,7 @@ let private resolve (decide: Point -> Decision) (space: Space) : Program * Map<s
             | Among values, Pick i -> onValue values[i]
             | IntRange _, Whole n -> Int n
             | RealRange _, Real x -> Float x
+            | Evolved _, Expression e -> Expr e
             | _, d -> invalidArg "decide" $"decision {d} does not suit choice point '{id}'"
         | Arith (op, a, b) -> Arith (op, onValue a, onValue b)
         | other -> other
@@ -309,6 +313,8 @@ let private draw (rng: Rng) (point: Point) =
     | Values (IntRange (low, high, step)) -> Whole (low + step * rng.NextInt((high - low) / step + 1))
     | Values (RealRange (low, high, false)) -> Real (low + (high - low) * rng.NextFloat())
     | Values (RealRange (low, high, true)) -> Real (exp (log low + (log high - log low) * rng.NextFloat()))
+    // The start itself half the time, so that a search always meets it early.
+    | Values (Evolved start) -> Expression (if rng.NextInt 2 = 0 then start else Activations.random rng)
 
 /// A network drawn at random: every decision uniform.
 let sample (rng: Rng) (space: Space) : Sample = resolve (draw rng) space |> sampleOf
@@ -335,7 +341,11 @@ let mutate (rng: Rng) (space: Space) (parent: Sample) : Sample =
         let rec fresh tries =
             let d = draw rng point
             if d <> old || tries = 0 then d else fresh (tries - 1)
-        withDecisions rng (Map.add point.Id (fresh 64) parent.Decisions) space
+        let changed =
+            match old with
+            | Expression e -> Expression (Activations.mutate rng e)
+            | _ -> fresh 64
+        withDecisions rng (Map.add point.Id changed parent.Decisions) space
 
 // -------------------------------------------------------------------------------------------- decisions
 
@@ -346,6 +356,7 @@ let decisionsToJson (decisions: Map<string, Decision>) =
         | Pick i -> string i
         | Whole n -> string n
         | Real x -> x.ToString("R", Globalization.CultureInfo.InvariantCulture)
+        | Expression e -> Text.Json.JsonSerializer.Serialize(Printer.expression e)
     decisions
     |> Map.toList
     |> List.map (fun (id, d) -> $"{Text.Json.JsonSerializer.Serialize id}: {value d}")
@@ -365,6 +376,10 @@ let decisionsOfJson (space: Space) (json: string) : Result<Map<string, Decision>
                 match point.Kind with
                 | Options _ | Values (Among _) -> Ok (point.Id, Pick (property.Value.GetInt32()))
                 | Values (IntRange _) -> Ok (point.Id, Whole (property.Value.GetInt32()))
-                | Values (RealRange _) -> Ok (point.Id, Real (property.Value.GetDouble())))
+                | Values (RealRange _) -> Ok (point.Id, Real (property.Value.GetDouble()))
+                | Values (Evolved _) ->
+                    Parser.parseActivation (property.Value.GetString())
+                    |> Result.map (fun e -> point.Id, Expression e)
+                    |> Result.mapError Diagnostic.format)
         |> Seq.fold (fun acc r -> acc |> Result.bind (fun m -> r |> Result.map (fun (k, v) -> Map.add k v m))) (Ok Map.empty)
     with :? Text.Json.JsonException as e -> Error $"decisions are not JSON: {e.Message}"

@@ -17,6 +17,10 @@ type Strategy =
     /// `population` most recently evaluated trials are drawn, and the best of them, mutated at one choice
     /// point, is the next candidate.
     | Evolution of population: int * tournament: int
+    /// Asynchronous successive halving (Li et al. 2020): rungs of Epochs/η^k, …, Epochs/η, Epochs epochs (at
+    /// least 1); a trial in the top 1/η of its rung's finished trials is promoted to the next rung as soon as
+    /// it is there, and otherwise a new random candidate starts at the lowest rung.
+    | Asha of eta: int
 
 /// A study's search settings, stored as JSON in Study.Strategy.
 type Settings =
@@ -30,6 +34,7 @@ let name strategy =
     | Queue -> "queue"
     | RandomSearch -> "random"
     | Evolution _ -> "evolution"
+    | Asha _ -> "asha"
 
 /// The defaults of `receptor search run`: a population of 20 and tournaments of 5 (a quarter, as Real et al.).
 let evolution = Evolution (20, 5)
@@ -39,7 +44,8 @@ let parseName (text: string) =
     | "queue" -> Ok Queue
     | "random" -> Ok RandomSearch
     | "evolution" | "regularized-evolution" | "regularised-evolution" -> Ok evolution
-    | other -> Error $"unknown strategy '{other}' (random, evolution)"
+    | "asha" -> Ok (Asha 3)
+    | other -> Error $"unknown strategy '{other}' (random, evolution, asha)"
 
 // ----------------------------------------------------------------------------------------------------- JSON
 
@@ -50,6 +56,7 @@ let toJson (settings: Settings) =
     | Evolution (population, tournament) ->
         o["population"] <- JsonValue.Create population
         o["tournament"] <- JsonValue.Create tournament
+    | Asha eta -> o["eta"] <- JsonValue.Create eta
     | Queue | RandomSearch -> ()
     o["epochs"] <- JsonValue.Create settings.Epochs
     let c = settings.Constraints
@@ -71,6 +78,7 @@ let ofJson (json: string) : Result<Settings, string> =
             | "evolution" ->
                 Ok (Evolution (tryGet "population" (fun n -> n.GetValue<int>()) |> Option.defaultValue 20,
                                tryGet "tournament" (fun n -> n.GetValue<int>()) |> Option.defaultValue 5))
+            | "asha" -> Ok (Asha (tryGet "eta" (fun n -> n.GetValue<int>()) |> Option.defaultValue 3))
             | other -> parseName other
         strategy
         |> Result.map (fun strategy ->
@@ -115,8 +123,33 @@ let candidate (settings: Settings) (init: string) (sample: Space.Sample) : Candi
       ReceptiveField = facts.Field
       Rejection = facts.Rejection }
 
+/// ASHA's rungs: the epochs of each, lowest first, the last being the study's epochs.
+let rungs (eta: int) (epochs: int) =
+    let rec down e acc = if e <= 1 then acc else let lower = max 1 (e / eta) in down lower (lower :: acc)
+    down epochs [ epochs ] |> List.distinct
+
+/// The fingerprint of a trial promoted to a later rung: the network's, marked with its epochs, so that the
+/// store holds each network once per rung.
+let private promoted (fingerprint: string) epochs = $"{fingerprint.Split('@')[0]}@{epochs}"
+
+/// ASHA's promotion, if one is due: from the highest rung down, a finished trial in the top 1/η of its rung
+/// that has not been promoted yet goes to the next rung.
+let promotion (eta: int) (epochs: int) (history: Trial list) : Candidate option =
+    let ladder = rungs eta epochs
+    let held = history |> List.map (fun t -> t.Candidate.Fingerprint) |> set
+    ladder
+    |> List.pairwise
+    |> List.rev
+    |> List.tryPick (fun (rung, nextRung) ->
+        let finished = history |> List.filter (fun t -> t.Candidate.Epochs = rung && t.State = Finished)
+        let top = finished |> List.sortByDescending fitness |> List.truncate (finished.Length / eta)
+        top
+        |> List.tryFind (fun t -> not (held.Contains (promoted t.Candidate.Fingerprint nextRung)))
+        |> Option.map (fun t -> { t.Candidate with Fingerprint = promoted t.Candidate.Fingerprint nextRung; Epochs = nextRung }))
+
 /// Draws a new network: mutation (evolution, once the population is full) or a uniform sample, retried while
-/// it repeats one the study holds; None once 100 draws in a row gave nothing new (the space is exhausted).
+/// it repeats one the study holds; None once 1,000 draws in a row gave nothing new (the space is spent: one
+/// network not yet held among n is missed with probability (1 − 1/n)^1000).
 let next (settings: Settings) (space: Space.Space) (rng: Rng) (history: Trial list) : Space.Sample option =
     let seen = history |> List.map (fun t -> t.Candidate.Fingerprint) |> set
     let parent () =
@@ -130,12 +163,12 @@ let next (settings: Settings) (space: Space.Space) (rng: Rng) (history: Trial li
                 Space.decisionsOfJson space best.Candidate.Decisions
                 |> Result.toOption
                 |> Option.map (fun decisions -> Space.withDecisions rng decisions space)
-        | Queue | RandomSearch -> None
+        | Queue | RandomSearch | Asha _ -> None
     let draw () =
         match parent () with
         | Some p -> Space.mutate rng space p
         | None -> Space.sample rng space
-    Seq.init 100 (fun _ -> draw ()) |> Seq.tryFind (fun s -> not (seen.Contains s.Fingerprint))
+    Seq.init 1000 (fun _ -> draw ()) |> Seq.tryFind (fun s -> not (seen.Contains s.Fingerprint))
 
 /// The proposer of a study's workers: None for Queue studies (they only evaluate); otherwise a function of
 /// the trials so far giving the next candidate, its draws seeded by the study's seed and `salt` (one per
@@ -154,4 +187,11 @@ let proposer (study: Study) (salt: int) : Result<(Trial list -> Candidate option
                     match study.Objective with
                     | Train t -> t.Init
                     | Empty | Sleep _ -> "autoinit"
-                Some (fun history -> next settings space rng history |> Option.map (candidate settings init))))
+                let fresh history = next settings space rng history |> Option.map (candidate settings init)
+                match settings.Strategy with
+                | Asha eta ->
+                    let lowest = { settings with Epochs = List.head (rungs eta settings.Epochs) }
+                    Some (fun history ->
+                        promotion eta settings.Epochs history
+                        |> Option.orElse (next lowest space rng history |> Option.map (candidate lowest init)))
+                | _ -> Some fresh))
