@@ -18,9 +18,10 @@ let sleep (milliseconds: int) : Evaluate =
         token.ThrowIfCancellationRequested()
         Completed []
 
-/// The study's evaluation, with `train` for a Train objective.
-let evaluator (train: TrainObjective -> Evaluate) (study: Study) : Evaluate =
+/// The study's evaluation, with `train` for a Train objective (which fails when its data or initialiser is
+/// unknown, before any trial is claimed).
+let evaluator (train: TrainObjective -> Result<Evaluate, string>) (study: Study) : Result<Evaluate, string> =
     match study.Objective with
-    | Empty -> empty
-    | Sleep ms -> sleep ms
+    | Empty -> Ok empty
+    | Sleep ms -> Ok (sleep ms)
     | Train objective -> train objective
