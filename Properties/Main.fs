@@ -27,6 +27,7 @@ let all =
         ShuffleTests.tests
         DocumentationTests.tests
         CliTests.tests
+        StoreTests.tests
     ]
 
 /// `regenerate-docs` rewrites the docs' generated parts (scripts/gen-docs.sh); anything else runs the tests.
