@@ -274,4 +274,21 @@ let private processTests =
         }
     ]
 
-let tests = testList "store" [ unitTests; processTests ]
+let private commandTests =
+    testList "command line" [
+        test "receptor search: options on either side of the study, sqlite: or a path" {
+            let parsed argv =
+                match Receptor.Cli.Program.parse argv with
+                | Receptor.Cli.Program.Run (Receptor.Cli.Program.Command.Search o) -> o
+                | other -> failtest $"{String.concat " " argv}: {other}"
+            let export = Receptor.Cli.Commands.Search.Options.Export { Study = "f.db"; Csv = Some "out.csv"; Json = None }
+            Expect.equal (parsed [| "search"; "export"; "--csv"; "out.csv"; "sqlite:f.db" |]) export "options first, sqlite:"
+            Expect.equal (parsed [| "search"; "export"; "f.db"; "--csv"; "out.csv" |]) export "options after, a path"
+            Expect.equal (parsed [| "search"; "rerun"; "f.db"; "4" |]) (Receptor.Cli.Commands.Search.Options.Rerun ("f.db", 4L)) "rerun STUDY TRIAL"
+            match Receptor.Cli.Program.parse [| "search"; "status"; "postgres://host/db" |] with
+            | Receptor.Cli.Program.Malformed message -> Expect.stringContains message "sqlite:PATH" "names what is supported"
+            | other -> failtest $"expected a malformed command line, got {other}"
+        }
+    ]
+
+let tests = testList "store" [ unitTests; commandTests; processTests ]

@@ -62,6 +62,8 @@ let private ours trials workers =
     let all = store.Trials()
     let finished = all |> List.filter (fun t -> t.State = Finished)
     let span = (finished |> List.map (fun t -> t.Ended.Value) |> List.max) - (finished |> List.map (fun t -> t.Started.Value) |> List.min)
+    (store :> IDisposable).Dispose()
+    for suffix in [ ""; "-wal"; "-shm" ] do File.Delete(store.Path + suffix)
     finished.Length, span.TotalSeconds, wall
 
 let private python () =
