@@ -280,7 +280,7 @@ let private commandTests =
             let parsed argv =
                 match Receptor.Cli.Program.parse argv with
                 | Receptor.Cli.Program.Run (Receptor.Cli.Program.Command.Search o) -> o
-                | other -> failtest $"{String.concat " " argv}: {other}"
+                | other -> failtest $"""{String.concat " " argv}: {other}"""
             let export = Receptor.Cli.Commands.Search.Options.Export { Study = "f.db"; Csv = Some "out.csv"; Json = None }
             Expect.equal (parsed [| "search"; "export"; "--csv"; "out.csv"; "sqlite:f.db" |]) export "options first, sqlite:"
             Expect.equal (parsed [| "search"; "export"; "f.db"; "--csv"; "out.csv" |]) export "options after, a path"
