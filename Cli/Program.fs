@@ -17,6 +17,7 @@ type Arguments =
     | [<CliPrefix(CliPrefix.None)>] Erf of ParseResults<Commands.Erf.Args>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("erf-growth")>] Erf_Growth of ParseResults<Commands.ErfGrowth.Args>
     | [<CliPrefix(CliPrefix.None)>] Rewrite of ParseResults<Commands.Rewrite.Args>
+    | [<CliPrefix(CliPrefix.None)>] Search of ParseResults<Commands.Search.Args>
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -31,6 +32,7 @@ type Arguments =
             | Erf _ -> "effective receptive field: gradient heatmap, Gaussian fit, sizes, ERF/TRF"
             | Erf_Growth _ -> "ERF against depth for families of stacked 3×3 convolutions"
             | Rewrite _ -> "rewrite a program's tree and print it in the text syntax: all-conv"
+            | Search _ -> "architecture search trials in their store: worker, status, resume, leaderboard, export, rerun, delete"
 
 /// A command and its options, as the command line asked.
 type Command =
@@ -44,6 +46,7 @@ type Command =
     | Erf of Commands.Erf.Options
     | ErfGrowth of Commands.ErfGrowth.Options
     | Rewrite of Commands.Rewrite.Options
+    | Search of Commands.Search.Options
 
 type Parsed =
     | Run of Command
@@ -69,6 +72,10 @@ let parse (argv: string[]) =
         | Arguments.Erf a -> Run (Command.Erf (Commands.Erf.options a))
         | Arguments.Erf_Growth a -> Run (Command.ErfGrowth (Commands.ErfGrowth.options a))
         | Arguments.Rewrite a -> Run (Command.Rewrite (Commands.Rewrite.options a))
+        | Arguments.Search a ->
+            match Commands.Search.options a with
+            | Ok options -> Run (Command.Search options)
+            | Error message -> Malformed message
     with :? ArguParseException as e ->
         // Argu reports usage requests and bad command lines the same way; only the latter is an error.
         if e.ErrorCode = ErrorCode.HelpText then Usage e.Message else Malformed e.Message
@@ -86,6 +93,7 @@ let private run command =
     | Command.Erf o -> Commands.Erf.run output error o
     | Command.ErfGrowth o -> Commands.ErfGrowth.run output error o
     | Command.Rewrite o -> Commands.Rewrite.run output error o
+    | Command.Search o -> Commands.Search.run output error o
 
 [<EntryPoint>]
 let main argv =

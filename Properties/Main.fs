@@ -29,6 +29,7 @@ let all =
         StrategyTests.tests
         DocumentationTests.tests
         CliTests.tests
+        StoreTests.tests
     ]
 
 /// `regenerate-docs` rewrites the docs' generated parts (scripts/gen-docs.sh); anything else runs the tests.

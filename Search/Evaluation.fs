@@ -3,6 +3,7 @@
 module Receptor.Search.Evaluation
 
 open System
+open System.Threading
 open Receptor.Dsl
 open Receptor.Core.Data
 open Receptor.Core.Signal
@@ -36,12 +37,9 @@ let split (objective: TrainObjective) (input: Shape) : Result<Split, string> =
         images.Load input |> Result.mapError (function DataSources.Unavailable m | DataSources.Unsuitable m -> m))
     |> Result.bind (fun splits -> holdOut 0 objective.Validation splits.Train)
 
-/// Raised from the trainer's progress callback when the trial's time is up: the only way out of an epoch.
-exception private OutOfTrialTime
-
-/// Trains one claimed trial, reporting each epoch's validation metrics as it ends. `deadline` ends it as
-/// OutOfTime (checked after every step).
-let train (objective: TrainObjective) (split: Split) (claim: Claim) (report: EpochMetrics -> unit) (deadline: DateTimeOffset option) : Outcome =
+/// Trains one claimed trial, reporting each epoch's validation metrics as it ends; a cancelled token (the
+/// trial's time is up, or its claim was lost) stops it after the current step.
+let train (objective: TrainObjective) (split: Split) (claim: Claim) (token: CancellationToken) (report: EpochMetrics -> unit) : Outcome =
     let trial = claim.Trial
     let metrics = Collections.Generic.List<EpochMetrics>()
     let prepared =
@@ -67,7 +65,7 @@ let train (objective: TrainObjective) (split: Split) (claim: Claim) (report: Epo
             use network = network
             let progress event =
                 match event with
-                | Trainer.StepDone _ when deadline |> Option.exists (fun d -> DateTimeOffset.UtcNow > d) -> raise OutOfTrialTime
+                | Trainer.StepDone _ -> token.ThrowIfCancellationRequested()
                 | Trainer.EpochDone e ->
                     match Trainer.evaluate network split.Validation with
                     | Ok evaluation ->
@@ -76,12 +74,20 @@ let train (objective: TrainObjective) (split: Split) (claim: Claim) (report: Epo
                         report m
                     | Error message -> failwith message
                 | _ -> ()
-            try
-                match Trainer.train options None network split.Train progress with
-                | Error message -> Failure message
-                | Ok outcome ->
-                    match outcome.Status with
-                    | Trainer.Completed -> Completed (List.ofSeq metrics)
-                    | Trainer.Diverged (epoch, step) ->
-                        Divergence (List.ofSeq metrics, $"the loss was not finite at epoch {epoch}, step {step}")
-            with OutOfTrialTime -> OutOfTime (List.ofSeq metrics)
+            match Trainer.train options None network split.Train progress with
+            | Error message -> Failure message
+            | Ok outcome ->
+                match outcome.Status with
+                | Trainer.Completed -> Completed (List.ofSeq metrics)
+                | Trainer.Diverged (epoch, step) ->
+                    Divergence (List.ofSeq metrics, $"the loss was not finite at epoch {epoch}, step {step}")
+
+/// The Train objective's evaluation for a study: its data are loaded and split once, for the input the space's
+/// networks take, before any trial is claimed (so that unknown data or an unknown initialisation fail at once).
+let evaluator (study: Study) (objective: TrainObjective) : Result<Objectives.Evaluate, string> =
+    Space.parse study.Name study.Space
+    |> Result.mapError Diagnostic.format
+    |> Result.bind (fun space ->
+        InitSpec.parse objective.Init "exact" "normal" None
+        |> Result.bind (fun _ -> split objective space.Program.Input))
+    |> Result.map (fun split -> train objective split)

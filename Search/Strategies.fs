@@ -66,7 +66,11 @@ let toJson (settings: Settings) =
     c.Variance |> Option.iter (fun (low, high) -> o["variance"] <- JsonArray(JsonValue.Create low, JsonValue.Create high))
     o.ToJsonString()
 
+/// Settings from their JSON, or from a bare strategy name with the defaults.
 let ofJson (json: string) : Result<Settings, string> =
+    if not (json.TrimStart().StartsWith "{") then
+        parseName (json.Trim()) |> Result.map (fun strategy -> { Strategy = strategy; Epochs = 1; Constraints = Constraints.none })
+    else
     try
         let o = JsonNode.Parse(json).AsObject()
         let tryGet (key: string) (read: JsonNode -> 'a) =
@@ -170,14 +174,14 @@ let next (settings: Settings) (space: Space.Space) (rng: Rng) (history: Trial li
         | None -> Space.sample rng space
     Seq.init 1000 (fun _ -> draw ()) |> Seq.tryFind (fun s -> not (seen.Contains s.Fingerprint))
 
-/// The proposer of a study's workers: None for Queue studies (they only evaluate); otherwise a function of
-/// the trials so far giving the next candidate, its draws seeded by the study's seed and `salt` (one per
-/// worker, so that parallel workers do not draw alike).
-let proposer (study: Study) (salt: int) : Result<(Trial list -> Candidate option) option, string> =
+/// A study's proposer: given the trials so far, the next candidate, or None when there is none to propose (a
+/// Queue study, a spent space). Draws are seeded by the study's seed and `salt` (one per worker, so that
+/// parallel workers do not draw alike).
+let proposer (study: Study) (salt: int) : Result<Trial list -> Candidate option, string> =
     ofJson study.Strategy
     |> Result.bind (fun settings ->
         match settings.Strategy with
-        | Queue -> Ok None
+        | Queue -> Ok (fun _ -> None)
         | _ ->
             Space.parse study.Name study.Space
             |> Result.mapError Receptor.Dsl.Diagnostic.format
@@ -187,11 +191,10 @@ let proposer (study: Study) (salt: int) : Result<(Trial list -> Candidate option
                     match study.Objective with
                     | Train t -> t.Init
                     | Empty | Sleep _ -> "autoinit"
-                let fresh history = next settings space rng history |> Option.map (candidate settings init)
                 match settings.Strategy with
                 | Asha eta ->
                     let lowest = { settings with Epochs = List.head (rungs eta settings.Epochs) }
-                    Some (fun history ->
+                    fun history ->
                         promotion eta settings.Epochs history
-                        |> Option.orElse (next lowest space rng history |> Option.map (candidate lowest init)))
-                | _ -> Some fresh))
+                        |> Option.orElse (next lowest space rng history |> Option.map (candidate lowest init))
+                | _ -> fun history -> next settings space rng history |> Option.map (candidate settings init)))

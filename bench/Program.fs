@@ -39,9 +39,12 @@ let main argv =
         | Error e ->
             eprintfn "%s" e
             2
+    | [| "store" |] ->
+        printfn "%s" (StoreBench.runAll ())
+        0
     | [| "layers" |] ->
         printfn "%s" (LayerBench.run ())
         0
     | _ ->
-        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init | layers | train-init FILE [--init METHOD | --from PATH] [--epochs N] [--batch N] [--optimizer sgd|adam] [--lr X] [--images N] [--seed N]]"
+        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init | layers | store | train-init FILE [--init METHOD | --from PATH] [--epochs N] [--batch N] [--optimizer sgd|adam] [--lr X] [--images N] [--seed N]]"
         2

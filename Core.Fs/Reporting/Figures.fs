@@ -69,3 +69,27 @@ let varianceByDepth (path: string) (title: string) (curves: VarianceCurve list) 
     plot.Title title
     plot.ShowLegend(Alignment.LowerLeft) |> ignore
     save plot path
+
+/// Validation accuracy against multiply-accumulates (log scale), one marker per trial, with the Pareto front
+/// (no other trial both cheaper and more accurate) joined and its points labelled by trial number.
+let pareto (path: string) (title: string) (trials: (int * int64 * float) list) =
+    let plot = new Plot()
+    let macs = trials |> List.map (fun (_, m, _) -> log10 (float (max 1L m))) |> Array.ofList
+    let accuracy = trials |> List.map (fun (_, _, a) -> 100.0 * a) |> Array.ofList
+    let all = plot.Add.ScatterPoints(macs, accuracy)
+    all.LegendText <- "trials"
+    let front =
+        trials
+        |> List.sortBy (fun (_, m, a) -> m, -a)
+        |> List.fold (fun (kept, best) (n, m, a) -> if a > best then (n, m, a) :: kept, a else kept, best) ([], -1.0)
+        |> fst
+        |> List.rev
+    let line = plot.Add.Scatter(front |> List.map (fun (_, m, _) -> log10 (float (max 1L m))) |> Array.ofList, front |> List.map (fun (_, _, a) -> 100.0 * a) |> Array.ofList)
+    line.LegendText <- "Pareto front"
+    for n, m, a in front do
+        plot.Add.Text(sprintf "#%d" n, log10 (float (max 1L m)), 100.0 * a) |> ignore
+    plot.XLabel "log10 MACs per image"
+    plot.YLabel "best validation accuracy (%)"
+    plot.Title title
+    plot.ShowLegend(Alignment.LowerRight) |> ignore
+    save plot path
