@@ -27,6 +27,7 @@ let all =
         ShuffleTests.tests
         SpaceTests.tests
         StrategyTests.tests
+        SearchTests.tests
         DocumentationTests.tests
         CliTests.tests
         StoreTests.tests

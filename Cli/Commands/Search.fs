@@ -201,7 +201,7 @@ let private worker (output: TextWriter) (error: TextWriter) (o: WorkerOptions) =
                     Stop = stop.Token
                     Device =
                         match store.Study.Objective with
-                        | Train _ -> Trainer.resolveDevice Device.Auto |> Result.toOption |> Option.map (fun d -> string d.``type``)
+                        | Train _ -> Trainer.resolveDevice Device.Auto |> Result.toOption |> Option.map (fun d -> (string d.``type``).ToLowerInvariant())
                         | Empty | Sleep _ -> None
                     Log = fun line -> error.WriteLine $"{name}: {line}" }
             let summary = Worker.run store options propose evaluate

@@ -326,7 +326,7 @@ let run (output: TextWriter) (error: TextWriter) (o: RunOptions) =
                         use workerStore = workerStore
                         let options =
                             { Worker.defaults () with
-                                Device = Trainer.resolveDevice Device.Auto |> Result.toOption |> Option.map (fun d -> string d.``type``) }
+                                Device = Trainer.resolveDevice Device.Auto |> Result.toOption |> Option.map (fun d -> (string d.``type``).ToLowerInvariant()) }
                         Worker.run workerStore options propose evaluate)
                 let trials = watch output store (fun () -> worker.IsCompleted && children |> List.forall (fun c -> c.HasExited))
                 for c in children do c.Dispose()
