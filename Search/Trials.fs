@@ -71,7 +71,7 @@ type Study =
       /// The strategy's name and settings (JSON), read by Strategies.
       Strategy: string
       Objective: Objective
-      /// Trials to propose in all, rejected ones included.
+      /// Trials to evaluate; rejected candidates do not count (see TrialStore.Propose).
       Budget: int
       /// Claims of one trial before a failing one is recorded as Failed.
       MaxAttempts: int

@@ -106,8 +106,8 @@ let run (store: TrialStore) (options: Options) (propose: Trial list -> Candidate
         match store.Claim options.Name with
         | Some claim -> Evaluate claim
         | None ->
-            let total = store.Counts() |> List.sumBy snd
-            if total >= study.Budget then Idle
+            let evaluated = store.Counts() |> List.filter (fun (state, _) -> state <> Rejected) |> List.sumBy snd
+            if evaluated >= study.Budget then Idle
             else
                 match propose (store.Trials()) with
                 | None -> Idle

@@ -87,7 +87,7 @@ type RunArgs =
             match this with
             | Space _ -> "the search space (.rcp with choice points)"
             | Strategy _ -> "random, evolution (aging, the default) or asha"
-            | Trials _ -> $"candidates to propose in all, rejected ones included (default {defaultTrials})"
+            | Trials _ -> $"candidates to evaluate; those the constraints reject cost nothing and do not count (default {defaultTrials})"
             | Epochs _ -> $"epochs each candidate trains (ASHA: at the top rung) (default {defaultEpochs})"
             | Workers _ -> "worker processes, this one included (default 1)"
             | Storage _ -> "the study's store: sqlite:PATH (default sqlite:NAME.study.db, NAME the space's network)"
@@ -231,7 +231,7 @@ let private summary (trials: Trial list) (budget: int) (elapsed: TimeSpan) =
     let countOf state = trials |> List.filter (fun t -> t.State = state) |> List.length
     let ended = trials |> List.filter (fun t -> TrialState.isEnded t.State && t.State <> Rejected) |> List.length
     let running = countOf Running
-    let left = budget - (trials |> List.filter (fun t -> TrialState.isEnded t.State) |> List.length)
+    let left = budget - ended
     let eta =
         if ended = 0 || left <= 0 then "-"
         else

@@ -252,6 +252,9 @@ type TrialStore private (path: string, connection: SqliteConnection, study: Stud
     member _.Study = study
 
     /// Opens an existing study's file.
+    /// Rejected candidates a study may record per trial of its budget before it stops proposing.
+    static member RejectionsPerTrial = 20
+
     static member Open(path: string) : Result<TrialStore, string> =
         if not (File.Exists path) then Error $"no study at {path}"
         else
@@ -300,12 +303,15 @@ type TrialStore private (path: string, connection: SqliteConnection, study: Stud
                 | None -> insert candidate (if candidate.Rejection.IsSome then Rejected else Waiting) None DateTimeOffset.UtcNow))
 
     /// A strategy's candidate, inserted and claimed by `worker` in one transaction while the study has fewer
-    /// trials than its budget: workers proposing at once never overshoot it.
+    /// evaluated trials than its budget: workers proposing at once never overshoot it. Rejected candidates cost
+    /// no training and do not count, up to rejectionsPerTrial times the budget (a space whose candidates the
+    /// constraints almost always refuse is spent then).
     member _.Propose(worker: string, candidate: Candidate) : Proposal =
         locked (fun () ->
             Sql.immediate connection (fun () ->
-                let count = Sql.scalar connection "SELECT COUNT(*) FROM trials WHERE study = $s" [ "$s", box study.Name ] :?> int64
-                if count >= int64 study.Budget then BudgetSpent
+                let count state =
+                    Sql.scalar connection "SELECT COUNT(*) FROM trials WHERE study = $s AND (state = 'rejected') = $r" [ "$s", box study.Name; "$r", box state ] :?> int64
+                if count false >= int64 study.Budget || count true >= int64 (TrialStore.RejectionsPerTrial * study.Budget) then BudgetSpent
                 else
                     match byFingerprint candidate.Fingerprint with
                     | Some existing -> Duplicate existing
