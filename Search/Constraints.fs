@@ -1,6 +1,6 @@
 /// What the analysis says of a candidate before any training, and the constraints that reject it: budgets of
 /// parameters and multiply-accumulates, a minimum receptive field, and the signal check (after the chosen
-/// initialisation, every node's predicted variance stays within bounds).
+/// initialisation, every node's predicted moments are finite and, if bounds are given, its variance within them).
 module Receptor.Search.Constraints
 
 open System
@@ -39,16 +39,18 @@ let private planMethod (init: string) =
     | "lsuv" | "gradinit" -> Initialisers.parseMethod "he" Exact Initialisers.Normal
     | name -> Initialisers.parseMethod name Exact Initialisers.Normal
 
-/// The first node whose predicted variance leaves the bounds, named by its path.
-let private signalCheck init (low, high) (program: Program) (tree: Checked) =
+/// The first node whose predicted moments are not finite, or whose variance leaves the bounds (when given),
+/// named by its path.
+let private signalCheck init (bounds: (float * float) option) (program: Program) (tree: Checked) =
     match planMethod init with
     | Error message -> Some message
     | Ok method ->
         match Initialisers.plan method program.Input None tree with
         | Error diagnostic -> Some $"signal: {Diagnostic.format diagnostic}"
         | Ok prediction ->
+            let low, high = bounds |> Option.defaultValue (0.0, Double.PositiveInfinity)
             prediction.Nodes
-            |> List.tryFind (fun n -> not (Double.IsFinite n.Variance) || n.Variance < low || n.Variance > high)
+            |> List.tryFind (fun n -> not (Double.IsFinite n.Mean && Double.IsFinite n.Variance) || n.Variance < low || n.Variance > high)
             |> Option.map (fun n -> $"signal: predicted variance {n.Variance:G3} at {n.Path} leaves [{low:G3}, {high:G3}] under {init}")
 
 /// Analyses a sampled network and applies the constraints; a network that does not check (mismatched
@@ -68,7 +70,8 @@ let analyse (constraints: Constraints) (init: string) (program: Program) : Facts
             |> Option.orElse (
                 constraints.MinField
                 |> Option.bind (fun m -> if field < m then Some $"receptive field {field} px is below the minimum of {m} px" else None))
-            |> Option.orElse (constraints.Variance |> Option.bind (fun bounds -> signalCheck init bounds program tree))
+            // Always run: moments that are not finite (an evolved activation that overflows) never train.
+            |> Option.orElse (signalCheck init constraints.Variance program tree)
         { Parameters = report.Totals.Parameters
           Macs = report.Totals.Macs
           Field = if field = Int32.MaxValue then 0 else field

@@ -223,8 +223,8 @@ let size (space: Space) : BigInteger option =
 let formatSize (size: BigInteger option) =
     match size with
     | None -> "unbounded (a real range or an evolved activation)"
-    | Some n when n < BigInteger.Pow(BigInteger 10, 15) -> n.ToString("N0", Globalization.CultureInfo.InvariantCulture)
-    | Some n -> sprintf "about 10^%.1f" (BigInteger.Log10 n)
+    | Some n when n < BigInteger.Pow(BigInteger 10, 15) -> n.ToString("N0", Globalization.CultureInfo.InvariantCulture) + " networks"
+    | Some n -> sprintf "about 10^%.1f networks" (BigInteger.Log10 n)
 
 // ---------------------------------------------------------------------------------------------- resolving
 
@@ -349,6 +349,9 @@ let mutate (rng: Rng) (space: Space) (parent: Sample) : Sample =
 
 // -------------------------------------------------------------------------------------------- decisions
 
+/// JSON text as people read it: `+` and `<` stay themselves (the text is never embedded in HTML).
+let private readable = Text.Json.JsonSerializerOptions(Encoder = Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
+
 /// Decisions as a JSON object, {"#1": 2, "width": 48, "lr": 0.01}: the kind of each is known from its point.
 let decisionsToJson (decisions: Map<string, Decision>) =
     let value d =
@@ -356,10 +359,10 @@ let decisionsToJson (decisions: Map<string, Decision>) =
         | Pick i -> string i
         | Whole n -> string n
         | Real x -> x.ToString("R", Globalization.CultureInfo.InvariantCulture)
-        | Expression e -> Text.Json.JsonSerializer.Serialize(Printer.expression e)
+        | Expression e -> Text.Json.JsonSerializer.Serialize(Printer.expression e, readable)
     decisions
     |> Map.toList
-    |> List.map (fun (id, d) -> $"{Text.Json.JsonSerializer.Serialize id}: {value d}")
+    |> List.map (fun (id, d) -> $"{Text.Json.JsonSerializer.Serialize(id, readable)}: {value d}")
     |> String.concat ", "
     |> sprintf "{%s}"
 

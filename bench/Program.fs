@@ -42,9 +42,18 @@ let main argv =
     | [| "store" |] ->
         printfn "%s" (StoreBench.runAll ())
         0
+    | [| "search-overhead" |] ->
+        Receptor.Core.Torch.NativeRuntime.configure ()
+        match SearchBench.run 4 (eprintfn "search-overhead: %s") with
+        | Ok text ->
+            printfn "%s" text
+            0
+        | Error e ->
+            eprintfn "search-overhead: %s" e
+            1
     | [| "layers" |] ->
         printfn "%s" (LayerBench.run ())
         0
     | _ ->
-        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init | layers | store | train-init FILE [--init METHOD | --from PATH] [--epochs N] [--batch N] [--optimizer sgd|adam] [--lr X] [--images N] [--seed N]]"
+        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init | layers | store | search-overhead | train-init FILE [--init METHOD | --from PATH] [--epochs N] [--batch N] [--optimizer sgd|adam] [--lr X] [--images N] [--seed N]]"
         2

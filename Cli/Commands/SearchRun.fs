@@ -175,8 +175,8 @@ let private readSpace (error: TextWriter) (file: string) (work: string -> Space.
 
 let space (output: TextWriter) (error: TextWriter) (o: SpaceOptions) =
     readSpace error o.File (fun _ space ->
-        output.WriteLine $"{o.File}: {space.Program.Name}, input {Shape.format (match space.Program.Input with s -> s)}"
-        output.WriteLine $"size: {Space.formatSize (Space.size space)} networks"
+        output.WriteLine $"{o.File}: {space.Program.Name}, input {Shape.format space.Program.Input}"
+        output.WriteLine $"size: {Space.formatSize (Space.size space)}"
         output.WriteLine $"choice points ({space.Points.Length}):"
         for point in space.Points do
             output.WriteLine $"  {point.Id}: {Space.describe point}"
@@ -318,7 +318,7 @@ let run (output: TextWriter) (error: TextWriter) (o: RunOptions) =
             | Error message, _ | _, Error message -> fail error $"{path}: {message}"
             | Ok propose, Ok evaluate ->
                 output.WriteLine $"study '{study.Name}' in {path}: {Strategies.name o.Strategy}, {o.Trials} trials of {o.Epochs} epoch(s), {o.Workers} worker(s), init {o.Init}, data {o.Data} ({o.Validation} held out)"
-                output.WriteLine $"space: {Space.formatSize (Space.size space)} networks, {space.Points.Length} choice points"
+                output.WriteLine $"space: {Space.formatSize (Space.size space)}, {space.Points.Length} choice points"
                 let children = List.init (o.Workers - 1) (fun _ -> startWorker path)
                 let workerStore = TrialStore.Open path |> Result.defaultWith failwith
                 let worker =
