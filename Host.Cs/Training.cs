@@ -192,7 +192,7 @@ public static class Training
         var defaults = TrainOptionsModule.defaults;
         var trainOptions = new TrainOptions(
             start, options.Epochs, options.BatchSize, options.LearningRate ?? OptimizerModule.defaultLearningRate(optimizer),
-            optimizer, schedule, options.Seed, device, defaults.WeightDecay, defaults.Complexity);
+            optimizer, schedule, options.Seed, device, defaults.WeightDecay, defaults.Complexity, defaults.Warmup);
         return Failures.Unwrap(TrainOptionsModule.validate(trainOptions));
     }
 }

@@ -104,6 +104,12 @@ let private batchTests =
             Expect.isLessThan (Schedule.learningRate Cosine 0.1 99 100) 1e-4 "end"
             Expect.equal (Schedule.learningRate Constant 0.1 99 100) 0.1 "constant"
         }
+        test "warm-up rises linearly to the schedule's rate, then leaves it alone" {
+            Expect.floatClose Accuracy.veryHigh (Schedule.warmedUp 10 0.1 0) 0.01 "first step"
+            Expect.floatClose Accuracy.veryHigh (Schedule.warmedUp 10 0.1 4) 0.05 "halfway"
+            Expect.equal (Schedule.warmedUp 10 0.1 10) 0.1 "after"
+            Expect.equal (Schedule.warmedUp 0 0.1 0) 0.1 "none"
+        }
         test "the architecture fingerprint ignores layout and comments, not layers" {
             let fingerprint text =
                 let p = program text

@@ -22,7 +22,9 @@ type Options =
       LearningRate: float option
       /// Train on the first N training images (all when None).
       Images: int option
-      Seed: int }
+      Seed: int
+      /// Steps of linear learning-rate warmup.
+      Warmup: int }
 
     static member Parse(args: string list) : Result<Options, string> =
         let rec parse (options: Options) args =
@@ -42,13 +44,14 @@ type Options =
                 | true, lr -> parse { options with LearningRate = Some lr } rest
                 | _ -> Error $"train-init: '{x}' is not a number"
             | "--seed" :: n :: rest -> number n |> Result.bind (fun n -> parse { options with Seed = n } rest)
+            | "--warmup" :: n :: rest -> number n |> Result.bind (fun n -> parse { options with Warmup = n } rest)
             | other :: _ -> Error $"train-init: unexpected '{other}'"
         and number (text: string) =
             match System.Int32.TryParse text with
             | true, n -> Ok n
             | _ -> Error $"train-init: '{text}' is not a whole number"
         match args with
-        | file :: rest -> parse { File = file; Init = "autoinit"; From = None; Epochs = 3; Batch = TrainOptions.defaults.BatchSize; Optimizer = Sgd; LearningRate = None; Images = None; Seed = 1 } rest
+        | file :: rest -> parse { File = file; Init = "autoinit"; From = None; Epochs = 3; Batch = TrainOptions.defaults.BatchSize; Optimizer = Sgd; LearningRate = None; Images = None; Seed = 1; Warmup = 0 } rest
         | [] -> Error "usage: train-init FILE [--init METHOD | --from PATH] [--epochs N] [--batch N] [--optimizer sgd|adam] [--lr X] [--images N] [--seed N]"
 
 let private start (options: Options) =
@@ -76,6 +79,7 @@ let run (options: Options) (log: string -> unit) : Result<string list, string> =
                 Optimizer = options.Optimizer
                 LearningRate = defaultArg options.LearningRate (Optimizer.defaultLearningRate options.Optimizer)
                 Seed = options.Seed
+                Warmup = options.Warmup
                 Device = Cpu }
         Trainer.start trainOptions program train
         |> Result.mapError Diagnostic.format

@@ -60,7 +60,8 @@ let private trainOptions (options: Options) =
         Seed = options.Seed
         Device = Cpu
         WeightDecay = 0.0
-        Complexity = 0.0 }
+        Complexity = 0.0
+        Warmup = 0 }
 
 type Run =
     { Depth: int

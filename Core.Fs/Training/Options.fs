@@ -44,7 +44,10 @@ type TrainOptions =
       WeightDecay: float
       /// λ of the complexity penalty, λ·Network.ComplexityPenalty() (DynOPool: Σ r_h·r_w over its layers),
       /// added to the loss that is minimised (0: none; the reported loss stays the cross-entropy).
-      Complexity: float }
+      Complexity: float
+      /// Steps over which the learning rate rises linearly from lr/Warmup to the schedule's value (Goyal et
+      /// al. 2017); 0: none.
+      Warmup: int }
 
 module Optimizer =
     let name optimizer =
@@ -83,6 +86,10 @@ module Schedule =
         | Constant -> initial
         | Cosine -> initial * 0.5 * (1.0 + Math.Cos(Math.PI * float step / float (max 1 totalSteps)))
 
+    /// The schedule's rate scaled by (step + 1)/warmup during the first `warmup` steps.
+    let warmedUp warmup (rate: float) step =
+        if step < warmup then rate * float (step + 1) / float warmup else rate
+
 module Device =
     let name device =
         match device with
@@ -109,7 +116,8 @@ module TrainOptions =
           Seed = 1
           Device = Auto
           WeightDecay = 5e-4
-          Complexity = 0.0 }
+          Complexity = 0.0
+          Warmup = 0 }
 
     /// The first option that cannot work, named as the command line names it.
     let validate options =

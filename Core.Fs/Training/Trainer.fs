@@ -285,7 +285,8 @@ let train (options: TrainOptions) (checkpointing: Checkpointing option) (network
                     network.train ()
                     while run.Status = Completed && step < slices.Length do
                         let start, size = slices[step]
-                        let lr = Schedule.learningRate options.Schedule options.LearningRate run.Steps totalSteps
+                        let lr =
+                            Schedule.warmedUp options.Warmup (Schedule.learningRate options.Schedule options.LearningRate run.Steps totalSteps) run.Steps
                         setLearningRate optimizer lr
                         match trainStep network optimizer options.Complexity task fitted order[start .. start + size - 1] device with
                         | None -> run.Status <- Diverged (epoch, step + 1)
