@@ -281,10 +281,21 @@ let private commandTests =
                 match Receptor.Cli.Program.parse argv with
                 | Receptor.Cli.Program.Run (Receptor.Cli.Program.Command.Search o) -> o
                 | other -> failtest $"""{String.concat " " argv}: {other}"""
-            let export = Receptor.Cli.Commands.Search.Options.Export { Study = "f.db"; Csv = Some "out.csv"; Json = None }
+            let export = Receptor.Cli.Commands.Search.Options.Export { Study = "f.db"; Csv = Some "out.csv"; Json = None; Best = None }
             Expect.equal (parsed [| "search"; "export"; "--csv"; "out.csv"; "sqlite:f.db" |]) export "options first, sqlite:"
             Expect.equal (parsed [| "search"; "export"; "f.db"; "--csv"; "out.csv" |]) export "options after, a path"
             Expect.equal (parsed [| "search"; "rerun"; "f.db"; "4" |]) (Receptor.Cli.Commands.Search.Options.Rerun ("f.db", 4L)) "rerun STUDY TRIAL"
+            let run argv =
+                match parsed argv with
+                | Receptor.Cli.Commands.Search.Options.Run r -> r
+                | other -> failtest $"expected search run, got {other}"
+            let before = run [| "search"; "run"; "--strategy"; "random"; "--trials"; "7"; "--max-macs"; "1000"; "--variance"; "0.1"; "10"; "s.rcp" |]
+            let after = run [| "search"; "run"; "s.rcp"; "--strategy"; "random"; "--trials"; "7"; "--max-macs"; "1000"; "--variance"; "0.1"; "10" |]
+            Expect.equal before after "search run: options on either side of the space"
+            Expect.equal (before.File, before.Strategy, before.Trials) ("s.rcp", Receptor.Search.Strategies.RandomSearch, 7) "read"
+            Expect.equal before.Constraints.MaxMacs (Some 1000L) "the MAC budget"
+            Expect.equal before.Constraints.Variance (Some (0.1, 10.0)) "the variance bounds"
+            Expect.equal (run [| "search"; "run"; "s.rcp" |]).Strategy (Receptor.Search.Strategies.Evolution (20, 5)) "evolution by default, as the help says"
             match Receptor.Cli.Program.parse [| "search"; "status"; "postgres://host/db" |] with
             | Receptor.Cli.Program.Malformed message -> Expect.stringContains message "sqlite:PATH" "names what is supported"
             | other -> failtest $"expected a malformed command line, got {other}"

@@ -28,7 +28,9 @@ type ResumeOptions =
 type ExportOptions =
     { Study: string
       Csv: string option
-      Json: string option }
+      Json: string option
+      /// The best finished trial's architecture as an .rcp file.
+      Best: string option }
 
 type Options =
     | Space of SearchRun.SpaceOptions
@@ -95,6 +97,7 @@ type ExportArgs =
     | [<MainCommand; ExactlyOnce>] Study of study: string
     | Csv of path: string
     | Json of path: string
+    | Best of path: string
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -102,6 +105,7 @@ type ExportArgs =
             | Study _ -> "the study's store: sqlite:PATH or PATH"
             | Csv _ -> "write one row a trial to this CSV file"
             | Json _ -> "write every trial with its epochs to this JSON file"
+            | Best _ -> "write the best finished trial's architecture to this .rcp file"
 
 type TrialArgs =
     | [<MainCommand; ExactlyOnce>] Study_Trial of study: string * trial: int64
@@ -131,7 +135,7 @@ type Args =
             | Status _ -> "trials by state, and the running ones with their worker and heartbeat"
             | Resume _ -> "re-queue the trials of dead or silent workers, then run --workers processes until all end"
             | Leaderboard _ -> "the finished trials by best validation accuracy, ties to fewer MACs"
-            | Export _ -> "every trial to --csv and/or --json"
+            | Export _ -> "every trial to --csv and/or --json; the best architecture to --best"
             | Rerun _ -> "an ended trial back to the queue, its epochs cleared"
             | Delete _ -> "remove a trial and its epochs"
 
@@ -165,9 +169,9 @@ let options (a: ParseResults<Args>) : Result<Options, string> =
         if top < 1 then Error $"--top must be at least 1, got {top}"
         else storagePath (l.GetResult LeaderboardArgs.Study) |> Result.map (fun study -> Options.Leaderboard (study, top))
     | Args.Export e ->
-        let csv, json = e.TryGetResult ExportArgs.Csv, e.TryGetResult ExportArgs.Json
-        if csv.IsNone && json.IsNone then Error "export: give --csv PATH or --json PATH"
-        else storagePath (e.GetResult ExportArgs.Study) |> Result.map (fun study -> Options.Export { Study = study; Csv = csv; Json = json })
+        let csv, json, best = e.TryGetResult ExportArgs.Csv, e.TryGetResult ExportArgs.Json, e.TryGetResult ExportArgs.Best
+        if csv.IsNone && json.IsNone && best.IsNone then Error "export: give --csv PATH, --json PATH or --best PATH"
+        else storagePath (e.GetResult ExportArgs.Study) |> Result.map (fun study -> Options.Export { Study = study; Csv = csv; Json = json; Best = best })
     | Args.Rerun t ->
         let study, trial = t.GetResult TrialArgs.Study_Trial
         storagePath study |> Result.map (fun study -> Options.Rerun (study, trial))
@@ -274,11 +278,17 @@ let private export (output: TextWriter) (error: TextWriter) (o: ExportOptions) =
         let write (path: string) (text: string) =
             try
                 File.WriteAllText(path, text)
-                output.WriteLine $"wrote {trials.Length} trial(s) to {path}"
+                output.WriteLine $"wrote {path}"
                 Ok ()
             with :? IOException | :? UnauthorizedAccessException as e -> Error $"{path}: {e.Message}"
         let written =
-            [ o.Csv |> Option.map (fun p -> write p (Export.csv trials)); o.Json |> Option.map (fun p -> write p (Export.json trials)) ]
+            [ o.Csv |> Option.map (fun p -> write p (Export.csv trials))
+              o.Json |> Option.map (fun p -> write p (Export.json trials))
+              o.Best |> Option.map (fun p ->
+                  match store.Leaderboard 1 with
+                  | best :: _ -> write p $"# The best trial (#{best.Number}, best validation accuracy {percent (defaultArg (Export.bestAccuracy best) 0.0)}) of study '{store.Study.Name}'
+{best.Candidate.Architecture}"
+                  | [] -> Error "no trial has finished: there is no best architecture yet") ]
             |> List.choose id
         match written |> List.tryPick (function Error e -> Some e | Ok () -> None) with
         | Some message -> fail error message
