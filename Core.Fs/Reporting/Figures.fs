@@ -91,5 +91,7 @@ let pareto (path: string) (title: string) (trials: (int * int64 * float) list) =
     plot.XLabel "log10 MACs per image"
     plot.YLabel "best validation accuracy (%)"
     plot.Title title
+    // Room around the points, so that none hides under an edge or the legend.
+    plot.Axes.Margins(0.1, 0.15)
     plot.ShowLegend(Alignment.LowerRight) |> ignore
     save plot path
