@@ -7,7 +7,6 @@ open Expecto
 open Receptor.Dsl
 open Receptor.Core
 
-let private examplesFolder () = Path.Combine (Repository.root.Value, "Examples")
 
 /// The canonical names of the kinds a model's checked tree applies (aliases resolved by the checker).
 let private kindsOf path =
@@ -38,7 +37,7 @@ let tests : Test =
         }
 
         test "every Examples model analyses, and every layer kind appears in one" {
-            let models = Directory.GetFiles (examplesFolder (), "*.rcp", SearchOption.AllDirectories) |> Array.sort
+            let models = Repository.examples () |> List.map (fun file -> Path.Combine (Repository.root.Value, file))
             for path in models do
                 Analysis.ofText path (File.ReadAllText path) |> Repository.unwrap |> ignore
             let used = models |> Seq.map kindsOf |> Set.unionMany

@@ -28,12 +28,20 @@ let unwrap result =
     | Ok value -> value
     | Error diagnostic -> failtest (Diagnostic.format diagnostic)
 
-/// Every model under Examples/, as paths relative to the repository root.
-let examples () =
+let private rcpFiles () =
     Directory.GetFiles (Path.Combine (root.Value, "Examples"), "*.rcp", SearchOption.AllDirectories)
     |> Array.map (fun path -> Path.GetRelativePath (root.Value, path))
     |> Array.sort
     |> List.ofArray
+
+let private isSpace (path: string) = path.StartsWith (Path.Combine ("Examples", "spaces"))
+
+/// Every model under Examples/ (search spaces, in Examples/spaces/, are not models), as paths relative to the
+/// repository root.
+let examples () = rcpFiles () |> List.filter (isSpace >> not)
+
+/// Every search space under Examples/spaces/, as paths relative to the repository root.
+let spaces () = rcpFiles () |> List.filter isSpace
 
 /// A model file of the repository, parsed and checked: its input shape and its checked tree.
 let checkedProgram (file: string) =

@@ -125,6 +125,15 @@ network n = unit(choice(4, 8, 12, 16, name=w)) >> unit(choice(4, 8, 12, 16, name
                 | Error { Place = Text ("bad.rcp", 3, _); Message = message } -> Expect.stringContains message expected text
                 | other -> failtestf "%s gave %A" text other
         }
+        test "every space under Examples/spaces parses, and its samples are networks that analyse" {
+            let files = Repository.spaces ()
+            Expect.isNonEmpty files "spaces exist"
+            for file in files do
+                let s = Space.parse file (System.IO.File.ReadAllText (System.IO.Path.Combine (Repository.root.Value, file))) |> Repository.unwrap
+                Expect.isNonEmpty s.Points $"{file} has choice points"
+                for sample in List.init 5 (fun i -> Space.sample (Rng i) s) do
+                    Expect.isOk (Receptor.Core.Analysis.ofProgram sample.Program) $"{file}: {sample.Text}"
+        }
         test "constraints reject from the analysis alone, saying which budget" {
             let s = space small
             let tight = { Constraints.none with MaxMacs = Some 5_000L }
