@@ -7,7 +7,6 @@ open Expecto
 open Receptor.Dsl
 open Receptor.Core
 
-
 /// The canonical names of the kinds a model's checked tree applies (aliases resolved by the checker).
 let private kindsOf path =
     Parser.parseProgram path (File.ReadAllText path)
