@@ -100,6 +100,35 @@ let tests: Test =
                 | None -> Expect.isLessThan trials.Length 6 "a second promotion needs six distinct trials"
             | None -> failtest "six finished trials at rung 1 promote two"
         }
+        test "ASHA through the store and a worker: promoted trials reach the top rung, each the best of its rung's first η" {
+            let path = IO.Path.Combine(IO.Path.GetTempPath(), $"receptor-asha-{Guid.NewGuid():N}.db")
+            let settings = { settings (Strategies.Asha 2) with Epochs = 4 }
+            let study : Study =
+                { Name = "asha"; Space = Printer.program small.Program; Strategy = Strategies.toJson settings; Objective = Empty
+                  Budget = 24; MaxAttempts = 1; TrialSeconds = None; Seed = 1; Created = DateTimeOffset.UtcNow }
+            use store = TrialStore.Create(path, study) |> Result.defaultWith failtest
+            let propose = Strategies.proposer study 1 |> Result.defaultWith failtest
+            // A made-up score, fixed per network: the promotions can be checked against it.
+            let networkOf (c: Candidate) = c.Fingerprint.Split('@').[0]
+            let score (c: Candidate) = float (Convert.ToInt64((networkOf c).Substring(0, 6), 16) % 1000L) / 1000.0
+            let evaluate : Objectives.Evaluate =
+                fun claim _ report ->
+                    let metrics = [ for e in 1 .. claim.Trial.Candidate.Epochs -> { Epoch = e; ValidationAccuracy = score claim.Trial.Candidate; ValidationLoss = 0.0; TrainingLoss = 0.0 } ]
+                    metrics |> List.iter report
+                    Completed metrics
+            Worker.run store (Worker.defaults ()) propose evaluate |> ignore
+            let trials = store.Trials()
+            let at rung = trials |> List.filter (fun t -> t.Candidate.Epochs = rung)
+            Expect.isNonEmpty (at 4) "some trials reach the top rung"
+            for t in at 2 @ at 4 do
+                let network = networkOf t.Candidate
+                let lower = if t.Candidate.Epochs = 4 then 2 else 1
+                let origin = at lower |> List.filter (fun o -> networkOf o.Candidate = network) |> List.exactlyOne
+                let earlier = at lower |> List.filter (fun o -> o.Number <= t.Number)
+                let better = earlier |> List.filter (fun o -> score o.Candidate > score origin.Candidate) |> List.length
+                Expect.isLessThan better (earlier.Length / 2 + 1) $"trial {t.Number} was in the top half of its rung when promoted"
+            Expect.equal (trials |> List.filter (fun t -> t.State = Finished) |> List.length) 24 "the budget, promotions included"
+        }
         test "settings survive their JSON" {
             let all =
                 [ settings (Strategies.Evolution (12, 4))
