@@ -52,6 +52,23 @@ let run (networks: int) (log: string -> unit) : Result<string, string> =
             let outcome = evaluate claim CancellationToken.None (fun m -> store.RecordEpoch(claim, m) |> ignore)
             store.Finish(claim, outcome, { WallSeconds = clock.Elapsed.TotalSeconds; CpuSeconds = 0.0; Device = Some "cpu" }) |> ignore
             clock.Elapsed.TotalSeconds
+        /// Where a trial's time goes besides the loop: starting the network (autoinit's plan and draw, or
+        /// PyTorch's default draw) and one validation pass.
+        let parts (candidate: Candidate) =
+            let program = Receptor.Dsl.Parser.parseProgram "parts" candidate.Architecture |> Result.defaultWith (Receptor.Dsl.Diagnostic.format >> failwith)
+            let timeStart methodName =
+                let options = { TrainOptions.defaults with Start = Initialise { InitSpec.defaults with Method = methodName } }
+                let clock = Stopwatch.StartNew()
+                let network = Trainer.start options program split.Train |> Result.defaultWith (Receptor.Dsl.Diagnostic.format >> failwith)
+                clock.Elapsed.TotalSeconds, network
+            let autoinit, network = timeStart "autoinit"
+            use network = network
+            let clock = Stopwatch.StartNew()
+            Trainer.evaluate network split.Validation |> Result.defaultWith failwith |> ignore
+            let validation = clock.Elapsed.TotalSeconds
+            let plain, other = timeStart "torch-default"
+            other.Dispose()
+            autoinit, plain, validation
         // Warm-up: TorchSharp's first kernels and the allocator.
         bare candidates.Head |> ignore
         let rows =
@@ -60,16 +77,18 @@ let run (networks: int) (log: string -> unit) : Result<string, string> =
                 let b, t =
                     if i % 2 = 0 then let b = bare c in b, trial c
                     else let t = trial c in bare c, t
-                log $"{c.Fingerprint}: bare {b:F1} s, trial {t:F1} s"
-                c, b, t)
+                let autoinit, plain, validation = parts c
+                log $"{c.Fingerprint}: bare {b:F1} s, trial {t:F1} s; start {autoinit:F2} s (autoinit) against {plain:F2} s (torch-default), validation {validation:F2} s"
+                c, b, t, (autoinit, plain, validation))
         (store :> IDisposable).Dispose()
         for suffix in [ ""; "-wal"; "-shm" ] do
             if File.Exists(path + suffix) then File.Delete(path + suffix)
         let overhead (b: float) (t: float) = 100.0 * (t - b) / t
         let lines =
-            let b, t = rows |> List.sumBy (fun (_, b, _) -> b), rows |> List.sumBy (fun (_, _, t) -> t)
-            [ yield "| network (MACs) | bare 2-epoch loop | search trial | overhead |"
-              yield "|---|---|---|---|"
-              for c, b, t in rows -> $"| {c.Fingerprint} ({c.Macs:N0}) | {b:F2} s | {t:F2} s | {overhead b t:F1} %% |"
-              yield $"| all {rows.Length} | {b:F2} s | {t:F2} s | {overhead b t:F1} %% |" ]
+            let b, t = rows |> List.sumBy (fun (_, b, _, _) -> b), rows |> List.sumBy (fun (_, _, t, _) -> t)
+            [ yield "| network (MACs) | bare 2-epoch loop | search trial | overhead | autoinit start | torch-default start | one validation pass |"
+              yield "|---|---|---|---|---|---|---|"
+              for c, b, t, (a, p, v) in rows ->
+                  $"| {c.Fingerprint} ({c.Macs:N0}) | {b:F2} s | {t:F2} s | {overhead b t:F1} %% | {a:F2} s | {p:F2} s | {v:F2} s |"
+              yield $"| all {rows.Length} | {b:F2} s | {t:F2} s | {overhead b t:F1} %% | | | |" ]
         Ok (String.concat "\n" lines))
