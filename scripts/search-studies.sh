@@ -4,7 +4,8 @@
 #
 #   bash scripts/search-studies.sh strategies    # aging evolution against random search, seeds 1..3
 #   bash scripts/search-studies.sh activations   # activation search under autoinit and torch-default, then
-#                                                # the best expression and ReLU over three seeds
+#                                                # the best expression and ReLU over three seeds; at learning
+#                                                # rate 0.01: the plain network does not train at the default 0.1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/studies}
@@ -34,7 +35,7 @@ activations)
         store="$OUT/plain8-$init.db"
         fresh "$store"
         receptor search run Examples/spaces/activation-plain8.rcp --data mnist --init "$init" --strategy evolution \
-            --population 10 --tournament 3 --trials 50 --epochs 2 --seed 1 --storage "sqlite:$store" | tail -n 1
+            --population 10 --tournament 3 --trials 50 --epochs 2 --lr 0.01 --seed 1 --storage "sqlite:$store" | tail -n 1
         receptor search export "$store" --csv "$OUT/plain8-$init.csv" --best "$OUT/plain8-$init-best.rcp" >/dev/null
     done
     # The best expression found under autoinit against ReLU, three seeds each, as the search trains them.
@@ -45,7 +46,7 @@ activations)
             store="$OUT/plain8-check-$variant-$seed.db"
             fresh "$store"
             receptor search run "$file" --data mnist --init autoinit --strategy random --trials 1 --epochs 2 \
-                --seed "$seed" --storage "sqlite:$store" | tail -n 1
+                --lr 0.01 --seed "$seed" --storage "sqlite:$store" | tail -n 1
             receptor search export "$store" --csv "$OUT/plain8-check-$variant-$seed.csv" >/dev/null
         done
     done
