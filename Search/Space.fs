@@ -228,6 +228,27 @@ let formatSize (size: BigInteger option) =
 
 // ---------------------------------------------------------------------------------------------- resolving
 
+/// A resolved tree as people would write it: an option that was a sequence joins the sequence it sits in,
+/// and an `optional` that was left out leaves no `identity` behind.
+let rec private tidy node =
+    match node with
+    | Seq nodes ->
+        nodes
+        |> List.collect (fun n ->
+            match tidy n with
+            | Seq inner -> inner
+            | other -> [ other ])
+        |> List.filter (fun n -> n <> Op { Kind = "identity"; Args = [] })
+        |> function
+            | [] -> Op { Kind = "identity"; Args = [] }
+            | [ single ] -> single
+            | many -> Seq many
+    | Branches (merge, nodes) -> Branches (merge, List.map tidy nodes)
+    | Residual (body, shortcut, scale) -> Residual (tidy body, Option.map tidy shortcut, scale)
+    | Repeat (count, body) -> Repeat (count, tidy body)
+    | Named (name, body) -> Named (name, tidy body)
+    | Op _ | Call _ | Choice _ -> node
+
 /// The network for one set of decisions: each choice point the network contains is decided by `decide`
 /// (once per name); returns the resolved program and the decisions taken.
 let private resolve (decide: Point -> Decision) (space: Space) : Program * Map<string, Decision> =
@@ -269,8 +290,8 @@ let private resolve (decide: Point -> Decision) (space: Space) : Program * Map<s
         | Some b -> blocks (Map.add b.Name { b with Body = mapNode onNode onValue b.Body } resolved)
         | None -> resolved
     let resolvedBlocks = blocks Map.empty
-    let usedBlocks = program.Blocks |> List.choose (fun b -> Map.tryFind b.Name resolvedBlocks)
-    { program with Blocks = usedBlocks; Body = body }, (taken |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq)
+    let usedBlocks = program.Blocks |> List.choose (fun b -> Map.tryFind b.Name resolvedBlocks) |> List.map (fun b -> { b with Body = tidy b.Body })
+    { program with Blocks = usedBlocks; Body = tidy body }, (taken |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq)
 
 /// The canonical form of an expanded tree: names dropped, sequences flattened, identities removed.
 let rec private canonical node =

@@ -212,12 +212,14 @@ let private self () =
 
 let private startWorker (path: string) =
     let file, prefix = self ()
-    let info = ProcessStartInfo(file, UseShellExecute = false, RedirectStandardError = true)
+    let info = ProcessStartInfo(file, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true)
     for a in prefix @ [ "search"; "worker"; path ] do
         info.ArgumentList.Add a
     let p = Process.Start info
-    // The child's log is not shown (the display says what matters) but must be drained.
+    // The child's output is not shown (the display says what matters) but must be drained.
+    p.OutputDataReceived.Add ignore
     p.ErrorDataReceived.Add ignore
+    p.BeginOutputReadLine()
     p.BeginErrorReadLine()
     p
 
