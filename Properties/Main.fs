@@ -28,6 +28,7 @@ let all =
         SpaceTests.tests
         StrategyTests.tests
         SearchTests.tests
+        ZeroCostTests.tests
         DocumentationTests.tests
         CliTests.tests
         StoreTests.tests

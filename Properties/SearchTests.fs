@@ -70,6 +70,7 @@ let tests: Test =
                   Batch = 64
                   LearningRate = None
                   Constraints = { Constraints.none with MaxMacs = Some 20_000L }
+                  Ranking = None
                   Seed = 1
                   TrialSeconds = None
                   Retrain = Some 1
@@ -118,7 +119,7 @@ let tests: Test =
             let rng = Rng 3
             for n in 1 .. 200 do
                 let sample = Space.sample rng space
-                let candidate = Strategies.candidate { Strategy = Strategies.Queue; Epochs = 1; Constraints = Constraints.none } "autoinit" sample
+                let candidate = Strategies.candidate { Strategy = Strategies.Queue; Epochs = 1; Constraints = Constraints.none; Ranking = None } "autoinit" sample
                 store.Enqueue { candidate with Fingerprint = $"{candidate.Fingerprint}-{n}" } |> ignore
             let evaluate = Objectives.evaluator (fun o -> Evaluation.evaluator s o) s |> Result.defaultWith failtest
             let resident () =

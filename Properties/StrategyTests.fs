@@ -20,7 +20,7 @@ network small =
 """
 
 let private settings strategy : Strategies.Settings =
-    { Strategy = strategy; Epochs = 2; Constraints = Constraints.none }
+    { Strategy = strategy; Epochs = 2; Constraints = Constraints.none; Ranking = None }
 
 let private withConstraints constraints (s: Strategies.Settings) : Strategies.Settings = { s with Constraints = constraints }
 

@@ -22,12 +22,25 @@ type Strategy =
     /// it is there, and otherwise a new random candidate starts at the lowest rung.
     | Asha of eta: int
 
+/// A pre-screening of uniform draws: `Pool` fresh candidates that pass the constraints are drawn, and the one
+/// with the best zero-cost score is proposed.
+type Ranking = { Proxy: ZeroCost.Proxy; Pool: int }
+
 /// A study's search settings, stored as JSON in Study.Strategy.
 type Settings =
     { Strategy: Strategy
       /// The epochs every candidate is trained for.
       Epochs: int
-      Constraints: Constraints.Constraints }
+      Constraints: Constraints.Constraints
+      /// None: every uniform draw is proposed as it comes.
+      Ranking: Ranking option }
+
+/// What ranks a pool: the score of a candidate, higher better (Ranking.scorer computes the study's proxy), and
+/// where the choice is reported.
+type Scorer = { Score: Candidate -> float; Log: string -> unit }
+
+/// The pool of `receptor search run --rank`.
+let defaultPool = 8
 
 let name strategy =
     match strategy with
@@ -64,12 +77,16 @@ let toJson (settings: Settings) =
     c.MaxMacs |> Option.iter (fun v -> o["maxMacs"] <- JsonValue.Create v)
     c.MinField |> Option.iter (fun v -> o["minField"] <- JsonValue.Create v)
     c.Variance |> Option.iter (fun (low, high) -> o["variance"] <- JsonArray(JsonValue.Create low, JsonValue.Create high))
+    settings.Ranking |> Option.iter (fun r ->
+        o["rank"] <- JsonValue.Create(ZeroCost.name r.Proxy)
+        o["pool"] <- JsonValue.Create r.Pool)
     o.ToJsonString()
 
 /// Settings from their JSON, or from a bare strategy name with the defaults.
 let ofJson (json: string) : Result<Settings, string> =
     if not (json.TrimStart().StartsWith "{") then
-        parseName (json.Trim()) |> Result.map (fun strategy -> { Strategy = strategy; Epochs = 1; Constraints = Constraints.none })
+        parseName (json.Trim())
+        |> Result.map (fun strategy -> { Strategy = strategy; Epochs = 1; Constraints = Constraints.none; Ranking = None })
     else
     try
         let o = JsonNode.Parse(json).AsObject()
@@ -84,8 +101,15 @@ let ofJson (json: string) : Result<Settings, string> =
                                tryGet "tournament" (fun n -> n.GetValue<int>()) |> Option.defaultValue 5))
             | "asha" -> Ok (Asha (tryGet "eta" (fun n -> n.GetValue<int>()) |> Option.defaultValue 3))
             | other -> parseName other
+        let ranking =
+            match tryGet "rank" (fun n -> n.GetValue<string>()) with
+            | None -> Ok None
+            | Some proxy ->
+                ZeroCost.parse proxy
+                |> Result.map (fun proxy -> Some { Proxy = proxy; Pool = tryGet "pool" (fun n -> n.GetValue<int>()) |> Option.defaultValue defaultPool })
         strategy
-        |> Result.map (fun strategy ->
+        |> Result.bind (fun strategy -> ranking |> Result.map (fun ranking -> strategy, ranking))
+        |> Result.map (fun (strategy, ranking) ->
             { Strategy = strategy
               Epochs = tryGet "epochs" (fun n -> n.GetValue<int>()) |> Option.defaultValue 1
               Constraints =
@@ -95,7 +119,8 @@ let ofJson (json: string) : Result<Settings, string> =
                   Variance =
                     tryGet "variance" (fun n ->
                         let a = n.AsArray()
-                        a[0].GetValue<float>(), a[1].GetValue<float>()) } })
+                        a[0].GetValue<float>(), a[1].GetValue<float>()) }
+              Ranking = ranking })
     with
     | :? JsonException
     | :? InvalidOperationException
@@ -151,37 +176,74 @@ let promotion (eta: int) (epochs: int) (history: Trial list) : Candidate option 
         |> List.tryFind (fun t -> not (held.Contains (promoted t.Candidate.Fingerprint nextRung)))
         |> Option.map (fun t -> { t.Candidate with Fingerprint = promoted t.Candidate.Fingerprint nextRung; Epochs = nextRung }))
 
-/// Draws a new network: mutation (evolution, once the population is full) or a uniform sample, retried while
-/// it repeats one the study holds; None once 1,000 draws in a row gave nothing new (the space is spent: one
-/// network not yet held among n is missed with probability (1 − 1/n)^1000).
-let next (settings: Settings) (space: Space.Space) (rng: Rng) (history: Trial list) : Space.Sample option =
-    let seen = history |> List.map (fun t -> t.Candidate.Fingerprint) |> set
+/// Whether evolution's population is full, so that its next draw is a mutation rather than a uniform sample.
+let private mutating (settings: Settings) (history: Trial list) =
+    match settings.Strategy with
+    | Evolution (population, _) -> (history |> List.filter evaluated |> List.length) >= population
+    | Queue | RandomSearch | Asha _ -> false
+
+/// A draw that holds none of the `seen` fingerprints, retried up to 1,000 times.
+let private fresh (settings: Settings) (space: Space.Space) (rng: Rng) (seen: Set<string>) (history: Trial list) =
     let parent () =
         match settings.Strategy with
-        | Evolution (population, tournament) ->
+        | Evolution (population, tournament) when mutating settings history ->
             let recent = history |> List.filter evaluated |> List.sortByDescending (fun t -> t.Number) |> List.truncate population
-            if recent.Length < population then None
-            else
-                let contestants = List.init tournament (fun _ -> recent[rng.NextInt recent.Length])
-                let best = contestants |> List.maxBy fitness
-                Space.decisionsOfJson space best.Candidate.Decisions
-                |> Result.toOption
-                |> Option.map (fun decisions -> Space.withDecisions rng decisions space)
-        | Queue | RandomSearch | Asha _ -> None
+            let contestants = List.init tournament (fun _ -> recent[rng.NextInt recent.Length])
+            let best = contestants |> List.maxBy fitness
+            Space.decisionsOfJson space best.Candidate.Decisions
+            |> Result.toOption
+            |> Option.map (fun decisions -> Space.withDecisions rng decisions space)
+        | _ -> None
     let draw () =
         match parent () with
         | Some p -> Space.mutate rng space p
         | None -> Space.sample rng space
-    Seq.init 1000 (fun _ -> draw ()) |> Seq.tryFind (fun s -> not (seen.Contains s.Fingerprint))
+    Seq.init 1000 (fun _ -> draw ()) |> Seq.tryFind (fun s -> not (Set.contains s.Fingerprint seen))
+
+let private fingerprints (history: Trial list) = history |> List.map (fun t -> t.Candidate.Fingerprint) |> set
+
+/// Draws a new network: mutation (evolution, once the population is full) or a uniform sample, retried while
+/// it repeats one the study holds; None once 1,000 draws in a row gave nothing new (the space is spent: one
+/// network not yet held among n is missed with probability (1 − 1/n)^1000).
+let next (settings: Settings) (space: Space.Space) (rng: Rng) (history: Trial list) : Space.Sample option =
+    fresh settings space rng (fingerprints history) history
+
+/// Draws of a pool that the constraints may refuse before `pool` pass: beyond them, the pool is what it is.
+let private poolDraws pool = 50 * pool
+
+/// The best of `pool` fresh candidates that pass the constraints, by the scorer (the first drawn of equals);
+/// a refused candidate when none passed, so that the store records the refusal as it does unranked.
+let ranked (pool: int) (scorer: Scorer) (drawCandidate: Set<string> -> Candidate option) (seen: Set<string>) : Candidate option =
+    let rec fill passed refused seen draws =
+        if List.length passed = pool || draws = poolDraws pool then passed, refused
+        else
+            match drawCandidate seen with
+            | None -> passed, refused
+            | Some c ->
+                let seen = Set.add c.Fingerprint seen
+                match c.Rejection with
+                | Some _ -> fill passed (Option.orElse (Some c) refused) seen (draws + 1)
+                | None -> fill (c :: passed) refused seen (draws + 1)
+    match fill [] None seen 0 with
+    | [], refused -> refused
+    | passed, _ ->
+        // NaN (a score that broke down) ranks with the worst.
+        let scored = passed |> List.rev |> List.map (fun c -> c, (match scorer.Score c with s when Double.IsNaN s -> -infinity | s -> s))
+        let best, score = scored |> List.maxBy snd
+        let scores = scored |> List.map (snd >> sprintf "%.4g") |> String.concat ", "
+        scorer.Log $"proposal {best.Fingerprint}: {score:G6}, the best of {scored.Length} (scores {scores})"
+        Some best
 
 /// A study's proposer: given the trials so far, the next candidate, or None when there is none to propose (a
 /// Queue study, a spent space). Draws are seeded by the study's seed and `salt` (one per worker, so that
-/// parallel workers do not draw alike).
-let proposer (study: Study) (salt: int) : Result<Trial list -> Candidate option, string> =
+/// parallel workers do not draw alike). A study with a Ranking needs a scorer: its uniform draws (random search,
+/// evolution before its population is full, ASHA's new candidates) are pools ranked by it.
+let rankedProposer (scorer: Scorer option) (study: Study) (salt: int) : Result<Trial list -> Candidate option, string> =
     ofJson study.Strategy
     |> Result.bind (fun settings ->
-        match settings.Strategy with
-        | Queue -> Ok (fun _ -> None)
+        match settings.Strategy, settings.Ranking, scorer with
+        | Queue, _, _ -> Ok (fun _ -> None)
+        | _, Some r, None -> Error $"the study ranks its proposals by {ZeroCost.name r.Proxy}, and this proposer has no scorer"
         | _ ->
             Space.parse study.Name study.Space
             |> Result.mapError Receptor.Dsl.Diagnostic.format
@@ -191,10 +253,16 @@ let proposer (study: Study) (salt: int) : Result<Trial list -> Candidate option,
                     match study.Objective with
                     | Train t -> t.Init
                     | Empty | Sleep _ -> "autoinit"
+                let propose (settings: Settings) history =
+                    let drawCandidate seen = fresh settings space rng seen history |> Option.map (candidate settings init)
+                    match settings.Ranking, scorer with
+                    | Some r, Some s when not (mutating settings history) -> ranked r.Pool s drawCandidate (fingerprints history)
+                    | _ -> drawCandidate (fingerprints history)
                 match settings.Strategy with
                 | Asha eta ->
                     let lowest = { settings with Epochs = List.head (rungs eta settings.Epochs) }
-                    fun history ->
-                        promotion eta settings.Epochs history
-                        |> Option.orElse (next lowest space rng history |> Option.map (candidate lowest init))
-                | _ -> fun history -> next settings space rng history |> Option.map (candidate settings init)))
+                    fun history -> promotion eta settings.Epochs history |> Option.orElse (propose lowest history)
+                | _ -> propose settings))
+
+/// The proposer of a study without a ranking.
+let proposer (study: Study) (salt: int) = rankedProposer None study salt

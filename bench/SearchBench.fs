@@ -27,7 +27,7 @@ let run (networks: int) (log: string -> unit) : Result<string, string> =
     |> Result.mapError Receptor.Dsl.Diagnostic.format
     |> Result.bind (fun space -> Evaluation.split objective space.Program.Input |> Result.map (fun split -> space, split))
     |> Result.bind (fun (space, split) ->
-        let settings : Strategies.Settings = { Strategy = Strategies.Queue; Epochs = 2; Constraints = { Constraints.none with MaxMacs = Some 3_218_176L } }
+        let settings : Strategies.Settings = { Strategy = Strategies.Queue; Epochs = 2; Constraints = { Constraints.none with MaxMacs = Some 3_218_176L }; Ranking = None }
         let rng = Rng 1
         let candidates =
             Seq.initInfinite (fun _ -> Strategies.candidate settings "autoinit" (Space.sample rng space))

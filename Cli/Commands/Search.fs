@@ -188,7 +188,12 @@ let private withStore (error: TextWriter) (path: string) (work: TrialStore -> in
 
 let private worker (output: TextWriter) (error: TextWriter) (o: WorkerOptions) =
     withStore error o.Study (fun store ->
-        match Strategies.proposer store.Study Environment.ProcessId, Objectives.evaluator (Evaluation.evaluator store.Study) store.Study with
+        let name = o.Name |> Option.defaultWith Worker.defaultName
+        let log (line: string) = error.WriteLine $"{name}: {line}"
+        let proposer =
+            Screening.scorer store.Study log
+            |> Result.bind (fun scorer -> Strategies.rankedProposer scorer store.Study Environment.ProcessId)
+        match proposer, Objectives.evaluator (Evaluation.evaluator store.Study) store.Study with
         | Error message, _ | _, Error message -> fail error $"{o.Study}: {message}"
         | Ok propose, Ok evaluate ->
             use stop = new CancellationTokenSource()
@@ -196,7 +201,6 @@ let private worker (output: TextWriter) (error: TextWriter) (o: WorkerOptions) =
             Console.CancelKeyPress.Add(fun e ->
                 e.Cancel <- true
                 stop.Cancel())
-            let name = o.Name |> Option.defaultWith Worker.defaultName
             let options =
                 { Worker.defaults () with
                     Name = name
@@ -207,7 +211,7 @@ let private worker (output: TextWriter) (error: TextWriter) (o: WorkerOptions) =
                         match store.Study.Objective with
                         | Train _ -> Trainer.resolveDevice Device.Auto |> Result.toOption |> Option.map (fun d -> (string d.``type``).ToLowerInvariant())
                         | Empty | Sleep _ -> None
-                    Log = fun line -> error.WriteLine $"{name}: {line}" }
+                    Log = log }
             let summary = Worker.run store options propose evaluate
             output.WriteLine $"{name}: recorded {summary.Recorded} trial(s), dropped {summary.Dropped}"
             exitOk)

@@ -33,6 +33,7 @@ type RunOptions =
       Batch: int
       LearningRate: float option
       Constraints: Constraints.Constraints
+      Ranking: Strategies.Ranking option
       Seed: int
       TrialSeconds: float option
       Retrain: int option
@@ -77,6 +78,8 @@ type RunArgs =
     | Max_Params of count: int64
     | Min_Field of pixels: int
     | Variance of low: float * high: float
+    | Rank of proxy: string
+    | Pool of count: int
     | Seed of seed: int
     | Trial_Seconds of seconds: float
     | Retrain of epochs: int
@@ -103,6 +106,8 @@ type RunArgs =
             | Max_Params _ -> "reject candidates with more parameters, before training"
             | Min_Field _ -> "reject candidates whose receptive field is smaller, in pixels, before training"
             | Variance _ -> "reject candidates whose predicted variance at some node leaves LOW..HIGH under --init"
+            | Rank _ -> "pre-screen uniform draws by a zero-cost proxy of the initialised network: synflow, naswot or grad-norm"
+            | Pool _ -> $"with --rank: fresh candidates drawn per proposal, the best-scoring proposed (default {Strategies.defaultPool})"
             | Seed _ -> "seed of the proposals; trial n trains with seed + n (default 1)"
             | Trial_Seconds _ -> "end a trial running longer as timed out"
             | Retrain _ -> "then train the best architecture this many epochs on all training images and report its test accuracy"
@@ -135,12 +140,22 @@ let runOptions (a: ParseResults<RunArgs>) : Result<RunOptions, string> =
           atLeastOne "population" (a.GetResult(RunArgs.Population, defaultPopulation))
           atLeastOne "tournament" (a.GetResult(RunArgs.Tournament, defaultTournament))
           atLeastOne "eta" (a.GetResult(RunArgs.Eta, defaultEta) - 1) |> Result.mapError (fun _ -> "--eta must be at least 2") ]
+    let ranking =
+        match a.TryGetResult RunArgs.Rank, a.TryGetResult RunArgs.Pool with
+        | None, None -> Ok None
+        | None, Some _ -> Error "--pool needs --rank"
+        | Some proxy, pool ->
+            ZeroCost.parse proxy
+            |> Result.mapError (fun e -> $"--rank: {e}")
+            |> Result.bind (fun proxy ->
+                atLeastOne "pool" (defaultArg pool Strategies.defaultPool)
+                |> Result.map (fun pool -> Some ({ Proxy = proxy; Pool = pool }: Strategies.Ranking)))
     let init = a.GetResult(RunArgs.Init, "autoinit")
-    match checks |> List.tryPick (function Error e -> Some e | Ok _ -> None), strategy, storage with
-    | Some e, _, _ | _, Error e, _ | _, _, Error e -> Error e
-    | None, _, _ when not (List.contains init InitSpec.methods) ->
+    match checks |> List.tryPick (function Error e -> Some e | Ok _ -> None), strategy, storage, ranking with
+    | Some e, _, _, _ | _, Error e, _, _ | _, _, Error e, _ | _, _, _, Error e -> Error e
+    | None, _, _, _ when not (List.contains init InitSpec.methods) ->
         Error $"--init: unknown method '{init}' ({methodsText})"
-    | None, Ok strategy, Ok storage ->
+    | None, Ok strategy, Ok storage, Ok ranking ->
         Ok
             { File = a.GetResult RunArgs.Space
               Strategy = strategy
@@ -158,6 +173,7 @@ let runOptions (a: ParseResults<RunArgs>) : Result<RunOptions, string> =
                   MaxMacs = a.TryGetResult RunArgs.Max_Macs
                   MinField = a.TryGetResult RunArgs.Min_Field
                   Variance = a.TryGetResult RunArgs.Variance }
+              Ranking = ranking
               Seed = a.GetResult(RunArgs.Seed, 1)
               TrialSeconds = a.TryGetResult RunArgs.Trial_Seconds
               Retrain = a.TryGetResult RunArgs.Retrain
@@ -196,7 +212,7 @@ let space (output: TextWriter) (error: TextWriter) (o: SpaceOptions) =
 let private study (o: RunOptions) (text: string) (space: Space.Space) : Study =
     { Name = space.Program.Name
       Space = text
-      Strategy = Strategies.toJson { Strategy = o.Strategy; Epochs = o.Epochs; Constraints = o.Constraints }
+      Strategy = Strategies.toJson { Strategy = o.Strategy; Epochs = o.Epochs; Constraints = o.Constraints; Ranking = o.Ranking }
       Objective = Train { Data = o.Data; Init = o.Init; Validation = o.Validation; BatchSize = o.Batch; LearningRate = o.LearningRate }
       Budget = o.Trials
       MaxAttempts = 3
@@ -316,11 +332,16 @@ let run (output: TextWriter) (error: TextWriter) (o: RunOptions) =
         | Error message -> fail error message
         | Ok store ->
             use store = store
-            match Strategies.proposer store.Study Environment.ProcessId, Objectives.evaluator (Evaluation.evaluator store.Study) store.Study with
+            let proposer =
+                Screening.scorer store.Study error.WriteLine
+                |> Result.bind (fun scorer -> Strategies.rankedProposer scorer store.Study Environment.ProcessId)
+            match proposer, Objectives.evaluator (Evaluation.evaluator store.Study) store.Study with
             | Error message, _ | _, Error message -> fail error $"{path}: {message}"
             | Ok propose, Ok evaluate ->
                 output.WriteLine $"study '{study.Name}' in {path}: {Strategies.name o.Strategy}, {o.Trials} trials of {o.Epochs} epoch(s), {o.Workers} worker(s), init {o.Init}, data {o.Data} ({o.Validation} held out)"
                 output.WriteLine $"space: {Space.formatSize (Space.size space)}, {space.Points.Length} choice points"
+                o.Ranking |> Option.iter (fun r ->
+                    output.WriteLine $"proposals: the best by {ZeroCost.name r.Proxy} of {r.Pool} fresh candidates (random draws only)")
                 let children = List.init (o.Workers - 1) (fun _ -> startWorker path)
                 let workerStore = TrialStore.Open path |> Result.defaultWith failwith
                 let worker =
