@@ -231,26 +231,12 @@ let private status (output: TextWriter) (error: TextWriter) path =
             output.WriteLine $"  trial {trial.Id} (#{trial.Number}, attempt {trial.Attempt}): {worker}, heartbeat {age} s ago"
         exitOk)
 
-/// This executable and the arguments that start it again (`dotnet receptor.dll` when run through dotnet).
-let private self () =
-    let host = Environment.ProcessPath
-    if Path.GetFileNameWithoutExtension host = "dotnet" then host, [ Reflection.Assembly.GetEntryAssembly().Location ]
-    else host, []
-
-let private alive (pid: int) =
-    try
-        use p = Process.GetProcessById pid
-        not p.HasExited
-    with :? ArgumentException | :? InvalidOperationException -> false
-
 let private resume (output: TextWriter) (error: TextWriter) (o: ResumeOptions) =
     withStore error o.Study (fun store ->
-        // Workers of this machine whose process is gone are dead whatever their last heartbeat said.
-        let dead = store.Workers() |> List.filter (fun w -> w.Host = Environment.MachineName && not (alive w.Pid)) |> List.map _.Id
-        let orphans = store.ReapWorkers dead
+        let orphans = SearchRun.reapDeadWorkers store
         let stale = store.Reap(TimeSpan.FromSeconds o.Stale)
         output.WriteLine $"{o.Study}: re-queued {orphans} trial(s) of dead workers and {stale} stale one(s); {countsLine store}"
-        let file, prefix = self ()
+        let file, prefix = SearchRun.self ()
         let invariant (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
         let start () =
             let info = ProcessStartInfo(file, UseShellExecute = false)

@@ -221,10 +221,24 @@ let private study (o: RunOptions) (text: string) (space: Space.Space) : Study =
       Created = DateTimeOffset.UtcNow }
 
 /// This executable and the arguments that start it again (`dotnet receptor.dll` when run through dotnet).
-let private self () =
+let self () =
     let host = Environment.ProcessPath
     if Path.GetFileNameWithoutExtension host = "dotnet" then host, [ Reflection.Assembly.GetEntryAssembly().Location ]
     else host, []
+
+let private alive (pid: int) =
+    try
+        use p = Process.GetProcessById pid
+        not p.HasExited
+    with :? ArgumentException | :? InvalidOperationException -> false
+
+/// Re-queues at once the running trials of this machine's workers whose process is gone (whatever their last
+/// heartbeat said); how many.
+let reapDeadWorkers (store: TrialStore) =
+    store.Workers()
+    |> List.filter (fun w -> w.Host = Environment.MachineName && not (alive w.Pid))
+    |> List.map _.Id
+    |> store.ReapWorkers
 
 let private startWorker (path: string) =
     let file, prefix = self ()
@@ -340,6 +354,10 @@ let run (output: TextWriter) (error: TextWriter) (o: RunOptions) =
             | Ok propose, Ok evaluate ->
                 output.WriteLine $"study '{study.Name}' in {path}: {Strategies.name o.Strategy}, {o.Trials} trials of {o.Epochs} epoch(s), {o.Workers} worker(s), init {o.Init}, data {o.Data} ({o.Validation} held out)"
                 output.WriteLine $"space: {Space.formatSize (Space.size space)}, {space.Points.Length} choice points"
+                // Run again after a crash, the study goes on: the dead run's trials are re-queued at once.
+                match reapDeadWorkers store with
+                | 0 -> ()
+                | orphans -> output.WriteLine $"re-queued {orphans} trial(s) of a run that stopped"
                 o.Ranking |> Option.iter (fun r ->
                     output.WriteLine $"proposals: the best by {ZeroCost.name r.Proxy} of {r.Pool} fresh candidates (random draws only)")
                 let children = List.init (o.Workers - 1) (fun _ -> startWorker path)
