@@ -36,7 +36,7 @@ let private study name budget strategy objective : Study =
       Seed = 1
       Created = DateTimeOffset.UtcNow }
 
-let private blobs = { Data = "synthetic-blobs"; Init = "autoinit"; Validation = 200; BatchSize = 64; LearningRate = None }
+let private blobs = { Data = "synthetic-blobs"; Init = "autoinit"; Validation = 200; BatchSize = 64; LearningRate = None; Repeats = 1 }
 
 let private live () = DisposeScopeManager.Statistics.ThreadTotalLiveCount
 
@@ -69,6 +69,7 @@ let tests: Test =
                   Validation = 200
                   Batch = 64
                   LearningRate = None
+                  Repeats = 1
                   Constraints = { Constraints.none with MaxMacs = Some 20_000L }
                   Ranking = None
                   Seed = 1
@@ -109,6 +110,26 @@ let tests: Test =
             let trial = store.Trials() |> List.exactlyOne
             Expect.equal trial.State Diverged $"diverged, not failed: {trial.Message}"
             Expect.stringContains (defaultArg trial.Message "") "not finite" "says why"
+        }
+        test "with repeats, a trial's epochs are the means of its seeds' runs" {
+            let s = study "repeats" 1 "queue" (Train blobs)
+            let space = Space.parse "tiny" tinySpace |> Result.defaultWith (fun d -> failtest (Receptor.Dsl.Diagnostic.format d))
+            let sample = Space.sample (Rng 2) space
+            let candidate = Strategies.candidate { Strategy = Strategies.Queue; Epochs = 2; Constraints = Constraints.none; Ranking = None } "autoinit" sample
+            let split = Evaluation.split blobs space.Program.Input |> Result.defaultWith failtest
+            let trial seed : Trial =
+                { Id = 1L; Study = s.Name; Number = 1; Candidate = candidate; State = Running; Attempt = 1; Worker = Some "w"; Seed = seed
+                  Epochs = []; Message = None; Device = None; Started = None; Ended = None; WallSeconds = None; CpuSeconds = None }
+            let run objective seed =
+                match Evaluation.train objective split { Trial = trial seed; Worker = "w"; Attempt = 1 } Threading.CancellationToken.None ignore with
+                | Completed metrics -> metrics
+                | other -> failtest $"{other}"
+            let one, other = run blobs 5, run blobs 1005
+            let both = run { blobs with Repeats = 2 } 5
+            Expect.equal (both |> List.map (fun m -> m.Epoch)) [ 1; 2 ] "both epochs"
+            for m, (a, b) in List.zip both (List.zip one other) do
+                Expect.floatClose Accuracy.veryHigh m.ValidationAccuracy ((a.ValidationAccuracy + b.ValidationAccuracy) / 2.0) $"epoch {m.Epoch}: the mean accuracy"
+                Expect.floatClose Accuracy.veryHigh m.TrainingLoss ((a.TrainingLoss + b.TrainingLoss) / 2.0) $"epoch {m.Epoch}: the mean loss"
         }
         test "a 200-trial sweep in one worker keeps live tensors flat and memory growth under 100 MB" {
             let path = temporary "sweep"

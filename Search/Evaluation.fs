@@ -37,11 +37,64 @@ let split (objective: TrainObjective) (input: Shape) : Result<Split, string> =
         images.Load input |> Result.mapError (function DataSources.Unavailable m | DataSources.Unsuitable m -> m))
     |> Result.bind (fun splits -> holdOut 0 objective.Validation splits.Train)
 
-/// Trains one claimed trial, reporting each epoch's validation metrics as it ends; a cancelled token (the
-/// trial's time is up, or its claim was lost) stops it after the current step.
+/// How one seed's run ended: its epochs' metrics, and why it stopped early if it did.
+type private Run =
+    | Ran of EpochMetrics list
+    | Stopped of EpochMetrics list * Outcome
+
+/// Trains the program once from `seed`, calling `epochDone` with each epoch's validation metrics.
+let private runOnce (objective: TrainObjective) (split: Split) program spec seed epochs (token: CancellationToken) epochDone =
+    let metrics = Collections.Generic.List<EpochMetrics>()
+    let optimizer = TrainOptions.defaults.Optimizer
+    let options =
+        { TrainOptions.defaults with
+            Start = Initialise spec
+            Epochs = epochs
+            BatchSize = objective.BatchSize
+            LearningRate = objective.LearningRate |> Option.defaultValue (Optimizer.defaultLearningRate optimizer)
+            Seed = seed }
+    match Trainer.start options program split.Train with
+    | Error diagnostic -> Stopped ([], Failure (Diagnostic.format diagnostic))
+    | Ok network ->
+        use network = network
+        let progress event =
+            match event with
+            | Trainer.StepDone _ -> token.ThrowIfCancellationRequested()
+            | Trainer.EpochDone e ->
+                match Trainer.evaluate network split.Validation with
+                | Ok evaluation ->
+                    let m = { Epoch = e.Epoch; ValidationAccuracy = evaluation.Accuracy; ValidationLoss = evaluation.Loss; TrainingLoss = e.Loss }
+                    metrics.Add m
+                    epochDone m
+                | Error message -> failwith message
+            | _ -> ()
+        match Trainer.train options None network split.Train progress with
+        | Error message -> Stopped (List.ofSeq metrics, Failure message)
+        | Ok outcome ->
+            match outcome.Status with
+            | Trainer.Completed -> Ran (List.ofSeq metrics)
+            | Trainer.Diverged (epoch, step) ->
+                let reason = $"the loss was not finite at epoch {epoch}, step {step} (seed {seed})"
+                Stopped (List.ofSeq metrics, Divergence (List.ofSeq metrics, reason))
+
+/// Each epoch's metrics averaged over the runs.
+let private mean (runs: EpochMetrics list list) =
+    runs
+    |> List.concat
+    |> List.groupBy (fun m -> m.Epoch)
+    |> List.sortBy fst
+    |> List.map (fun (epoch, ms) ->
+        { Epoch = epoch
+          ValidationAccuracy = ms |> List.averageBy (fun m -> m.ValidationAccuracy)
+          ValidationLoss = ms |> List.averageBy (fun m -> m.ValidationLoss)
+          TrainingLoss = ms |> List.averageBy (fun m -> m.TrainingLoss) })
+
+/// Trains one claimed trial, from the trial's seed and, with Repeats > 1, from further seeds (seed + 1000·k),
+/// reporting each epoch's validation metrics (their mean over the seeds, once all have run). A run that
+/// diverges or fails ends the trial so; a cancelled token (the trial's time is up, or its claim was lost)
+/// stops it after the current step.
 let train (objective: TrainObjective) (split: Split) (claim: Claim) (token: CancellationToken) (report: EpochMetrics -> unit) : Outcome =
     let trial = claim.Trial
-    let metrics = Collections.Generic.List<EpochMetrics>()
     let prepared =
         Parser.parseProgram $"trial {trial.Number}" trial.Candidate.Architecture
         |> Result.mapError Diagnostic.format
@@ -51,36 +104,19 @@ let train (objective: TrainObjective) (split: Split) (claim: Claim) (token: Canc
     match prepared with
     | Error message -> Failure message
     | Ok (program, spec) ->
-        let optimizer = TrainOptions.defaults.Optimizer
-        let options =
-            { TrainOptions.defaults with
-                Start = Initialise spec
-                Epochs = trial.Candidate.Epochs
-                BatchSize = objective.BatchSize
-                LearningRate = objective.LearningRate |> Option.defaultValue (Optimizer.defaultLearningRate optimizer)
-                Seed = trial.Seed }
-        match Trainer.start options program split.Train with
-        | Error diagnostic -> Failure (Diagnostic.format diagnostic)
-        | Ok network ->
-            use network = network
-            let progress event =
-                match event with
-                | Trainer.StepDone _ -> token.ThrowIfCancellationRequested()
-                | Trainer.EpochDone e ->
-                    match Trainer.evaluate network split.Validation with
-                    | Ok evaluation ->
-                        let m = { Epoch = e.Epoch; ValidationAccuracy = evaluation.Accuracy; ValidationLoss = evaluation.Loss; TrainingLoss = e.Loss }
-                        metrics.Add m
-                        report m
-                    | Error message -> failwith message
-                | _ -> ()
-            match Trainer.train options None network split.Train progress with
-            | Error message -> Failure message
-            | Ok outcome ->
-                match outcome.Status with
-                | Trainer.Completed -> Completed (List.ofSeq metrics)
-                | Trainer.Diverged (epoch, step) ->
-                    Divergence (List.ofSeq metrics, $"the loss was not finite at epoch {epoch}, step {step}")
+        let repeats = max 1 objective.Repeats
+        // One run reports as it goes; several report their means at the end.
+        let epochDone = if repeats = 1 then report else ignore
+        let rec runs k completed =
+            if k = repeats then
+                let metrics = mean (List.rev completed)
+                if repeats > 1 then metrics |> List.iter report
+                Completed metrics
+            else
+                match runOnce objective split program spec (trial.Seed + 1000 * k) trial.Candidate.Epochs token epochDone with
+                | Ran metrics -> runs (k + 1) (metrics :: completed)
+                | Stopped (_, outcome) -> outcome
+        runs 0 []
 
 /// The Train objective's evaluation for a study: its data are loaded and split once, for the input the space's
 /// networks take, before any trial is claimed (so that unknown data or an unknown initialisation fail at once).

@@ -61,7 +61,10 @@ and TrainObjective =
       Validation: int
       BatchSize: int
       /// None: the optimiser's default.
-      LearningRate: float option }
+      LearningRate: float option
+      /// Seeds each candidate trains with; its metrics are their means, so that selection sees the network
+      /// more than the seed (1: one run).
+      Repeats: int }
 
 /// A study: a space, how to search it, what evaluating a trial means, and its budgets.
 type Study =

@@ -19,7 +19,7 @@ let private spaceFile = "Examples/spaces/mnist-small.rcp"
 
 let run (networks: int) (log: string -> unit) : Result<string, string> =
     let text = File.ReadAllText spaceFile
-    let objective = { Data = "mnist"; Init = "autoinit"; Validation = 1000; BatchSize = TrainOptions.defaults.BatchSize; LearningRate = None }
+    let objective = { Data = "mnist"; Init = "autoinit"; Validation = 1000; BatchSize = TrainOptions.defaults.BatchSize; LearningRate = None; Repeats = 1 }
     let study =
         { Name = "overhead"; Space = text; Strategy = "queue"; Objective = Train objective; Budget = networks; MaxAttempts = 1
           TrialSeconds = None; Seed = 1; Created = DateTimeOffset.UtcNow }

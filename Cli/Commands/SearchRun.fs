@@ -32,6 +32,8 @@ type RunOptions =
       Validation: int
       Batch: int
       LearningRate: float option
+      /// Seeds each candidate trains with (its metrics their means).
+      Repeats: int
       Constraints: Constraints.Constraints
       Ranking: Strategies.Ranking option
       Seed: int
@@ -71,6 +73,7 @@ type RunArgs =
     | Validation of images: int
     | Batch of size: int
     | Lr of rate: float
+    | Repeats of seeds: int
     | Population of size: int
     | Tournament of size: int
     | Eta of factor: int
@@ -99,6 +102,7 @@ type RunArgs =
             | Validation _ -> $"training images held out to score candidates (default {defaultValidation}); the test images are not looked at"
             | Batch _ -> $"mini-batch size (default {TrainOptions.defaults.BatchSize})"
             | Lr _ -> $"learning rate (default {Optimizer.defaultLearningRate TrainOptions.defaults.Optimizer}, SGD with Nesterov momentum, cosine)"
+            | Repeats _ -> "seeds each candidate trains with, its scores their means: selection then sees the network more than the seed (default 1)"
             | Population _ -> $"evolution: the population, the most recent evaluated trials (default {defaultPopulation})"
             | Tournament _ -> $"evolution: trials drawn from it, the best of which is mutated (default {defaultTournament})"
             | Eta _ -> $"ASHA: the reduction factor between rungs (default {defaultEta})"
@@ -137,6 +141,7 @@ let runOptions (a: ParseResults<RunArgs>) : Result<RunOptions, string> =
           atLeastOne "workers" (a.GetResult(RunArgs.Workers, 1))
           atLeastOne "validation" (a.GetResult(RunArgs.Validation, defaultValidation))
           atLeastOne "batch" (a.GetResult(RunArgs.Batch, TrainOptions.defaults.BatchSize))
+          atLeastOne "repeats" (a.GetResult(RunArgs.Repeats, 1))
           atLeastOne "population" (a.GetResult(RunArgs.Population, defaultPopulation))
           atLeastOne "tournament" (a.GetResult(RunArgs.Tournament, defaultTournament))
           atLeastOne "eta" (a.GetResult(RunArgs.Eta, defaultEta) - 1) |> Result.mapError (fun _ -> "--eta must be at least 2") ]
@@ -168,6 +173,7 @@ let runOptions (a: ParseResults<RunArgs>) : Result<RunOptions, string> =
               Validation = a.GetResult(RunArgs.Validation, defaultValidation)
               Batch = a.GetResult(RunArgs.Batch, TrainOptions.defaults.BatchSize)
               LearningRate = a.TryGetResult RunArgs.Lr
+              Repeats = a.GetResult(RunArgs.Repeats, 1)
               Constraints =
                 { MaxParameters = a.TryGetResult RunArgs.Max_Params
                   MaxMacs = a.TryGetResult RunArgs.Max_Macs
@@ -213,7 +219,7 @@ let private study (o: RunOptions) (text: string) (space: Space.Space) : Study =
     { Name = space.Program.Name
       Space = text
       Strategy = Strategies.toJson { Strategy = o.Strategy; Epochs = o.Epochs; Constraints = o.Constraints; Ranking = o.Ranking }
-      Objective = Train { Data = o.Data; Init = o.Init; Validation = o.Validation; BatchSize = o.Batch; LearningRate = o.LearningRate }
+      Objective = Train { Data = o.Data; Init = o.Init; Validation = o.Validation; BatchSize = o.Batch; LearningRate = o.LearningRate; Repeats = o.Repeats }
       Budget = o.Trials
       MaxAttempts = 3
       TrialSeconds = o.TrialSeconds

@@ -18,7 +18,8 @@ let private objectiveNode objective : JsonNode =
                    "init", JsonValue.Create t.Init
                    "validation", JsonValue.Create t.Validation
                    "batchSize", JsonValue.Create t.BatchSize
-                   "learningRate", (t.LearningRate |> Option.map (fun r -> JsonValue.Create r :> JsonNode) |> Option.toObj) ])
+                   "learningRate", (t.LearningRate |> Option.map (fun r -> JsonValue.Create r :> JsonNode) |> Option.toObj)
+                   "repeats", JsonValue.Create t.Repeats ])
 
 let private options = JsonSerializerOptions(WriteIndented = true)
 
@@ -64,7 +65,8 @@ let read (text: string) : Result<Study, string> =
                       Init = node["init"].GetValue<string>()
                       Validation = node["validation"].GetValue<int>()
                       BatchSize = node["batchSize"].GetValue<int>()
-                      LearningRate = optional node "learningRate" }
+                      LearningRate = optional node "learningRate"
+                      Repeats = optional node "repeats" |> Option.defaultValue 1 }
             | other -> failwithf "unknown objective kind '%s'" other
         Ok
             { Name = get "name"
