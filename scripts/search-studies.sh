@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-out/studies}
 TRIALS=${TRIALS:-30}
 EPOCHS=${EPOCHS:-1}
+# Seeds each candidate of the activation search trains with (its scores their means).
+REPEATS=${REPEATS:-1}
 mkdir -p "$OUT"
 dotnet build Cli/Cli.fsproj -c Release --nologo -v quiet
 receptor() { dotnet Cli/bin/Release/net10.0/receptor.dll "$@"; }
@@ -31,11 +33,12 @@ strategies)
     python3 scripts/search_summary.py strategies "$OUT"
     ;;
 activations)
-    for init in autoinit torch-default; do
+    for init in ${INITS:-autoinit torch-default}; do
         store="$OUT/plain8-$init.db"
         fresh "$store"
         receptor search run Examples/spaces/activation-plain8.rcp --data mnist --init "$init" --strategy evolution \
-            --population 10 --tournament 3 --trials 50 --epochs 2 --lr 0.01 --seed 1 --storage "sqlite:$store" | tail -n 1
+            --population 10 --tournament 3 --trials 50 --epochs 2 --lr 0.01 --repeats "$REPEATS" --seed 1 \
+            --storage "sqlite:$store" | tail -n 1
         receptor search export "$store" --csv "$OUT/plain8-$init.csv" --best "$OUT/plain8-$init-best.rcp" >/dev/null
     done
     # The best expression found under autoinit against ReLU, three seeds each, as the search trains them.
