@@ -29,13 +29,16 @@ let holdOut (seed: int) (validation: int) (data: Dataset) : Result<Split, string
         let cut = data.Count - validation
         Ok { Train = gather data order[.. cut - 1]; Validation = gather data order[cut ..] }
 
+/// A labelled data source's training and test images for a network input, or why there are none.
+let load (data: string) (input: Shape) : Result<DataSources.Splits, string> =
+    DataSources.parse "--data" DataSources.labelled "labelled images" data
+    |> Result.bind (fun images ->
+        images.Load input |> Result.mapError (function DataSources.Unavailable m | DataSources.Unsuitable m -> m))
+
 /// The split a study's trials share: the data source's training images, fitted as the space's networks take
 /// them, with the hold-out drawn by seed 0 so that every trial and worker sees the same one.
 let split (objective: TrainObjective) (input: Shape) : Result<Split, string> =
-    DataSources.parse "--data" DataSources.labelled "labelled images" objective.Data
-    |> Result.bind (fun images ->
-        images.Load input |> Result.mapError (function DataSources.Unavailable m | DataSources.Unsuitable m -> m))
-    |> Result.bind (fun splits -> holdOut 0 objective.Validation splits.Train)
+    load objective.Data input |> Result.bind (fun splits -> holdOut 0 objective.Validation splits.Train)
 
 /// How one seed's run ended: its epochs' metrics, and why it stopped early if it did.
 type private Run =

@@ -9,7 +9,6 @@ open System.IO
 open System.Threading
 open Argu
 open Receptor.Search
-open Receptor.Core.Training
 open Receptor.Cli.Common
 
 type WorkerOptions =
@@ -207,10 +206,7 @@ let private worker (output: TextWriter) (error: TextWriter) (o: WorkerOptions) =
                     Heartbeat = TimeSpan.FromSeconds o.Heartbeat
                     Stale = TimeSpan.FromSeconds o.Stale
                     Stop = stop.Token
-                    Device =
-                        match store.Study.Objective with
-                        | Train _ -> Trainer.resolveDevice Device.Auto |> Result.toOption |> Option.map (fun d -> (string d.``type``).ToLowerInvariant())
-                        | Empty | Sleep _ -> None
+                    Device = SearchRun.deviceOf store.Study
                     Log = log }
             let summary = Worker.run store options propose evaluate
             output.WriteLine $"{name}: recorded {summary.Recorded} trial(s), dropped {summary.Dropped}"

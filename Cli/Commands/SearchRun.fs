@@ -232,6 +232,13 @@ let self () =
     if Path.GetFileNameWithoutExtension host = "dotnet" then host, [ Reflection.Assembly.GetEntryAssembly().Location ]
     else host, []
 
+/// Where a worker of this process runs the study's trials: the trainer's choice for Train studies ("cpu",
+/// "cuda"), nothing for the objectives that train nothing.
+let deviceOf (study: Study) =
+    match study.Objective with
+    | Train _ -> Trainer.resolveDevice Device.Auto |> Result.toOption |> Option.map (fun d -> (string d.``type``).ToLowerInvariant())
+    | Empty | Sleep _ -> None
+
 let private alive (pid: int) =
     try
         use p = Process.GetProcessById pid
@@ -321,8 +328,7 @@ let private retrain (output: TextWriter) (o: RunOptions) (trial: Trial) epochs =
     Parser.parseProgram $"trial {trial.Number}" trial.Candidate.Architecture
     |> Result.mapError Diagnostic.format
     |> Result.bind (fun program ->
-        DataSources.parse "--data" DataSources.labelled "labelled images" o.Data
-        |> Result.bind (fun images -> images.Load program.Input |> Result.mapError (function DataSources.Unavailable m | DataSources.Unsuitable m -> m))
+        Evaluation.load o.Data program.Input
         |> Result.bind (fun splits ->
             InitSpec.parse o.Init "exact" "normal" None
             |> Result.bind (fun spec ->
@@ -371,10 +377,7 @@ let run (output: TextWriter) (error: TextWriter) (o: RunOptions) =
                 let worker =
                     Tasks.Task.Run(fun () ->
                         use workerStore = workerStore
-                        let options =
-                            { Worker.defaults () with
-                                Device = Trainer.resolveDevice Device.Auto |> Result.toOption |> Option.map (fun d -> (string d.``type``).ToLowerInvariant()) }
-                        Worker.run workerStore options propose evaluate)
+                        Worker.run workerStore { Worker.defaults () with Device = deviceOf store.Study } propose evaluate)
                 let trials = watch output store (fun () -> worker.IsCompleted && children |> List.forall (fun c -> c.HasExited))
                 for c in children do c.Dispose()
                 worker.Wait()
