@@ -45,17 +45,20 @@ type private Run =
     | Ran of EpochMetrics list
     | Stopped of EpochMetrics list * Outcome
 
+/// The training recipe of `receptor train` with the objective's batch and learning rate, from `spec`'s
+/// initialisation, for `epochs` from `seed`.
+let trainOptions (objective: TrainObjective) (spec: InitSpec) epochs seed =
+    { TrainOptions.defaults with
+        Start = Initialise spec
+        Epochs = epochs
+        BatchSize = objective.BatchSize
+        LearningRate = objective.LearningRate |> Option.defaultValue (Optimizer.defaultLearningRate TrainOptions.defaults.Optimizer)
+        Seed = seed }
+
 /// Trains the program once from `seed`, calling `epochDone` with each epoch's validation metrics.
 let private runOnce (objective: TrainObjective) (split: Split) program spec seed epochs (token: CancellationToken) epochDone =
     let metrics = Collections.Generic.List<EpochMetrics>()
-    let optimizer = TrainOptions.defaults.Optimizer
-    let options =
-        { TrainOptions.defaults with
-            Start = Initialise spec
-            Epochs = epochs
-            BatchSize = objective.BatchSize
-            LearningRate = objective.LearningRate |> Option.defaultValue (Optimizer.defaultLearningRate optimizer)
-            Seed = seed }
+    let options = trainOptions objective spec epochs seed
     match Trainer.start options program split.Train with
     | Error diagnostic -> Stopped ([], Failure (Diagnostic.format diagnostic))
     | Ok network ->

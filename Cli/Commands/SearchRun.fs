@@ -215,11 +215,14 @@ let space (output: TextWriter) (error: TextWriter) (o: SpaceOptions) =
 
 // ------------------------------------------------------------------------------------------------------ run
 
+let private objective (o: RunOptions) : TrainObjective =
+    { Data = o.Data; Init = o.Init; Validation = o.Validation; BatchSize = o.Batch; LearningRate = o.LearningRate; Repeats = o.Repeats }
+
 let private study (o: RunOptions) (text: string) (space: Space.Space) : Study =
     { Name = space.Program.Name
       Space = text
       Strategy = Strategies.toJson { Strategy = o.Strategy; Epochs = o.Epochs; Constraints = o.Constraints; Ranking = o.Ranking }
-      Objective = Train { Data = o.Data; Init = o.Init; Validation = o.Validation; BatchSize = o.Batch; LearningRate = o.LearningRate; Repeats = o.Repeats }
+      Objective = Train (objective o)
       Budget = o.Trials
       MaxAttempts = 3
       TrialSeconds = o.TrialSeconds
@@ -323,22 +326,17 @@ let private watch (output: TextWriter) (store: TrialStore) (isDone: unit -> bool
     output.WriteLine(summary trials store.Study.Budget clock.Elapsed)
     trials
 
-/// Trains the best architecture on every training image and scores it on the test images.
-let private retrain (output: TextWriter) (o: RunOptions) (trial: Trial) epochs =
+/// Trains the best architecture as the study trained its trials, but on every training image and from the
+/// study's seed, and scores it on the test images.
+let private retrain (output: TextWriter) (objective: TrainObjective) seed (trial: Trial) epochs =
     Parser.parseProgram $"trial {trial.Number}" trial.Candidate.Architecture
     |> Result.mapError Diagnostic.format
     |> Result.bind (fun program ->
-        Evaluation.load o.Data program.Input
+        Evaluation.load objective.Data program.Input
         |> Result.bind (fun splits ->
-            InitSpec.parse o.Init "exact" "normal" None
+            InitSpec.parse objective.Init "exact" "normal" None
             |> Result.bind (fun spec ->
-                let options =
-                    { TrainOptions.defaults with
-                        Start = Initialise spec
-                        Epochs = epochs
-                        BatchSize = o.Batch
-                        LearningRate = o.LearningRate |> Option.defaultValue TrainOptions.defaults.LearningRate
-                        Seed = o.Seed }
+                let options = Evaluation.trainOptions objective spec epochs seed
                 Trainer.start options program splits.Train
                 |> Result.mapError Diagnostic.format
                 |> Result.bind (fun network ->
@@ -399,7 +397,7 @@ let run (output: TextWriter) (error: TextWriter) (o: RunOptions) =
                     match o.Retrain with
                     | None -> exitOk
                     | Some epochs ->
-                        match retrain output o winner epochs with
+                        match retrain output (objective o) o.Seed winner epochs with
                         | Ok (evaluation, images) ->
                             output.WriteLine $"test accuracy {percent evaluation.Accuracy} on {count images} test images (loss {evaluation.Loss:F4})"
                             exitOk
