@@ -27,7 +27,7 @@ type Arguments =
             | Train _ -> "train a network and report its accuracy on held-out images (exit 3 if it diverges)"
             | Init _ -> "initialise by a named method; --report compares predicted and measured moments per node"
             | Eoc _ -> "edge of chaos of an activation: fixed point q*, χ₁ and the critical σ_w"
-            | Study _ -> "studies that train many networks: init (initialisers × activations), fields (far-pair accuracy against the ERF)"
+            | Study _ -> "studies over many networks: init (initialisers × activations), fields (far-pair accuracy against the ERF), agreement (the zoo's predicted against measured moments)"
             | Rf _ -> "theoretical receptive fields: per-layer table, alignment, the input region of one unit"
             | Erf _ -> "effective receptive field: gradient heatmap, Gaussian fit, sizes, ERF/TRF"
             | Erf_Growth _ -> "ERF against depth for families of stacked 3×3 convolutions"

@@ -54,6 +54,7 @@ let tanh = layer "tanh" []
 let sigmoid = layer "sigmoid" []
 let softplus = layer "softplus" []
 let hardswish = layer "hardswish" []
+let hardsigmoid = layer "hardsigmoid" []
 
 let act (expression: ActExpr) (scalars: (string * float) list) =
     layer "act" (("f", Expr expression) :: (scalars |> List.map (fun (n, v) -> n, Float v)))

@@ -38,6 +38,18 @@ let private mergeShapes path merge (shapes: Shape list) =
             | Some other ->
                 fail path (sprintf "concat: branch shapes %s and %s differ" (Shape.format first) (Shape.format other))
             | None -> Ok (Flat (shapes |> List.sumBy Shape.channels), 0L)
+    | Multiply, _ ->
+        // A per-channel gate (c×1×1) scales every position of a c×h×w branch, as squeeze-and-excitation does.
+        let full = shapes |> List.maxBy Shape.elements
+        let fits shape =
+            shape = full
+            || (match shape, full with
+                | Spatial (c, 1, 1), Spatial (c', _, _) -> c = c'
+                | _ -> false)
+        match shapes |> List.tryFind (fits >> not) with
+        | Some other ->
+            fail path (sprintf "multiply: branch shapes %s and %s differ (a c×1×1 gate may scale a c×h×w branch)" (Shape.format other) (Shape.format full))
+        | None -> Ok (full, int64 (shapes.Length - 1) * Shape.elements full)
     | _, first :: _ ->
         match shapes |> List.tryFind ((<>) first) with
         | Some other ->

@@ -256,12 +256,8 @@ let measured (method: Initialisers.Method) (input: Shape) (tree: Checked) seeds 
     finally
         torch.set_num_threads threads
 
-/// Prediction and measurement agree when the variances differ by less than a share of the measured one and
-/// the means by less than half that share of the measured standard deviation (or 2 % of the mean, which
-/// global pooling leaves large beside the deviation) — or, either way, by less than four standard errors.
-let agreesWithin share (p: NodeMoments, m: Measurement.Measured) =
-    abs (p.Variance - m.Variance) <= max (share * m.Variance) (4.0 * m.VarianceError)
-    && abs (p.Mean - m.Mean) <= List.max [ 0.5 * share * sqrt m.Variance; 0.02 * abs m.Mean; 4.0 * m.MeanError ]
+/// The rule `receptor init --report` also judges by (Measurement.agreesWithin).
+let agreesWithin share (p: NodeMoments, m: Measurement.Measured) = Measurement.agreesWithin share p m
 
 let describe (p: NodeMoments, m: Measurement.Measured) =
     sprintf "%s: predicted %.4f/%.4f, measured %.4f/%.4f ± %.4f" p.Path p.Mean p.Variance m.Mean m.Variance m.VarianceError
@@ -274,6 +270,7 @@ let private measuredCases =
       "zero padding of non-zero means", "conv(3, 32, padding=1) >> relu >> zeropad(2) >> conv(3, 32) >> sigmoid >> zeropad(1) >> conv(3, 32, padding=1) >> mish"
       "normalisation with its γ and β", "conv(3, 32, padding=1) >> bn >> relu >> conv(3, 32, padding=1, bias=false) >> bn(gamma=0.5, beta=0.3) >> silu >> layernorm >> mish >> groupnorm(4, gamma=2.0, beta=-0.5) >> tanh"
       "concat of dependent and independent branches", "conv(3, 32, padding=1) >> relu >> concat(conv(1, 16) >> relu, identity, tanh) >> conv(3, 32, groups=4, padding=1) >> selu"
+      "a squeeze-and-excitation gate scales every position", "conv(3, 32, padding=1) >> relu >> multiply(identity, gavgpool >> conv(1, 8) >> relu >> conv(1, 32) >> sigmoid) >> conv(3, 32, padding=1) >> hardswish >> multiply(identity, gavgpool >> conv(1, 8) >> relu >> conv(1, 32) >> hardsigmoid)"
       "global pooling, dense layers and dropout", "conv(3, 32, padding=1) >> leaky(0.2) >> conv(3, 32, padding=1) >> act(x * sigmoid(b * x), b=1.5) >> gavgpool >> flatten >> dense(64) >> relu >> dropout(0.5) >> dense(10)" ]
 
 let measuredTests =
@@ -499,6 +496,32 @@ let private tinyProgram =
             "input(3, 8, 8)\nnetwork tiny = conv(3, 8, padding=1) >> relu >> dropout(0.5) >> conv(3, 8) >> gavgpool >> flatten >> dense(4)\n")
         path)
 
+/// The verdict that `receptor init --report` and `receptor study agreement` print, on hand-made pairs.
+let verdictTests =
+    let node path mean variance = ({ Path = path; Op = "op"; Mean = mean; Variance = variance; Offset = 0.0 }: NodeMoments)
+    let measured path mean variance varianceError =
+        ({ Path = path; Mean = mean; Variance = variance; MeanError = 0.0; VarianceError = varianceError }: Measurement.Measured)
+    let layer path =
+        ({ Path = path; Part = ""; Kind = "conv"; FanIn = 9; FanOut = 9; Energy = 1.0; Gain = 1.0; HasBias = true }: WeightedLayer),
+        ({ Weight = 1.0; Bias = 0.0 }: WeightVariance)
+    testList "verdict" [
+        test "a variance 1.37 against 1.00 measured with a standard error of 0.55 agrees, as in the tests; with 0.01 it does not" {
+            Expect.isTrue (Measurement.agreesWithin Measurement.reportShare (node "a" 0.0 1.37) (measured "a" 0.0 1.0 0.55)) "within four standard errors"
+            Expect.isFalse (Measurement.agreesWithin Measurement.reportShare (node "a" 0.0 1.37) (measured "a" 0.0 1.0 0.01)) "37 % off, tightly measured"
+        }
+        test "counts agreeing nodes and weighted layers on target, and names the first miss" {
+            let prediction =
+                { Nodes = [ node "conv1" 0.0 1.0; node "relu" 0.4 0.34; node "conv2" 0.0 1.0; node "unmeasured" 0.0 1.0 ]
+                  Layers = [ layer "conv1"; layer "conv2" ] }
+            let measurements = [ measured "conv1" 0.0 1.05 0.01; measured "relu" 0.4 0.5 0.01; measured "conv2" 0.0 1.4 0.01 ]
+            let verdict = Agreement.verdict prediction measurements
+            Expect.equal (verdict.Nodes, verdict.Agreeing) (3, 1) "nodes measured, agreeing"
+            Expect.equal (verdict.Weighted, verdict.OnTarget) (2, 1) "conv1 within 15 % of 1, conv2 not"
+            Expect.equal (verdict.FirstMiss |> Option.map (fun (p, _) -> p.Path)) (Some "relu") "the first miss in order"
+            Expect.floatClose Accuracy.high verdict.MedianError (0.4 / 1.4) "median of 0.05/1.05 and 0.4/1.4, upper"
+        }
+    ]
+
 let commandTests =
     testSequenced
     <| testList "receptor init" [
@@ -579,4 +602,4 @@ let familyTests =
     ]
 
 let tests =
-    testList "signal" [ specialTests; momentTests; propagationTests; measuredTests; initialiserTests; commandTests; familyTests ]
+    testList "signal" [ specialTests; momentTests; propagationTests; measuredTests; initialiserTests; verdictTests; commandTests; familyTests ]

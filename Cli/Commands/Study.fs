@@ -1,4 +1,4 @@
-/// `receptor study init|fields`: studies that train many networks (their code is in Cli/Studies).
+/// `receptor study init|fields|agreement`: studies over many networks (their code is in Cli/Studies).
 module Receptor.Cli.Commands.Study
 
 open System
@@ -11,6 +11,7 @@ open Receptor.Cli.Studies
 type Options =
     | Init of InitStudy.Options
     | Fields of FieldStudy.Options
+    | Agreement of AgreementStudy.Options
 
 type InitArgs =
     | [<Mandatory>] Out of folder: string
@@ -50,15 +51,32 @@ type FieldsArgs =
             | Seed _ -> $"training seed (default {d.Seed})"
             | Out _ -> $"where field-study.json, .md and .png go (default {d.Out})"
 
+type AgreementArgs =
+    | Models of folder: string
+    | Seeds of count: int
+    | Batch of size: int
+    | Out of path: string
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            let d = AgreementStudy.defaults
+            match this with
+            | Models _ -> $"the folder of models, one row per model and input size (default {d.Models})"
+            | Seeds _ -> $"seeds to measure over (default {d.Seeds})"
+            | Batch _ -> $"samples per seed (default {d.Batch})"
+            | Out _ -> "also write the Markdown table to PATH"
+
 type Args =
     | [<CliPrefix(CliPrefix.None)>] Init of ParseResults<InitArgs>
     | [<CliPrefix(CliPrefix.None)>] Fields of ParseResults<FieldsArgs>
+    | [<CliPrefix(CliPrefix.None)>] Agreement of ParseResults<AgreementArgs>
 
     interface IArgParserTemplate with
         member this.Usage =
             match this with
             | Init _ -> "initialisers × activations on plain CNNs: variance by depth at init, accuracy after training"
             | Fields _ -> "train every field-layer variant on far-pair and set its test accuracy against its ERF"
+            | Agreement _ -> "every zoo model at two input sizes: AutoInit's predicted moments against measured ones, exact and 2023 rules"
 
 /// `--depths`: positive whole numbers separated by commas.
 let private parseDepths (text: string) =
@@ -98,8 +116,18 @@ let options (a: ParseResults<Args>) : Result<Options, string> =
                   Seed = f.GetResult(FieldsArgs.Seed, d.Seed)
                   Out = f.GetResult(FieldsArgs.Out, d.Out) }
         )
+    | Args.Agreement a ->
+        let d = AgreementStudy.defaults
+        Ok (
+            Options.Agreement
+                { Models = a.GetResult(AgreementArgs.Models, d.Models)
+                  Seeds = a.GetResult(AgreementArgs.Seeds, d.Seeds)
+                  Batch = a.GetResult(AgreementArgs.Batch, d.Batch)
+                  Out = a.TryGetResult AgreementArgs.Out }
+        )
 
 let run (output: TextWriter) (error: TextWriter) (o: Options) =
     match o with
     | Options.Init i -> InitStudy.study output error i
     | Options.Fields f -> FieldStudy.command output error f
+    | Options.Agreement a -> AgreementStudy.study output error a

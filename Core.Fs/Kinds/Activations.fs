@@ -35,6 +35,7 @@ let tanh = fixedKind Layers.Activations.tanh Activation.tanh' (fun x -> x.tanh (
 let sigmoid = fixedKind Layers.Activations.sigmoid Activation.sigmoid (fun x -> x.sigmoid ())
 let softplus = fixedKind Layers.Activations.softplus Activation.softplus (fun x -> F.softplus x)
 let hardswish = fixedKind Layers.Activations.hardswish Activation.hardswish (fun x -> F.hardswish x)
+let hardsigmoid = fixedKind Layers.Activations.hardsigmoid Activation.hardsigmoid (fun x -> F.hardsigmoid x)
 
 let leaky =
     exact Layers.Activations.leaky (fun layer -> Activation.leaky "leaky" (Layers.Activations.leakySlope layer.Args)) LayerModules.leaky
@@ -52,4 +53,4 @@ let prelu =
 let act =
     exact Layers.Activations.act (fun layer -> Layers.Activations.expression layer.Args ||> Activation.expression) LayerModules.act
 
-let kinds = [ relu; relu6; leaky; prelu; elu; selu; gelu; silu; mish; tanh; sigmoid; softplus; hardswish; act ]
+let kinds = [ relu; relu6; leaky; prelu; elu; selu; gelu; silu; mish; tanh; sigmoid; softplus; hardswish; hardsigmoid; act ]

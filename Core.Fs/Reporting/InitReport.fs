@@ -8,15 +8,7 @@ open Receptor.Core.Signal
 /// Relative error of a predicted variance against the measured one.
 let relativeError predicted measured = abs (predicted - measured) / max measured 1e-12
 
-/// A node agrees when its variance is within `RelativeVariance` (relative) and its mean within
-/// `MeanInDeviations` of the measured standard deviation.
-type Tolerance = { RelativeVariance: float; MeanInDeviations: float }
-
-let tolerance = { RelativeVariance = 0.15; MeanInDeviations = 0.1 }
-
-let agrees (t: Tolerance) (predicted: NodeMoments) (measured: Measurement.Measured) =
-    relativeError predicted.Variance measured.Variance <= t.RelativeVariance
-    && abs (predicted.Mean - measured.Mean) <= t.MeanInDeviations * sqrt (max measured.Variance 1e-12)
+let private agrees = Measurement.agreesWithin Measurement.reportShare
 
 let private formatRow (columns: string list) (widths: int list) =
     List.zip columns widths
@@ -30,10 +22,8 @@ let comparison (prediction: Prediction) (measured: Measurement.Measured list) =
     let line (s: string) = text.AppendLine s |> ignore
     let widths = [ 40; 32; 8; 8; 8; 8; 7; 7 ]
     line (formatRow [ "path"; "op"; "mean"; "measured"; "variance"; "measured"; "± s.e."; "error" ] widths)
-    let byPath = measured |> List.map (fun m -> m.Path, m) |> Map.ofList
-    let rows = prediction.Nodes |> List.choose (fun p -> byPath.TryFind p.Path |> Option.map (fun m -> p, m))
-    for p, m in rows do
-        let mark = if agrees tolerance p m then "" else " *"
+    for p, m in Agreement.pairs prediction measured do
+        let mark = if agrees p m then "" else " *"
         let op = if p.Op.Length > 32 then p.Op.Substring (0, 31) + "…" else p.Op
         line (
             formatRow
@@ -41,17 +31,15 @@ let comparison (prediction: Prediction) (measured: Measurement.Measured list) =
                   sprintf "%.4f" m.VarianceError; sprintf "%.1f%%" (100.0 * relativeError p.Variance m.Variance) ]
                 widths
             + mark)
-    let within = rows |> List.filter (fun (p, m) -> agrees tolerance p m) |> List.length
+    let verdict = Agreement.verdict prediction measured
     line ""
     line (
-        sprintf "%d of %d nodes agree (variance within %.0f%%, mean within %.2f measured standard deviations; * marks the others)"
-            within rows.Length (100.0 * tolerance.RelativeVariance) tolerance.MeanInDeviations)
-    let weighted = prediction.Layers |> List.filter (fun (l, _) -> l.Part <> "depthwise") |> List.choose (fun (l, _) -> byPath.TryFind l.Path)
-    if not weighted.IsEmpty then
-        let errors = weighted |> List.map (fun m -> relativeError Initialisers.target m.Variance) |> List.sort
+        sprintf "%d of %d nodes agree (variance within %.0f%% and mean within %.3g measured standard deviations, or either within four standard errors, the tests' rule; * marks the others)"
+            verdict.Agreeing verdict.Nodes (100.0 * Measurement.reportShare) (0.5 * Measurement.reportShare))
+    if verdict.Weighted > 0 then
         line (
-            sprintf "weighted layers: measured output variance within 15%% of %.0f for %d of %d, median error %.1f%%"
-                Initialisers.target (errors |> List.filter (fun e -> e <= 0.15) |> List.length) errors.Length (100.0 * errors[errors.Length / 2]))
+            sprintf "weighted layers: measured output variance within %.0f%% of the target %g for %d of %d, median error %.1f%%"
+                (100.0 * Agreement.targetShare) Initialisers.target verdict.OnTarget verdict.Weighted (100.0 * verdict.MedianError))
     text.ToString ()
 
 /// Every weighted layer with its fan-in and the standard deviations its method chose (`receptor init`).
@@ -63,4 +51,47 @@ let plan (prediction: Prediction) =
     for layer, v in prediction.Layers do
         let name = if layer.Part = "" then layer.Path else layer.Path + "/" + layer.Part
         line (formatRow [ name; layer.Kind; string layer.FanIn; sprintf "%.5f" (sqrt v.Weight); sprintf "%.5f" (sqrt v.Bias) ] widths)
+    text.ToString ()
+
+/// One row of the zoo's agreement table: a model at one input size under both rule sets.
+type AgreementRow =
+    { Model: string
+      Input: Receptor.Dsl.Shape
+      Exact: Result<Agreement.Verdict, string>
+      AutoInit2023: Result<Agreement.Verdict, string> }
+
+/// What the issue asks of every row: this share of the nodes agreeing and of the weighted layers on target.
+let agreementGoal = 0.95
+
+let private meetsGoal (v: Agreement.Verdict) =
+    float v.Agreeing >= agreementGoal * float v.Nodes && float v.OnTarget >= agreementGoal * float v.Weighted
+
+/// The zoo's agreement table in Markdown: per model and input, nodes agreeing and weighted layers on target
+/// under Receptor's exact rules and AutoInit's 2023 rules, and where the exact rules first miss.
+let agreementTable (seeds: int) (batch: int) (rows: AgreementRow list) =
+    let text = StringBuilder ()
+    let line (s: string) = text.AppendLine s |> ignore
+    let share n total = if total = 0 then "—" else sprintf "%d of %d" n total
+    let cells (verdict: Result<Agreement.Verdict, string>) =
+        match verdict with
+        | Ok v ->
+            [ share v.Agreeing v.Nodes; share v.OnTarget v.Weighted
+              (if v.Weighted = 0 then "—" else sprintf "%.1f %%" (100.0 * v.MedianError)) ]
+        | Error e -> [ $"fails: {e.Replace('|', '/')}"; ""; "" ]
+    let firstMiss (verdict: Result<Agreement.Verdict, string>) =
+        match verdict with
+        | Ok { FirstMiss = Some (p, m) } -> sprintf "`%s`: variance %.3g predicted, %.3g measured" p.Path p.Variance m.Variance
+        | _ -> ""
+    line "| model | input | exact: nodes agreeing | exact: layers within 15 % | exact: median error | 2023 rules: nodes agreeing | 2023: layers within 15 % | 2023: median error | exact rules' first miss |"
+    line "|---|---|---|---|---|---|---|---|---|"
+    for row in rows do
+        line (
+            "| "
+            + String.concat " | " ([ row.Model; Receptor.Dsl.Shape.format row.Input ] @ cells row.Exact @ cells row.AutoInit2023 @ [ firstMiss row.Exact ])
+            + " |")
+    let meeting select = rows |> List.filter (fun r -> match select r with Ok v -> meetsGoal v | Error _ -> false) |> List.length
+    line ""
+    line (
+        sprintf "Rows meeting the goal (≥ %.0f %% of nodes agreeing and ≥ %.0f %% of weighted layers within 15 %% of the target): exact rules %d of %d, AutoInit's 2023 rules %d of %d. AutoInit drawn and measured over %d seeds × %d standard-normal samples in training mode; a node agrees by the tests' rule (Measurement.agreesWithin, share %.2f)."
+            (100.0 * agreementGoal) (100.0 * agreementGoal) (meeting (fun r -> r.Exact)) rows.Length (meeting (fun r -> r.AutoInit2023)) rows.Length seeds batch Measurement.reportShare)
     text.ToString ()

@@ -51,6 +51,18 @@ let measure (network: Network) (seeds: int list) (prepare: int -> torch.Tensor) 
             // The variance's error is dominated by that of the second moment.
             VarianceError = standardError seconds } ]
 
+/// When a prediction agrees with a measurement: the variances differ by at most `share` of the measured
+/// one and the means by at most half that share of the measured standard deviation (or 2 % of the mean,
+/// which global pooling leaves large beside the deviation), or, either way, by at most four standard errors
+/// of the measurement. The tests and `receptor init --report` judge by this one rule.
+let agreesWithin (share: float) (predicted: NodeMoments) (measured: Measured) =
+    abs (predicted.Variance - measured.Variance) <= max (share * measured.Variance) (4.0 * measured.VarianceError)
+    && abs (predicted.Mean - measured.Mean)
+       <= List.max [ 0.5 * share * sqrt measured.Variance; 0.02 * abs measured.Mean; 4.0 * measured.MeanError ]
+
+/// The share `receptor init --report` and the zoo table judge nodes by.
+let reportShare = 0.15
+
 /// A standard-normal batch of the given input shape.
 let gaussianOfShape (input: Receptor.Dsl.Shape) (size: int) =
     let dims =

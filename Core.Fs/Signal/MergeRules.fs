@@ -88,6 +88,20 @@ let private combinePieces (context: Context) merge (weights: float list) (pieces
                     else 0.0)
         Signal.independent context.Ids op independent stats offsets
 
+/// A per-channel gate (c×1×1) seen at every position of an h×w map: one value per channel and sample at every
+/// position, so its offsets are the same everywhere. Its fluctuation becomes a fresh one per position, which
+/// leaves each position's moments, all a product with another branch needs, exact.
+let private broadcast (context: Context) (output: Shape) (signal: Signal) =
+    match signal.Shape, output with
+    | Spatial (c, 1, 1), Spatial (_, h, w) when h * w > 1 ->
+        let n = h * w
+        let spread (segment: Segment) =
+            let v = segment.Values.Value
+            let stats = Stats.uniform n v.Mean[0] v.Constant[0] v.Fluctuating[0]
+            Signal.gaussianSegment context.Ids segment.Channels h w stats (Offsets.init n (fun _ _ -> v.Constant[0]))
+        { Shape = Spatial (c, h, w); Segments = signal.Segments |> List.map spread }
+    | _ -> signal
+
 let merge (context: Context) (merge: CheckedMerge) (branches: Signal list) =
     match merge.Merge with
     | Concat -> Ok { Shape = merge.Output; Segments = branches |> List.collect (fun b -> b.Segments) }
@@ -96,6 +110,7 @@ let merge (context: Context) (merge: CheckedMerge) (branches: Signal list) =
             match kind with
             | Mean -> List.replicate branches.Length (1.0 / float branches.Length)
             | _ -> merge.Weights
+        let branches = if kind = Multiply then branches |> List.map (broadcast context merge.Output) else branches
         let aligned = Signal.align (branches |> List.map (fun b -> b.Segments))
         let sameMaps =
             aligned |> List.forall (fun pieces -> pieces |> List.forall (fun p -> p.Height = pieces.Head.Height && p.Width = pieces.Head.Width))

@@ -130,6 +130,7 @@ module Activation =
     let softplus = smooth "softplus" softplusOf
     let relu6 = kinked "relu6" [ 0.0; 6.0 ] relu6Of
     let hardswish = kinked "hardswish" [ -3.0; 3.0 ] (fun x -> x * relu6Of (x + 3.0) / 6.0)
+    let hardsigmoid = kinked "hardsigmoid" [ -3.0; 3.0 ] (fun x -> relu6Of (x + 3.0) / 6.0)
 
     /// The activation-expression language on floats, with the total semantics of the TorchSharp evaluator:
     /// sqrt and log take |x| (log adds ε), division adds ε to the denominator.
