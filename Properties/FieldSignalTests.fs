@@ -85,7 +85,7 @@ let measuredTests =
 
 let private config = { FsCheckConfig.defaultConfig with maxTest = 60; arbitrary = [ typeof<Generators.Arbitraries> ] }
 
-let private autoinit (layer: WeightedLayer) = { Weight = 1.0 / layer.Energy; Bias = 0.0 }
+let private autoinit (layer: WeightedLayer) = WeightVariance.centred (1.0 / layer.Energy) 0.0
 
 /// Generated trees cover strides, groups, dilation and asymmetric padding of the field layers and the
 /// dendritic units. Some trees are beyond the rules by design and say so with a diagnostic at their path

@@ -130,7 +130,7 @@ let check (input: Shape) text =
 
 open Receptor.Core.Signal.Propagation
 
-let private autoinit (layer: WeightedLayer) = { Weight = 1.0 / layer.Energy; Bias = 0.0 }
+let private autoinit (layer: WeightedLayer) = WeightVariance.centred (1.0 / layer.Energy) 0.0
 
 let predict rules input text =
     Propagation.run rules autoinit input None (check input text) |> Repository.unwrap
@@ -503,7 +503,7 @@ let verdictTests =
         ({ Path = path; Mean = mean; Variance = variance; MeanError = 0.0; VarianceError = varianceError }: Measurement.Measured)
     let layer path =
         ({ Path = path; Part = ""; Kind = "conv"; FanIn = 9; FanOut = 9; Energy = 1.0; Gain = 1.0; HasBias = true }: WeightedLayer),
-        ({ Weight = 1.0; Bias = 0.0 }: WeightVariance)
+        WeightVariance.centred 1.0 0.0
     testList "verdict" [
         test "a variance 1.37 against 1.00 measured with a standard error of 0.55 agrees, as in the tests; with 0.01 it does not" {
             Expect.isTrue (Measurement.agreesWithin Measurement.reportShare (node "a" 0.0 1.37) (measured "a" 0.0 1.0 0.55)) "within four standard errors"

@@ -10,6 +10,14 @@ let relativeError predicted measured = abs (predicted - measured) / max measured
 
 let private agrees = Measurement.agreesWithin Measurement.reportShare
 
+/// The targets the plan aims at: "1", or "1; readout/path 0.01".
+let private targets (prediction: Prediction) =
+    let others =
+        prediction.Layers
+        |> List.filter (fun (l, v) -> l.Part <> "depthwise" && v.Target <> Initialisers.target)
+        |> List.map (fun (l, v) -> sprintf "%s %g" l.Path v.Target)
+    String.concat "; " (sprintf "%g" Initialisers.target :: others)
+
 let private formatRow (columns: string list) (widths: int list) =
     List.zip columns widths
     |> List.mapi (fun i (c, w) -> if i < 2 then c.PadRight w else c.PadLeft w)
@@ -38,19 +46,22 @@ let comparison (prediction: Prediction) (measured: Measurement.Measured list) =
             verdict.Agreeing verdict.Nodes (100.0 * Measurement.reportShare) (0.5 * Measurement.reportShare))
     if verdict.Weighted > 0 then
         line (
-            sprintf "weighted layers: measured output variance within %.0f%% of the target %g for %d of %d, median error %.1f%%"
-                (100.0 * Agreement.targetShare) Initialisers.target verdict.OnTarget verdict.Weighted (100.0 * verdict.MedianError))
+            sprintf "weighted layers: measured output variance within %.0f%% of the target (%s) for %d of %d, median error %.1f%%"
+                (100.0 * Agreement.targetShare) (targets prediction) verdict.OnTarget verdict.Weighted (100.0 * verdict.MedianError))
     text.ToString ()
 
 /// Every weighted layer with its fan-in and the standard deviations its method chose (`receptor init`).
 let plan (prediction: Prediction) =
     let text = StringBuilder ()
     let line (s: string) = text.AppendLine s |> ignore
-    let widths = [ 44; 12; 8; 10; 10 ]
-    line (formatRow [ "layer"; "kind"; "fan-in"; "weight sd"; "bias sd" ] widths)
+    let widths = [ 44; 12; 8; 10; 10; 9; 8 ]
+    line (formatRow [ "layer"; "kind"; "fan-in"; "weight sd"; "bias sd"; "bias mean"; "target" ] widths)
     for layer, v in prediction.Layers do
         let name = if layer.Part = "" then layer.Path else layer.Path + "/" + layer.Part
-        line (formatRow [ name; layer.Kind; string layer.FanIn; sprintf "%.5f" (sqrt v.Weight); sprintf "%.5f" (sqrt v.Bias) ] widths)
+        line (
+            formatRow
+                [ name; layer.Kind; string layer.FanIn; sprintf "%.5f" (sqrt v.Weight); sprintf "%.5f" (sqrt v.Bias); sprintf "%g" v.BiasMean; sprintf "%g" v.Target ]
+                widths)
     text.ToString ()
 
 /// One row of the zoo's agreement table: a model at one input size under both rule sets.

@@ -18,9 +18,10 @@ type Verdict =
       Agreeing: int
       /// Weighted layers measured (a sepconv counts once, by its output).
       Weighted: int
-      /// Of those, layers whose measured output variance is within 15 % of Initialisers.target.
+      /// Of those, layers whose measured output variance is within 15 % of the layer's target
+      /// (WeightVariance.Target: 1, AutoInit's readout 0.01).
       OnTarget: int
-      /// The median relative error of the weighted layers' measured variance against the target.
+      /// The median relative error of the weighted layers' measured variance against their targets.
       MedianError: float
       /// The first node in evaluation order that does not agree.
       FirstMiss: Pair option }
@@ -43,8 +44,7 @@ let verdict (prediction: Prediction) (measured: Measurement.Measured list) : Ver
     let errors =
         prediction.Layers
         |> List.filter (fun (l, _) -> l.Part <> "depthwise")
-        |> List.choose (fun (l, _) -> byPath.TryFind l.Path)
-        |> List.map (fun m -> relativeError Initialisers.target m.Variance)
+        |> List.choose (fun (l, v) -> byPath.TryFind l.Path |> Option.map (fun m -> relativeError v.Target m.Variance))
         |> List.sort
     { Nodes = pairs.Length
       Agreeing = pairs |> List.filter agrees |> List.length

@@ -16,12 +16,13 @@ type Rule = Context -> CheckedLayer -> Scalar -> Result<Scalar, string>
 
 let private output (layer: CheckedLayer) (mean, variance) = Ok { Mean = mean; Variance = variance; Shape = layer.Facts.Output }
 
-/// Var(W) = target / (fan_in · E[x²]); padding and the bias are ignored, the output is (0, target).
+/// Var(W) = target / (fan_in · E[x²]); padding and the bias's variance are ignored, the output is
+/// (bias mean, target).
 let private weighted (context: Context) (layer: CheckedLayer) part fanIn fanOut bias second =
     let described =
         { Path = layer.Path; Part = part; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = fanOut; Energy = float fanIn * second; Gain = 1.0; HasBias = bias }
     let chosen = Context.choose context described
-    0.0, chosen.Weight * described.Energy
+    (if bias then chosen.BiasMean else 0.0), chosen.Weight * described.Energy
 
 let private second (input: Scalar) = input.Variance + input.Mean * input.Mean
 

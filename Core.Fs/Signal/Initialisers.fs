@@ -74,20 +74,62 @@ let private slopes (tree: Checked) =
         layer.Path, alpha)
     |> Map.ofArray
 
+/// The network's readout: the last weighted layer in evaluation order when nothing after it is weighted or
+/// merges paths (only activations, pooling, flattening, dropout follow), and whether a ReLU (flat below 0)
+/// follows it, as All-CNN-C's class maps have.
+type private Readout = { Path: string; Gated: bool }
+
+/// AutoInit aims the readout at this output variance rather than 1: logits within about 0.1 of each other,
+/// so that the network starts near the uniform prediction and its first steps at a large learning rate do
+/// not swing it (the reason Fixup and μP start the last layer at or near zero).
+let readoutTarget = 0.01
+
+/// A readout followed by a ReLU starts its bias this far up, ten standard deviations of its output: at zero
+/// mean, half of every class map is silent and a few steps at learning rate 0.1 silence the rest for good
+/// (docs/training.md, "Where the weights start").
+let readoutShift = 1.0
+
+let private readoutOf (tree: Checked) =
+    let rec events node =
+        match node with
+        | CheckedOp layer -> [ Choice1Of2 layer ]
+        | CheckedSeq nodes -> nodes |> List.collect events
+        | CheckedBranches merge -> (merge.Branches |> List.collect events) @ [ Choice2Of2 merge ]
+    let all = events tree |> List.rev
+    let isWeighted (layer: CheckedLayer) = Receptor.Core.Kinds.Registry.isWeighted layer.Kind.Name
+    let rec find after rest =
+        match rest with
+        | [] | Choice2Of2 _ :: _ -> None
+        | Choice1Of2 layer :: _ when isWeighted layer ->
+            let gated =
+                after
+                |> List.tryPick (fun (l: CheckedLayer) -> Receptor.Core.Kinds.Registry.activation l)
+                |> Option.exists (fun a -> a.NegativeSlope = Some 0.0)
+            Some { Path = layer.Path; Gated = gated }
+        | Choice1Of2 layer :: earlier -> find (layer :: after) earlier
+    find [] all
+
 /// The weight variance a fan-counting method gives a layer.
-let rec private fixedChoice (method: Method) (alphas: Map<string, float>) (layer: WeightedLayer) =
+let rec private fixedChoice (method: Method) (alphas: Map<string, float>) (readout: Readout option) (layer: WeightedLayer) =
     match method with
     | He (mode, _) ->
         let alpha = alphas.TryFind layer.Path |> Option.defaultValue 0.0
         let fan = match mode with FanIn -> layer.FanIn | FanOut -> layer.FanOut
-        { Weight = 2.0 / ((1.0 + alpha * alpha) * float fan * layer.Gain); Bias = 0.0 }
-    | Glorot _ -> { Weight = 2.0 / float (layer.FanIn + layer.FanOut); Bias = 0.0 }
-    | TorchDefault -> { Weight = 1.0 / (3.0 * float layer.FanIn); Bias = 1.0 / (3.0 * float layer.FanIn) }
-    | AutoInit _ -> { Weight = target / layer.Energy; Bias = 0.0 }
+        WeightVariance.centred (2.0 / ((1.0 + alpha * alpha) * float fan * layer.Gain)) 0.0
+    | Glorot _ -> WeightVariance.centred (2.0 / float (layer.FanIn + layer.FanOut)) 0.0
+    | TorchDefault -> WeightVariance.centred (1.0 / (3.0 * float layer.FanIn)) (1.0 / (3.0 * float layer.FanIn))
+    | AutoInit _ ->
+        match readout with
+        | Some r when r.Path = layer.Path && layer.Part <> "depthwise" ->
+            { Weight = readoutTarget / layer.Energy
+              Bias = 0.0
+              BiasMean = (if r.Gated && layer.HasBias then readoutShift else 0.0)
+              Target = readoutTarget }
+        | _ -> WeightVariance.centred (target / layer.Energy) 0.0
     // LSUV starts orthogonal, scaled to preserve the second moment of a unit input; `lsuv` rescales it.
-    | Lsuv -> { Weight = 1.0 / float layer.FanIn; Bias = 0.0 }
-    | Fixup law | SkipInit law -> fixedChoice (He (FanIn, law)) alphas layer
-    | GradInit (basis, _) -> fixedChoice basis alphas layer
+    | Lsuv -> WeightVariance.centred (1.0 / float layer.FanIn) 0.0
+    | Fixup law | SkipInit law -> fixedChoice (He (FanIn, law)) alphas readout layer
+    | GradInit (basis, _) -> fixedChoice basis alphas readout layer
 
 let rec private rulesOf method =
     match method with
@@ -114,7 +156,7 @@ let private scalingOf (method: Method) (scaling: Residuals.Scaling) : Residuals.
 let planScaled (method: Method) (scaling: Residuals.Scaling) (input: Shape) (inputMoments: InputMoments option) (tree: Checked) =
     // SkipInit's α = 0 silences every residual body at initialisation.
     let computed = match method with SkipInit _ -> Residuals.scaleBodies (fun _ -> 0.0) tree | _ -> tree
-    let choose = fixedChoice method (slopes tree)
+    let choose = fixedChoice method (slopes tree) (readoutOf tree)
     let run choose = Propagation.run (rulesOf method) choose input inputMoments computed
     run choose
     |> Result.bind (fun first ->
@@ -123,7 +165,7 @@ let planScaled (method: Method) (scaling: Residuals.Scaling) (input: Shape) (inp
         else
             run (fun layer ->
                 let chosen, f = choose layer, factor layer
-                { Weight = chosen.Weight * f; Bias = chosen.Bias * f }))
+                { chosen with Weight = chosen.Weight * f; Bias = chosen.Bias * f }))
 
 /// The weight variances a method chooses, with the moments it predicts at every node.
 let plan (method: Method) (input: Shape) (inputMoments: InputMoments option) (tree: Checked) =
@@ -177,7 +219,9 @@ let applyPlan (law: WeightLaw) (layers: (WeightedLayer * WeightVariance) list) (
         lookup all layer
         |> Result.map (fun (weight, bias) ->
             fill law variance.Weight weight
-            bias |> Option.iter (fun b -> fill (if variance.Bias = 0.0 then Normal else Uniform) variance.Bias b)))
+            bias |> Option.iter (fun b ->
+                fill (if variance.Bias = 0.0 then Normal else Uniform) variance.Bias b
+                if variance.BiasMean <> 0.0 then b.add_ (Scalar.op_Implicit variance.BiasMean) |> ignore)))
     |> Result.map ignore
 
 /// Standard deviation of a node's output on a batch, in training mode.
@@ -217,7 +261,7 @@ let realised (network: Network) (layers: WeightedLayer list) =
         lookup all layer
         |> Result.map (fun (weight, bias) ->
             let meanSquare (t: torch.Tensor) = t.square().mean().item<float32> () |> float
-            layer, { Weight = meanSquare weight; Bias = bias |> Option.map meanSquare |> Option.defaultValue 0.0 }))
+            layer, WeightVariance.centred (meanSquare weight) (bias |> Option.map meanSquare |> Option.defaultValue 0.0)))
 
 /// A method made ready for one network: what it plans, and how to draw one initialisation from it.
 type Prepared =
@@ -265,7 +309,7 @@ let predictRealised (prepared: Prepared) (draws: (WeightedLayer * WeightVariance
         draws
         |> List.concat
         |> List.groupBy (fun (l, _) -> l.Path, l.Part)
-        |> List.map (fun (key, vs) -> key, { Weight = (vs |> List.sumBy (fun (_, v) -> v.Weight)) / n; Bias = (vs |> List.sumBy (fun (_, v) -> v.Bias)) / n })
+        |> List.map (fun (key, vs) -> key, WeightVariance.centred ((vs |> List.sumBy (fun (_, v) -> v.Weight)) / n) ((vs |> List.sumBy (fun (_, v) -> v.Bias)) / n))
         |> dict
     Propagation.run (rulesOf prepared.Method) (fun l -> average[(l.Path, l.Part)]) network.Input inputMoments network.Tree
 

@@ -51,8 +51,17 @@ type Method =
     /// (see GradInit).
     | GradInit of basis: Method * settings: Receptor.Core.Signal.GradInit.Settings
 
-/// The output variance AutoInit aims every weighted layer at.
+/// The output variance AutoInit aims every weighted layer at, the readout excepted.
 val target: float
+
+/// The output variance AutoInit aims the readout at (the last weighted layer, when only activations,
+/// pooling, flattening and dropout follow it): logits near each other, the network near the uniform
+/// prediction, so that its first steps at a large learning rate do not swing it.
+val readoutTarget: float
+
+/// The bias mean of a readout that a ReLU follows (All-CNN-C's class maps): ten of its output's standard
+/// deviations, so that the ReLU starts linear and no class map starts silent.
+val readoutShift: float
 
 /// The weight variances a method chooses, with the moments it predicts at every node. Residual policies
 /// and the search's constraints plan without drawing any weights.

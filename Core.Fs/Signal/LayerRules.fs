@@ -95,7 +95,7 @@ let convolve (context: Context) (layer: CheckedLayer) part (input: Signal) cout 
         |> List.map (fun (key, n) ->
             let offsets, fluctuations = energies[key]
             let stats =
-                { Mean = Array.zeroCreate (oh * ow)
+                { Mean = Array.create (oh * ow) (if bias then chosen.BiasMean else 0.0)
                   Constant = offsets |> Array.map (fun o -> chosen.Weight * o + biasVariance)
                   Fluctuating = fluctuations |> Array.map (fun f -> chosen.Weight * f) }
             Signal.gaussianSegment context.Ids (n * coutGroup) oh ow stats (offsetsOf key stats.Constant))
@@ -130,7 +130,8 @@ let dense (context: Context) (layer: CheckedLayer) (input: Signal) =
     let described =
         { Path = layer.Path; Part = ""; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = out; Energy = offsets + fluctuations; Gain = 1.0; HasBias = bias }
     let chosen = Context.choose context described
-    let stats = Stats.uniform 1 0.0 (chosen.Weight * offsets + (if bias then chosen.Bias else 0.0)) (chosen.Weight * fluctuations)
+    let stats =
+        Stats.uniform 1 (if bias then chosen.BiasMean else 0.0) (chosen.Weight * offsets + (if bias then chosen.Bias else 0.0)) (chosen.Weight * fluctuations)
     Ok { Shape = Flat out; Segments = [ Signal.gaussianSegment context.Ids out 1 1 stats (Offsets.diagonal stats.Constant) ] }
 
 let private mapLaws (f: Law -> Law) (input: Signal) =

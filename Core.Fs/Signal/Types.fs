@@ -24,8 +24,20 @@ type WeightedLayer =
       Gain: float
       HasBias: bool }
 
-/// The variances of a weighted layer's zero-mean weights and bias.
-type WeightVariance = { Weight: float; Bias: float }
+/// How a weighted layer's weights and bias are drawn, and the output variance that was aimed at.
+type WeightVariance =
+    { /// The variance of the zero-mean weights.
+      Weight: float
+      /// The variance of the bias around BiasMean.
+      Bias: float
+      /// The bias's mean: 0 except where a readout starts its ReLU in the linear part (Initialisers).
+      BiasMean: float
+      /// The output variance the method aims the layer at: 1, or the readout's smaller one under AutoInit.
+      Target: float }
+
+module WeightVariance =
+    /// Zero-mean weights and bias of these variances, aimed at unit output variance.
+    let centred weight bias = { Weight = weight; Bias = bias; BiasMean = 0.0; Target = 1.0 }
 
 /// Predicted moments of one node's output, averaged over its channels and positions.
 type NodeMoments =
