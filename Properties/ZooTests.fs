@@ -28,6 +28,10 @@ let private expected =
       { File = "vgg16.rcp"; Parameters = 138_357_544L; Macs = Published 15.47m }
       { File = "mobilenetv2.rcp"; Parameters = 3_504_872L; Macs = Published 0.30m }
       { File = "densenet121.rcp"; Parameters = 7_978_856L; Macs = Published 2.83m }
+      { File = "efficientnetb0.rcp"; Parameters = 5_288_548L; Macs = Published 0.39m }
+      { File = "mobilenetv3large.rcp"; Parameters = 5_483_032L; Macs = Published 0.22m }
+      // torchvision counts the layer scale's C factors per block, which a depthwise 1×1 convolution holds.
+      { File = "convnexttiny.rcp"; Parameters = 28_589_128L; Macs = Published 4.46m }
       // LeNet-5 at 1×32×32, by hand: C1 6·28·28·25 = 117,600; C3 16·10·10·(6·25) = 240,000;
       // C5 120·(16·25) = 48,000; F6 120·84 = 10,080; output 84·10 = 840. Total 416,520.
       { File = "lenet5.rcp"; Parameters = 61_706L; Macs = Exact 416_520L }

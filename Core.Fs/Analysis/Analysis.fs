@@ -49,7 +49,12 @@ module Analysis =
                 facts.Output, field
             | CheckedSeq nodes -> nodes |> List.fold walk (shape, field)
             | CheckedBranches merge ->
-                let fields = merge.Branches |> List.map (walk (shape, field) >> snd)
+                // A c×1×1 gate broadcast over a larger map (multiply) reads the whole input at every position.
+                let broadcast (branchShape, branchField) =
+                    match branchShape, merge.Output with
+                    | Spatial (_, 1, 1), Spatial (_, h, w) when h * w > 1 -> Global
+                    | _ -> branchField
+                let fields = merge.Branches |> List.map (walk (shape, field) >> broadcast)
                 let field, problems = Field.merge fields
                 for p in problems do
                     misaligned.Add { Path = merge.Path; Message = p }
