@@ -55,6 +55,7 @@ let sigmoid = layer "sigmoid" []
 let softplus = layer "softplus" []
 let hardswish = layer "hardswish" []
 let hardsigmoid = layer "hardsigmoid" []
+let arcsine = layer "arcsine" []
 
 let act (expression: ActExpr) (scalars: (string * float) list) =
     layer "act" (("f", Expr expression) :: (scalars |> List.map (fun (n, v) -> n, Float v)))

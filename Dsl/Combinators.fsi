@@ -140,6 +140,9 @@ val hardswish: Node
 /// `hardsigmoid` ≡ `layer "hardsigmoid" []`, text `hardsigmoid`.
 val hardsigmoid: Node
 
+/// `arcsine` ≡ `layer "arcsine" []`, text `arcsine`.
+val arcsine: Node
+
 /// `act e [ name, v; … ]` ≡ `layer "act" (("f", Expr e) :: [ name, Float v; … ])`, text `act(e, name=v, …)`:
 /// the activation given by an expression of x, with each learnable scalar's initial value.
 val act: expression: ActExpr -> scalars: (string * float) list -> Node

@@ -12,6 +12,7 @@ let all =
         ExecutionTests.tests
         HostTests.tests
         SignalTests.tests
+        FiniteWidthTests.tests
         FieldSignalTests.tests
         InitPolicyTests.tests
         GradInitTests.tests

@@ -470,11 +470,11 @@ let private familyRuns =
               for rules in [ Exact; AutoInit2023 ] do
                   let pairs = measured (Initialisers.AutoInit (rules, Initialisers.Normal)) case.Input tree 96 batch
                   let layers = (Initialisers.plan (Initialisers.AutoInit (rules, Initialisers.Normal)) case.Input None tree |> Repository.unwrap).Layers
-                  let weightedPaths = layers |> List.filter (fun (l, _) -> l.Part <> "depthwise") |> List.map (fun (l, _) -> l.Path) |> set
+                  // Each weighted layer against its own target (the readout's is Initialisers.readoutTarget).
+                  let targets = layers |> List.filter (fun (l, _) -> l.Part <> "depthwise") |> List.map (fun (l, v) -> l.Path, v.Target) |> Map.ofList
                   let errors =
                       pairs
-                      |> List.filter (fun (p, _) -> weightedPaths.Contains p.Path)
-                      |> List.map (fun (_, m) -> abs (m.Variance - Initialisers.target) / Initialisers.target)
+                      |> List.choose (fun (p, m) -> targets.TryFind p.Path |> Option.map (fun t -> abs (m.Variance - t) / t))
                   yield { Case = case; Rules = rules; TargetErrors = errors; Agreements = pairs } ])
 
 let private median (xs: float list) = let s = List.sort xs in s[s.Length / 2]
@@ -522,6 +522,12 @@ let verdictTests =
         }
     ]
 
+let private flatProgram =
+    lazy (
+        let path = IO.Path.Combine (IO.Path.GetTempPath (), $"receptor-init-flat-{Environment.ProcessId}.rcp")
+        IO.File.WriteAllText (path, "input(100)\nnetwork flat = dense(10)\n")
+        path)
+
 let commandTests =
     testSequenced
     <| testList "receptor init" [
@@ -546,7 +552,7 @@ let commandTests =
                   { d with Rules = "approximate" }, "unknown rules"
                   { d with Law = "cauchy" }, "unknown weight law"
                   { d with Data = "imagenet" }, "unknown data"
-                  { d with Data = "mnist" }, "needs the input 1×28×28"
+                  { d with Data = "mnist"; File = flatProgram.Value }, "the network takes 100 features"
                   { d with Seeds = 0 }, "--seeds" ] do
                 let code, _, error = runInit options
                 Expect.equal code 2 $"exit code for {expected}"

@@ -13,7 +13,8 @@ type Constraints =
       MaxMacs: int64 option
       /// The smaller side of the output units' theoretical receptive field must reach this many pixels.
       MinField: int option
-      /// After the study's initialisation, every node's predicted variance must lie in [low, high].
+      /// After the study's initialisation, every node's predicted variance before the readout must lie in
+      /// [low, high].
       Variance: (float * float) option }
 
 /// A candidate's analysis, or why it cannot be trained.
@@ -49,8 +50,15 @@ let private signalCheck init (bounds: (float * float) option) (program: Program)
         | Error diagnostic -> Some $"signal: {Diagnostic.format diagnostic}"
         | Ok prediction ->
             let low, high = bounds |> Option.defaultValue (0.0, Double.PositiveInfinity)
+            // The bounds hold up to the readout, which AutoInit aims lower on purpose (Initialisers.readoutTarget).
+            let readout = prediction.Layers |> List.tryFind (fun (_, v) -> v.Target <> Initialisers.target) |> Option.map (fun (l, _) -> l.Path)
+            let bounded =
+                match readout with
+                | Some path -> prediction.Nodes |> List.takeWhile (fun n -> n.Path <> path)
+                | None -> prediction.Nodes
             prediction.Nodes
-            |> List.tryFind (fun n -> not (Double.IsFinite n.Mean && Double.IsFinite n.Variance) || n.Variance < low || n.Variance > high)
+            |> List.tryFind (fun n -> not (Double.IsFinite n.Mean && Double.IsFinite n.Variance))
+            |> Option.orElse (bounded |> List.tryFind (fun n -> n.Variance < low || n.Variance > high))
             |> Option.map (fun n -> $"signal: predicted variance {n.Variance:G3} at {n.Path} leaves [{low:G3}, {high:G3}] under {init}")
 
 /// Analyses a sampled network and applies the constraints; a network that does not check (mismatched

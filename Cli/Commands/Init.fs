@@ -73,7 +73,7 @@ type Args =
             | Method _ ->
                 $"autoinit, he, he-fan-out, glorot, torch-default, lsuv, fixup, skipinit or gradinit, which needs --data {DataSources.names DataSources.labelled} (default {d.Method})"
             | Rules _ -> $"moment rules: exact or autoinit-2023 (default {d.Rules})"
-            | Law _ -> $"weight law: normal, truncated-normal, uniform or orthogonal (default {d.Law})"
+            | Law _ -> $"weight law: normal, truncated-normal, uniform, orthogonal or weibull (default {d.Law})"
             | Data _ -> $"input for measuring (and LSUV, GradInit): {DataSources.names Some} (default {d.Data})"
             | Seeds _ -> $"seeds to measure over (default {d.Seeds})"
             | Batch _ -> $"samples per seed (default {d.Batch})"
@@ -118,18 +118,15 @@ let private labelledSource (input: Shape) size name (data: Dataset) =
         { Batch = (fun _ -> all.index_select (0L, torch.randint (int64 data.Count, [| int64 size |])))
           Moments = Some (Measurement.pixelMoments fitted)
           Labelled = Some data
-          Name = name })
+          Name = match fitted.Note with Some note -> $"{name}; {note}" | None -> name })
     |> Result.mapError (fun e -> Diagnostic.at Nowhere $"--data: {e}")
 
-/// The training images of a labelled source, which must have the network's input shape as they are: the
-/// moments are measured on the images themselves, not on padded or repeated ones.
-let private imagesSource (input: Shape) size name (images: DataSources.Images) =
+/// The training images of a labelled source, fitted to the network's input as training fits them (repeated
+/// over channels, padded or cropped), so that `init --data` plans on the same pixels as `train --init`.
+let private imagesSource (input: Shape) size (images: DataSources.Images) =
     images.ShapeFor input
     |> Result.mapError (fun e -> $"--data {e}")
-    |> Result.bind (fun shape ->
-        if shape = input then Ok ()
-        else Error $"--data {name} needs the input {Shape.format shape}, the network takes {Shape.format input}")
-    |> Result.bind (fun () ->
+    |> Result.bind (fun _ ->
         images.Load input
         |> Result.mapError (function
             | DataSources.Unavailable e -> e
@@ -168,7 +165,7 @@ let private sourceOf (options: Options) input =
     |> Result.bind (fun source ->
         match source.Provides with
         | DataSources.Noise -> Ok (gaussianSource input options.Batch)
-        | DataSources.Labelled images -> imagesSource input options.Batch source.Name images)
+        | DataSources.Labelled images -> imagesSource input options.Batch images)
 
 /// Draws one initialisation per seed (re-seeding torch each time) and, for --report, measures every node on
 /// a fresh batch. The prediction is the plan's, except for LSUV and GradInit, whose rescaled variances are

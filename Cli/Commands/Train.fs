@@ -106,7 +106,7 @@ type Args =
                 let methods = String.concat ", " InitSpec.methods
                 $"initialise the weights by {methods} on the training images (default {d.Init})"
             | Rules _ -> $"moment rules of --init: exact or autoinit-2023 (default {d.Rules})"
-            | Law _ -> $"weight law of --init: normal, truncated-normal, uniform or orthogonal (default {d.Law})"
+            | Law _ -> $"weight law of --init: normal, truncated-normal, uniform, orthogonal or weibull (default {d.Law})"
             | Residual _ -> "residual policy of --init: restore, sqrt-n, zero-gamma or in-degree (default: none)"
             | From _ -> "start from the weights of this checkpoint (receptor init --save, or a run's) instead of --init"
 

@@ -36,6 +36,12 @@ let sigmoid = fixedKind Layers.Activations.sigmoid Activation.sigmoid (fun x -> 
 let softplus = fixedKind Layers.Activations.softplus Activation.softplus (fun x -> F.softplus x)
 let hardswish = fixedKind Layers.Activations.hardswish Activation.hardswish (fun x -> F.hardswish x)
 let hardsigmoid = fixedKind Layers.Activations.hardsigmoid Activation.hardsigmoid (fun x -> F.hardsigmoid x)
+let arcsine =
+    // Constants as tensors of x's type: TorchSharp 0.107's double-Scalar overloads failed here now and then
+    // ("toFloat" on a freed Scalar) under the finite-width test's thousands of forward passes.
+    let constant (x: torch.Tensor) (value: float) = torch.tensor (value, dtype = x.dtype, device = x.device)
+    fixedKind Layers.Activations.arcsine Activation.arcsine (fun x ->
+        x.mul(constant x (1.0 / sqrt 2.0)).erf().mul(constant x (System.Math.PI / 2.0)).sin().mul (constant x (sqrt 2.0)))
 
 let leaky =
     exact Layers.Activations.leaky (fun layer -> Activation.leaky "leaky" (Layers.Activations.leakySlope layer.Args)) LayerModules.leaky
@@ -53,4 +59,4 @@ let prelu =
 let act =
     exact Layers.Activations.act (fun layer -> Layers.Activations.expression layer.Args ||> Activation.expression) LayerModules.act
 
-let kinds = [ relu; relu6; leaky; prelu; elu; selu; gelu; silu; mish; tanh; sigmoid; softplus; hardswish; hardsigmoid; act ]
+let kinds = [ relu; relu6; leaky; prelu; elu; selu; gelu; silu; mish; tanh; sigmoid; softplus; hardswish; hardsigmoid; arcsine; act ]

@@ -16,6 +16,7 @@ type WeightLaw =
     | Uniform
     /// A (semi-)orthogonal matrix of shape (out, fan-in), scaled to the variance.
     | Orthogonal
+    | Weibull
 
 type FanMode =
     | FanIn
@@ -193,6 +194,13 @@ let private fill (law: WeightLaw) (variance: float) (tensor: torch.Tensor) =
             let columns = tensor.numel () / rows
             torch.nn.init.orthogonal_ (tensor, sqrt (variance * float (max rows columns))) |> ignore
         | Orthogonal -> torch.nn.init.normal_ (tensor, 0.0, sd) |> ignore
+        | Weibull ->
+            // ±√E with E ~ Exp(1) has E[w²] = 1; the sign is a normal draw's. No Scalar arithmetic: TorchSharp
+            // 0.107's double overloads failed now and then ("toFloat") under thousands of draws.
+            use _ = torch.NewDisposeScope ()
+            let magnitude = torch.empty_like(tensor).exponential_().sqrt ()
+            let scale = torch.tensor (sd, dtype = tensor.dtype, device = tensor.device)
+            tensor.copy_ (magnitude.mul(torch.randn_like(tensor).sign ()).mul scale) |> ignore
 
 let private parameters (network: Network) =
     network.named_parameters () |> Seq.map (fun struct (name, p) -> name, p) |> Map.ofSeq
@@ -345,6 +353,7 @@ let lawName (law: WeightLaw) =
     | TruncatedNormal -> "truncated-normal"
     | Uniform -> "uniform"
     | Orthogonal -> "orthogonal"
+    | Weibull -> "weibull"
 
 let parseLaw (name: string) =
     match name.ToLowerInvariant () with
@@ -352,7 +361,8 @@ let parseLaw (name: string) =
     | "truncated-normal" | "truncated" -> Ok TruncatedNormal
     | "uniform" -> Ok Uniform
     | "orthogonal" -> Ok Orthogonal
-    | other -> Error (sprintf "unknown weight law '%s' (normal, truncated-normal, uniform, orthogonal)" other)
+    | "weibull" -> Ok Weibull
+    | other -> Error (sprintf "unknown weight law '%s' (normal, truncated-normal, uniform, orthogonal, weibull)" other)
 
 let rulesName (rules: Rules) =
     match rules with

@@ -17,6 +17,10 @@ type WeightLaw =
     | Uniform
     /// A (semi-)orthogonal matrix of shape (out, fan-in), scaled to the variance.
     | Orthogonal
+    /// Symmetric Weibull of shape 2 (±√E, E exponential), scaled to the variance: with the `arcsine`
+    /// activation, each term w·φ(z) of a pre-activation is exactly normal, so pre-activations stay Gaussian at
+    /// any width (Wolinski & Arbel, "Gaussian pre-activations in neural networks: myth or reality?").
+    | Weibull
 
 /// Which fan He's variance divides by.
 type FanMode =

@@ -131,6 +131,8 @@ module Activation =
     let relu6 = kinked "relu6" [ 0.0; 6.0 ] relu6Of
     let hardswish = kinked "hardswish" [ -3.0; 3.0 ] (fun x -> x * relu6Of (x + 3.0) / 6.0)
     let hardsigmoid = kinked "hardsigmoid" [ -3.0; 3.0 ] (fun x -> relu6Of (x + 3.0) / 6.0)
+    /// Wolinski & Arbel's odd activation for symmetric Weibull(2) weights: the arcsine law's quantile of Φ(x).
+    let arcsine = smooth "arcsine" (fun x -> sqrt 2.0 * sin (Math.PI / 2.0 * erf (x / sqrt 2.0)))
 
     /// The activation-expression language on floats, with the total semantics of the TorchSharp evaluator:
     /// sqrt and log take |x| (log adds ε), division adds ε to the denominator.

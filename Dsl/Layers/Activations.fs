@@ -24,6 +24,8 @@ let sigmoid = fixedActivation "sigmoid" [] "1 / (1 + e⁻ˣ)" []
 let softplus = fixedActivation "softplus" [] "log(1 + eˣ)" []
 let hardswish = fixedActivation "hardswish" [] "x·relu6(x + 3)/6" []
 let hardsigmoid = fixedActivation "hardsigmoid" [] "relu6(x + 3)/6, MobileNetV3's gate" []
+let arcsine =
+    fixedActivation "arcsine" [] "√2·sin(π/2·erf(x/√2)): N(0, 1) to the arcsine law; with weibull weights, Gaussian pre-activations at any width" []
 
 let prelu =
     { Name = "prelu"
@@ -74,7 +76,7 @@ let act =
                 Error "act: constants must fit in 32-bit floating point (|x| ≤ 3.4e38)"
             | [] -> Ok (Facts.pointwise (max 1L (operations expression)) (int64 args.Scalars.Length) input) }
 
-let kinds = [ relu; relu6; leaky; prelu; elu; selu; gelu; silu; mish; tanh; sigmoid; softplus; hardswish; hardsigmoid; act ]
+let kinds = [ relu; relu6; leaky; prelu; elu; selu; gelu; silu; mish; tanh; sigmoid; softplus; hardswish; hardsigmoid; arcsine; act ]
 
 /// leaky's negative slope α.
 let leakySlope (args: Args) = args.Float "alpha"
