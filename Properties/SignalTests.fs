@@ -470,7 +470,7 @@ let private familyRuns =
               for rules in [ Exact; AutoInit2023 ] do
                   let pairs = measured (Initialisers.AutoInit (rules, Initialisers.Normal)) case.Input tree 96 batch
                   let layers = (Initialisers.plan (Initialisers.AutoInit (rules, Initialisers.Normal)) case.Input None tree |> Repository.unwrap).Layers
-                  // Each weighted layer against its own target (the readout's is Initialisers.readoutTarget).
+                  // Each weighted layer against its own target (a ReLU-gated readout's is Initialisers.readoutTarget).
                   let targets = layers |> List.filter (fun (l, _) -> l.Part <> "depthwise") |> List.map (fun (l, v) -> l.Path, v.Target) |> Map.ofList
                   let errors =
                       pairs

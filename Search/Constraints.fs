@@ -13,7 +13,7 @@ type Constraints =
       MaxMacs: int64 option
       /// The smaller side of the output units' theoretical receptive field must reach this many pixels.
       MinField: int option
-      /// After the study's initialisation, every node's predicted variance before the readout must lie in
+      /// After the study's initialisation, every node's predicted variance before a ReLU-gated readout must lie in
       /// [low, high].
       Variance: (float * float) option }
 
@@ -50,7 +50,7 @@ let private signalCheck init (bounds: (float * float) option) (program: Program)
         | Error diagnostic -> Some $"signal: {Diagnostic.format diagnostic}"
         | Ok prediction ->
             let low, high = bounds |> Option.defaultValue (0.0, Double.PositiveInfinity)
-            // The bounds hold up to the readout, which AutoInit aims lower on purpose (Initialisers.readoutTarget).
+            // The bounds hold up to a ReLU-gated readout, which AutoInit aims lower on purpose (Initialisers.readoutTarget).
             let readout = prediction.Layers |> List.tryFind (fun (_, v) -> v.Target <> Initialisers.target) |> Option.map (fun (l, _) -> l.Path)
             let bounded =
                 match readout with

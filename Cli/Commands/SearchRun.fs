@@ -109,7 +109,7 @@ type RunArgs =
             | Max_Macs _ -> "reject candidates with more multiply-accumulates per image, before training"
             | Max_Params _ -> "reject candidates with more parameters, before training"
             | Min_Field _ -> "reject candidates whose receptive field is smaller, in pixels, before training"
-            | Variance _ -> "reject candidates whose predicted variance at some node before the readout leaves LOW..HIGH under --init"
+            | Variance _ -> "reject candidates whose predicted variance at some node (before a ReLU-gated readout) leaves LOW..HIGH under --init"
             | Rank _ -> "pre-screen uniform draws by a zero-cost proxy of the initialised network: synflow, naswot or grad-norm"
             | Pool _ -> $"with --rank: fresh candidates drawn per proposal, the best-scoring proposed (default {Strategies.defaultPool})"
             | Seed _ -> "seed of the proposals; trial n trains with seed + n (default 1)"

@@ -19,7 +19,7 @@ type Verdict =
       /// Weighted layers measured (a sepconv counts once, by its output).
       Weighted: int
       /// Of those, layers whose measured output variance is within 15 % of the layer's target
-      /// (WeightVariance.Target: 1, AutoInit's readout 0.01).
+      /// (WeightVariance.Target: 1, AutoInit's ReLU-gated readout 0.01).
       OnTarget: int
       /// The median relative error of the weighted layers' measured variance against their targets.
       MedianError: float

@@ -75,22 +75,19 @@ let private slopes (tree: Checked) =
         layer.Path, alpha)
     |> Map.ofArray
 
-/// The network's readout: the last weighted layer in evaluation order when nothing after it is weighted or
-/// merges paths (only activations, pooling, flattening, dropout follow), and whether a ReLU (flat below 0)
-/// follows it, as All-CNN-C's class maps have.
-type private Readout = { Path: string; Gated: bool }
-
-/// AutoInit aims the readout at this output variance rather than 1: logits within about 0.1 of each other,
-/// so that the network starts near the uniform prediction and its first steps at a large learning rate do
-/// not swing it (the reason Fixup and μP start the last layer at or near zero).
+/// AutoInit aims a ReLU-gated readout at this output variance rather than 1 (see readoutOf).
 let readoutTarget = 0.01
 
-/// A readout followed by a ReLU starts its bias this far up, ten standard deviations of its output: at zero
-/// mean, half of every class map is silent and a few steps at learning rate 0.1 silence the rest for good
-/// (docs/training.md, "Where the weights start").
+/// ... and starts its bias this far up, ten standard deviations of its output, so that the ReLU starts in its
+/// linear part with the logits near each other.
 let readoutShift = 1.0
 
-let private readoutOf (tree: Checked) =
+/// The network's ReLU-gated readout: the last weighted layer in evaluation order, when nothing after it is
+/// weighted or merges paths and a ReLU (flat below 0) comes after it before the output, as All-CNN-C's class
+/// maps have. At zero mean half of every class map is silent, and a few steps at learning rate 0.1 silenced
+/// the rest for good (docs/training.md, "Where the weights start"); a readout without such a ReLU keeps
+/// AutoInit's unit target.
+let private gatedReadoutOf (tree: Checked) =
     let rec events node =
         match node with
         | CheckedOp layer -> [ Choice1Of2 layer ]
@@ -106,12 +103,12 @@ let private readoutOf (tree: Checked) =
                 after
                 |> List.tryPick (fun (l: CheckedLayer) -> Receptor.Core.Kinds.Registry.activation l)
                 |> Option.exists (fun a -> a.NegativeSlope = Some 0.0)
-            Some { Path = layer.Path; Gated = gated }
+            if gated then Some layer.Path else None
         | Choice1Of2 layer :: earlier -> find (layer :: after) earlier
     find [] all
 
 /// The weight variance a fan-counting method gives a layer.
-let rec private fixedChoice (method: Method) (alphas: Map<string, float>) (readout: Readout option) (layer: WeightedLayer) =
+let rec private fixedChoice (method: Method) (alphas: Map<string, float>) (gatedReadout: string option) (layer: WeightedLayer) =
     match method with
     | He (mode, _) ->
         let alpha = alphas.TryFind layer.Path |> Option.defaultValue 0.0
@@ -120,17 +117,14 @@ let rec private fixedChoice (method: Method) (alphas: Map<string, float>) (reado
     | Glorot _ -> WeightVariance.centred (2.0 / float (layer.FanIn + layer.FanOut)) 0.0
     | TorchDefault -> WeightVariance.centred (1.0 / (3.0 * float layer.FanIn)) (1.0 / (3.0 * float layer.FanIn))
     | AutoInit _ ->
-        match readout with
-        | Some r when r.Path = layer.Path && layer.Part <> "depthwise" ->
-            { Weight = readoutTarget / layer.Energy
-              Bias = 0.0
-              BiasMean = (if r.Gated && layer.HasBias then readoutShift else 0.0)
-              Target = readoutTarget }
+        match gatedReadout with
+        | Some path when path = layer.Path && layer.HasBias && layer.Part <> "depthwise" ->
+            { Weight = readoutTarget / layer.Energy; Bias = 0.0; BiasMean = readoutShift; Target = readoutTarget }
         | _ -> WeightVariance.centred (target / layer.Energy) 0.0
     // LSUV starts orthogonal, scaled to preserve the second moment of a unit input; `lsuv` rescales it.
     | Lsuv -> WeightVariance.centred (1.0 / float layer.FanIn) 0.0
-    | Fixup law | SkipInit law -> fixedChoice (He (FanIn, law)) alphas readout layer
-    | GradInit (basis, _) -> fixedChoice basis alphas readout layer
+    | Fixup law | SkipInit law -> fixedChoice (He (FanIn, law)) alphas gatedReadout layer
+    | GradInit (basis, _) -> fixedChoice basis alphas gatedReadout layer
 
 let rec private rulesOf method =
     match method with
@@ -157,7 +151,7 @@ let private scalingOf (method: Method) (scaling: Residuals.Scaling) : Residuals.
 let planScaled (method: Method) (scaling: Residuals.Scaling) (input: Shape) (inputMoments: InputMoments option) (tree: Checked) =
     // SkipInit's α = 0 silences every residual body at initialisation.
     let computed = match method with SkipInit _ -> Residuals.scaleBodies (fun _ -> 0.0) tree | _ -> tree
-    let choose = fixedChoice method (slopes tree) (readoutOf tree)
+    let choose = fixedChoice method (slopes tree) (gatedReadoutOf tree)
     let run choose = Propagation.run (rulesOf method) choose input inputMoments computed
     run choose
     |> Result.bind (fun first ->

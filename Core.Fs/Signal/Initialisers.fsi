@@ -58,13 +58,12 @@ type Method =
 /// The output variance AutoInit aims every weighted layer at, the readout excepted.
 val target: float
 
-/// The output variance AutoInit aims the readout at (the last weighted layer, when only activations,
-/// pooling, flattening and dropout follow it): logits near each other, the network near the uniform
-/// prediction, so that its first steps at a large learning rate do not swing it.
+/// The output variance AutoInit aims a ReLU-gated readout at: the last weighted layer, when only
+/// activations, pooling, flattening and dropout follow it and one of them is a ReLU (All-CNN-C's class maps).
 val readoutTarget: float
 
-/// The bias mean of a readout that a ReLU follows (All-CNN-C's class maps): ten of its output's standard
-/// deviations, so that the ReLU starts linear and no class map starts silent.
+/// The bias mean of a ReLU-gated readout: ten of its output's standard deviations, so that the ReLU starts
+/// linear (no class map silent) with the logits near each other.
 val readoutShift: float
 
 /// The weight variances a method chooses, with the moments it predicts at every node. Residual policies

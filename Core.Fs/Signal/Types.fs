@@ -30,9 +30,9 @@ type WeightVariance =
       Weight: float
       /// The variance of the bias around BiasMean.
       Bias: float
-      /// The bias's mean: 0 except where a readout starts its ReLU in the linear part (Initialisers).
+      /// The bias's mean: 0 except where a ReLU-gated readout starts its ReLU in the linear part (Initialisers).
       BiasMean: float
-      /// The output variance the method aims the layer at: 1, or the readout's smaller one under AutoInit.
+      /// The output variance the method aims the layer at: 1, or a ReLU-gated readout's smaller one under AutoInit.
       Target: float }
 
 module WeightVariance =
