@@ -16,7 +16,9 @@ type Verdict =
       Nodes: int
       /// Of those, nodes agreeing by Measurement.agreesWithin at Measurement.reportShare.
       Agreeing: int
-      /// Weighted layers measured (a sepconv counts once, by its output).
+      /// Weighted layers measured whose output is their node's (OutputPart): a sepconv counts once, by its
+      /// pointwise part; the branch, squeeze and select weights inside a selective-kernel unit do not count,
+      /// since the unit's output is its normalised mixture, which no weight variance aims.
       Weighted: int
       /// Of those, layers whose measured output variance is within 15 % of the layer's target
       /// (WeightVariance.Target: 1, AutoInit's ReLU-gated readout 0.01).
@@ -31,6 +33,10 @@ let targetShare = 0.15
 
 let private relativeError predicted measured = abs (predicted - measured) / max measured 1e-12
 
+/// Whether a weighted layer's output is what its node outputs: a single weight tensor, or a sepconv's
+/// pointwise half.
+let outputPart (layer: WeightedLayer) = layer.Part = "" || layer.Part = "pointwise"
+
 /// Every predicted node that was measured, in the prediction's order.
 let pairs (prediction: Prediction) (measured: Measurement.Measured list) : Pair list =
     let byPath = measured |> List.map (fun m -> m.Path, m) |> Map.ofList
@@ -43,7 +49,7 @@ let verdict (prediction: Prediction) (measured: Measurement.Measured list) : Ver
     let byPath = measured |> List.map (fun m -> m.Path, m) |> Map.ofList
     let errors =
         prediction.Layers
-        |> List.filter (fun (l, _) -> l.Part <> "depthwise")
+        |> List.filter (fst >> outputPart)
         |> List.choose (fun (l, v) -> byPath.TryFind l.Path |> Option.map (fun m -> relativeError v.Target m.Variance))
         |> List.sort
     { Nodes = pairs.Length
