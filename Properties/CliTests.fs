@@ -100,4 +100,34 @@ let private dataTests =
         }
     ]
 
-let tests = testList "command line" [ orderTests; helpTests; dataTests ]
+/// `receptor study agreement` on a folder of two small models: one row per model and input size, the verdicts
+/// and the summary; a missing folder is bad input.
+let private agreementTests =
+    testSequenced
+    <| testList "study agreement" [
+        test "one row per model and input, the counts and the rows meeting the goal" {
+            let folder = System.IO.Path.Combine (System.IO.Path.GetTempPath (), $"receptor-agreement-{System.Environment.ProcessId}")
+            System.IO.Directory.CreateDirectory folder |> ignore
+            System.IO.File.WriteAllText (System.IO.Path.Combine (folder, "grey.rcp"), "input(1, 8, 8)\nnetwork grey = conv(3, 8, padding=1) >> relu >> gavgpool >> flatten >> dense(4)\n")
+            System.IO.File.WriteAllText (System.IO.Path.Combine (folder, "flat.rcp"), "input(16)\nnetwork flat = dense(16) >> tanh >> dense(4)\n")
+            use output = new System.IO.StringWriter ()
+            use error = new System.IO.StringWriter ()
+            let code = Studies.AgreementStudy.study output error { Studies.AgreementStudy.defaults with Models = folder; Seeds = 4; Batch = 4 }
+            let text = output.ToString ()
+            Expect.equal code 0 $"exit code ({error})"
+            // The one-channel model also at 1×32×32; the flat one at its own input only.
+            for row in [ "| flat | 16 |"; "| grey | 1×8×8 |"; "| grey | 1×32×32 |" ] do
+                Expect.stringContains text row $"the row {row}"
+            Expect.isMatch text @"\| grey \| 1×8×8 \| \d of 5 \| \d of 2 \|" "grey's five nodes and two weighted layers counted"
+            Expect.stringContains text "Rows meeting the goal" "the summary"
+        }
+        test "a missing folder exits 2 and says so" {
+            use output = new System.IO.StringWriter ()
+            use error = new System.IO.StringWriter ()
+            let code = Studies.AgreementStudy.study output error { Studies.AgreementStudy.defaults with Models = "no-such-folder" }
+            Expect.equal code 2 "exit code"
+            Expect.stringContains (error.ToString ()) "no-such-folder" "the message names the folder"
+        }
+    ]
+
+let tests = testList "command line" [ orderTests; helpTests; dataTests; agreementTests ]
