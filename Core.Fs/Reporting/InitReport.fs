@@ -5,9 +5,6 @@ module Receptor.Core.Reporting.InitReport
 open System.Text
 open Receptor.Core.Signal
 
-/// Relative error of a predicted variance against the measured one.
-let relativeError predicted measured = abs (predicted - measured) / max measured 1e-12
-
 let private agrees = Measurement.agreesWithin Measurement.reportShare
 
 /// The targets the plan aims at: "1", or "1; readout/path 0.01".
@@ -36,7 +33,7 @@ let comparison (prediction: Prediction) (measured: Measurement.Measured list) =
         line (
             formatRow
                 [ p.Path; op; sprintf "%.4f" p.Mean; sprintf "%.4f" m.Mean; sprintf "%.4f" p.Variance; sprintf "%.4f" m.Variance
-                  sprintf "%.4f" m.VarianceError; sprintf "%.1f%%" (100.0 * relativeError p.Variance m.Variance) ]
+                  sprintf "%.4f" m.VarianceError; sprintf "%.1f%%" (100.0 * Agreement.relativeError p.Variance m.Variance) ]
                 widths
             + mark)
     let verdict = Agreement.verdict prediction measured

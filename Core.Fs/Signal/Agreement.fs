@@ -31,26 +31,30 @@ type Verdict =
 /// A weighted layer is on target when its measured output variance is within this share of the target.
 let targetShare = 0.15
 
-let private relativeError predicted measured = abs (predicted - measured) / max measured 1e-12
+/// Relative error of a predicted variance against the measured one.
+let relativeError predicted measured = abs (predicted - measured) / max measured 1e-12
 
 /// Whether a weighted layer's output is what its node outputs: a single weight tensor, or a sepconv's
 /// pointwise half.
 let outputPart (layer: WeightedLayer) = layer.Part = "" || layer.Part = "pointwise"
 
+let private byPath (measured: Measurement.Measured list) = measured |> List.map (fun m -> m.Path, m) |> Map.ofList
+
+let private pairsBy (measuredAt: Map<string, Measurement.Measured>) (prediction: Prediction) : Pair list =
+    prediction.Nodes |> List.choose (fun p -> measuredAt.TryFind p.Path |> Option.map (fun m -> p, m))
+
 /// Every predicted node that was measured, in the prediction's order.
-let pairs (prediction: Prediction) (measured: Measurement.Measured list) : Pair list =
-    let byPath = measured |> List.map (fun m -> m.Path, m) |> Map.ofList
-    prediction.Nodes |> List.choose (fun p -> byPath.TryFind p.Path |> Option.map (fun m -> p, m))
+let pairs (prediction: Prediction) (measured: Measurement.Measured list) : Pair list = pairsBy (byPath measured) prediction
 
 /// The counts of a comparison.
 let verdict (prediction: Prediction) (measured: Measurement.Measured list) : Verdict =
-    let pairs = pairs prediction measured
+    let measuredAt = byPath measured
+    let pairs = pairsBy measuredAt prediction
     let agrees (p, m) = Measurement.agreesWithin Measurement.reportShare p m
-    let byPath = measured |> List.map (fun m -> m.Path, m) |> Map.ofList
     let errors =
         prediction.Layers
         |> List.filter (fst >> outputPart)
-        |> List.choose (fun (l, v) -> byPath.TryFind l.Path |> Option.map (fun m -> relativeError v.Target m.Variance))
+        |> List.choose (fun (l, v) -> measuredAt.TryFind l.Path |> Option.map (fun m -> relativeError v.Target m.Variance))
         |> List.sort
     { Nodes = pairs.Length
       Agreeing = pairs |> List.filter agrees |> List.length

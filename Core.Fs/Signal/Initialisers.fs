@@ -75,7 +75,7 @@ let private slopes (tree: Checked) =
         layer.Path, alpha)
     |> Map.ofArray
 
-/// AutoInit aims a ReLU-gated readout at this output variance rather than 1 (see readoutOf).
+/// AutoInit aims a ReLU-gated readout at this output variance rather than 1 (see gatedReadoutOf).
 let readoutTarget = 0.01
 
 /// ... and starts its bias this far up, ten standard deviations of its output, so that the ReLU starts in its
