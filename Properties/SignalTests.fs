@@ -213,6 +213,42 @@ let propagationTests =
             close 1e-9 (conv.Offset + (conv.Variance - conv.Offset) / 64.0) pooled.Variance "pooled variance"
             close 1e-9 conv.Offset pooled.Offset "offset kept"
         }
+        test "Mehler's expansion of ReLU gives its arc-cosine kernel" {
+            let relu = Mehler.expand Activation.relu.Fn 0.0 1.0
+            for rho in [ -0.9; -0.5; 0.0; 0.3; 0.7; 0.95; 1.0 ] do
+                // E[relu(x)·relu(y)] = (√(1 − ρ²) + (π − arccos ρ)·ρ)/2π for unit variances, less E[relu]² = 1/2π.
+                let exact = (sqrt (1.0 - rho * rho) + (Math.PI - acos rho) * rho) / (2.0 * Math.PI) - 1.0 / (2.0 * Math.PI)
+                close 2e-3 exact (Mehler.covariance relu relu rho) $"ρ = {rho}"
+        }
+        test "average pooling of white noise: neighbours covary by the window's autocorrelation" {
+            let p = predict Exact (Spatial (4, 8, 8)) "avgpool(3, stride=1) >> gavgpool"
+            // 6×6 outputs; two share (3 − |dy|)(3 − |dx|) of their 9 inputs.
+            let shared a b = let dy, dx = abs (a / 6 - b / 6), abs (a % 6 - b % 6) in float (max 0 (3 - dy) * max 0 (3 - dx)) / 81.0
+            let exact = Seq.sum (seq { for a in 0 .. 35 do for b in 0 .. 35 -> shared a b }) / 1296.0
+            close 1e-12 exact (node p "gavgpool").Variance "Σ of the pooled covariance over the map"
+            Expect.isGreaterThan exact (3.0 * (1.0 / 9.0) / 36.0) "taking neighbours for independent would be far off"
+        }
+        test "nearest upsampling copies values: their average is the original map's" {
+            let p = predict Exact (Spatial (4, 4, 4)) "upsample(2) >> gavgpool"
+            close 1e-12 (1.0 / 16.0) (node p "gavgpool").Variance "16 values, each copied four times"
+        }
+        test "a maximum over correlated values: as drawn, and below that over independent ones" {
+            // Nine N(0, 1) values averaged over the four overlapping 2×2 windows and doubled: unit variances,
+            // correlation ½ between neighbours and ¼ across the diagonal.
+            let independent = predict Exact (Spatial (4, 2, 2)) "scale(1.0) >> gmaxpool"
+            let correlated = predict Exact (Spatial (4, 3, 3)) "avgpool(2, stride=1) >> scale(2.0) >> gmaxpool"
+            let rng = Random 7
+            let normal () = sqrt (-2.0 * log (1.0 - rng.NextDouble ())) * cos (2.0 * Math.PI * rng.NextDouble ())
+            let draws = 200000
+            let drawn =
+                Seq.averageBy (fun _ ->
+                    let x = Array.init 9 (fun _ -> normal ())
+                    let window y x0 = (x[y * 3 + x0] + x[y * 3 + x0 + 1] + x[(y + 1) * 3 + x0] + x[(y + 1) * 3 + x0 + 1]) / 2.0
+                    max (max (window 0 0) (window 0 1)) (max (window 1 0) (window 1 1))) (seq { 1 .. draws })
+            close 0.015 drawn (node correlated "gmaxpool").Mean "E[max] of the correlated four"
+            close 0.01 1.0294 (node independent "gmaxpool").Mean "E[max of 4 iid N(0, 1)]"
+            Expect.isLessThan drawn 0.9 "correlation lowers the maximum"
+        }
         test "normalisation layers output their real γ and β" {
             let p = predict Exact (Spatial (8, 6, 6)) "conv(3, 8) >> relu >> bn(gamma=0.5, beta=0.3) >> groupnorm(2, gamma=2.0, beta=-1.0)"
             close 1e-9 0.3 (node p "batchnorm").Mean "bn mean"
@@ -271,6 +307,7 @@ let private measuredCases =
       "normalisation with its γ and β", "conv(3, 32, padding=1) >> bn >> relu >> conv(3, 32, padding=1, bias=false) >> bn(gamma=0.5, beta=0.3) >> silu >> layernorm >> mish >> groupnorm(4, gamma=2.0, beta=-0.5) >> tanh"
       "concat of dependent and independent branches", "conv(3, 32, padding=1) >> relu >> concat(conv(1, 16) >> relu, identity, tanh) >> conv(3, 32, groups=4, padding=1) >> selu"
       "a squeeze-and-excitation gate scales every position", "conv(3, 32, padding=1) >> relu >> multiply(identity, gavgpool >> conv(1, 8) >> relu >> conv(1, 32) >> sigmoid) >> conv(3, 32, padding=1) >> hardswish >> multiply(identity, gavgpool >> conv(1, 8) >> relu >> conv(1, 32) >> hardsigmoid)"
+      "overlapping pooling and upsampling on small maps", "conv(3, 32, padding=1) >> relu >> maxpool(3, stride=2) >> conv(3, 32, padding=1) >> relu >> maxpool(3, stride=2, padding=1) >> conv(3, 32, padding=1) >> relu >> upsample(2) >> avgpool(3, stride=1, padding=1) >> conv(1, 32) >> relu >> gmaxpool"
       "global pooling, dense layers and dropout", "conv(3, 32, padding=1) >> leaky(0.2) >> conv(3, 32, padding=1) >> act(x * sigmoid(b * x), b=1.5) >> gavgpool >> flatten >> dense(64) >> relu >> dropout(0.5) >> dense(10)" ]
 
 let measuredTests =

@@ -85,4 +85,4 @@ let sk (context: Context) (layer: CheckedLayer) (input: Signal) =
     let select = weighted "select" width (branches * out) (float width * reluSecond)
     let spread = float branches * softmaxSquare branches (select.Weight * float width * reluSecond)
     let stats = Stats.uniform (oh * ow) reluMean 0.0 (spread * branchVariance)
-    Ok { Shape = layer.Facts.Output; Segments = [ Signal.gaussianSegment context.Ids out oh ow stats (Offsets.diagonal stats.Constant) ] }
+    Ok { Shape = layer.Facts.Output; Segments = [ Signal.gaussianSegment context.Ids out oh ow stats Independent Independent ] }

@@ -27,34 +27,40 @@ let private piecesOf (segments: Segment list) first count =
     go segments 0 []
 
 /// A (grouped) convolution: per group, the fan-in's second moments summed over what each element reads.
-/// An element reading positions i with shares aᵢ sees Σᵢⱼ aᵢaⱼ·E[cᵢcⱼ] of offsets (c = μ + C, which covary
-/// across positions) and Σᵢ aᵢ²·Fᵢ of fluctuations (spatially uncorrelated).
+/// Weights are independent per element and channel, so two outputs covary through what they read with the
+/// same element: Σₑ Σᵢⱼ aᵢbⱼ·E[cᵢcⱼ] of offsets (c = μ + C) and Σₑ Σᵢⱼ aᵢbⱼ·Cov(Fᵢ, Fⱼ) of fluctuations.
 let convolve (context: Context) (layer: CheckedLayer) part (input: Signal) cout groups (reads: Reads) bias =
     let cin = Shape.channels input.Shape
     let cinGroup, coutGroup = cin / groups, cout / groups
     let oh, ow = reads.Output
+    let n = oh * ow
     let segments = Array.ofList input.Segments
     let indexOf (s: Segment) = Array.findIndex (fun x -> obj.ReferenceEquals (x, s)) segments
     let keyOf g = piecesOf input.Segments (g * cinGroup) cinGroup |> List.map (fun (s, _, n) -> indexOf s, n)
     let keys = Array.init groups keyOf
     let inputsOf (key: (int * int) list) =
-        key |> List.map (fun (index, count) -> float count, segments[index].Values.Value, segments[index].Offsets.Value)
-    // E[cᵢcⱼ] summed over a key's channels.
+        key
+        |> List.map (fun (index, count) ->
+            let s = segments[index]
+            float count, s.Values.Value, s.Offsets.Value, s.Fluctuations.Value)
+    // Summed over a key's channels: E[cᵢcⱼ], and Cov(Fᵢ, Fⱼ).
     let offsetProduct inputs i j =
-        inputs |> List.sumBy (fun (count, v: Stats, k) -> count * (v.Mean[i] * v.Mean[j] + Offsets.get k v.Constant i j))
+        inputs |> List.sumBy (fun (count, v: Stats, k, _) -> count * (v.Mean[i] * v.Mean[j] + Covariance.get k v.Constant i j))
+    let fluctuationProduct inputs i j =
+        inputs |> List.sumBy (fun (count, v: Stats, _, k) -> count * Covariance.get k v.Fluctuating i j)
+    let across (product: int -> int -> float) o o' =
+        let a, b = reads.Positions[o], reads.Positions[o']
+        let mutable total = 0.0
+        for e in 0 .. a.Length - 1 do
+            for i, x in a[e] do
+                for j, y in b[e] do
+                    total <- total + x * y * product i j
+        total
     let energies = Dictionary<(int * int) list, float[] * float[]>(HashIdentity.Structural)
     for key in keys do
         if not (energies.ContainsKey key) then
             let inputs = inputsOf key
-            let offsets, fluctuations = Array.zeroCreate (oh * ow), Array.zeroCreate (oh * ow)
-            for o in 0 .. oh * ow - 1 do
-                for element in reads.Positions[o] do
-                    for i, a in element do
-                        for count, v, _ in inputs do
-                            fluctuations[o] <- fluctuations[o] + count * a * a * v.Fluctuating[i]
-                        for j, b in element do
-                            offsets[o] <- offsets[o] + a * b * offsetProduct inputs i j
-            energies[key] <- (offsets, fluctuations)
+            energies[key] <- (Array.init n (fun o -> across (offsetProduct inputs) o o), Array.init n (fun o -> across (fluctuationProduct inputs) o o))
     let energy =
         keys |> Array.averageBy (fun key -> let o, f = energies[key] in Array.average (Array.map2 (+) o f))
     let described =
@@ -68,20 +74,10 @@ let convolve (context: Context) (layer: CheckedLayer) part (input: Signal) cout 
           HasBias = bias }
     let chosen = Context.choose context described
     let biasVariance = if bias then chosen.Bias else 0.0
-    // Cov of two outputs' offsets: σ²·Σ over the elements of what both read, E[c·c'] with the shares
-    // (independent weights per element and channel), plus the bias variance.
-    let offsetsOf (key: (int * int) list) (diagonal: float[]) =
-        let inputs = inputsOf key
-        Offsets.init (oh * ow) (fun o o' ->
-            if o = o' then diagonal[o]
-            else
-                let a, b = reads.Positions[o], reads.Positions[o']
-                let mutable total = 0.0
-                for e in 0 .. a.Length - 1 do
-                    for i, x in a[e] do
-                        for j, y in b[e] do
-                            total <- total + x * y * offsetProduct inputs i j
-                chosen.Weight * total + biasVariance)
+    // Plain taps on white fluctuations: two outputs never read one position through the same element.
+    let whiteOutput (inputs: (float * Stats * Covariance * Covariance) list) =
+        inputs |> List.forall (fun (_, _, _, k) -> match k with Independent -> true | _ -> false)
+        && reads.Positions |> Array.forall (Array.forall (fun element -> element.Length <= 1))
     // One segment per run of consecutive groups with the same inputs.
     let runs =
         keys
@@ -92,13 +88,22 @@ let convolve (context: Context) (layer: CheckedLayer) part (input: Signal) cout 
         |> List.rev
     let output =
         runs
-        |> List.map (fun (key, n) ->
+        |> List.map (fun (key, count) ->
+            let inputs = inputsOf key
             let offsets, fluctuations = energies[key]
             let stats =
-                { Mean = Array.create (oh * ow) (if bias then chosen.BiasMean else 0.0)
+                { Mean = Array.create n (if bias then chosen.BiasMean else 0.0)
                   Constant = offsets |> Array.map (fun o -> chosen.Weight * o + biasVariance)
                   Fluctuating = fluctuations |> Array.map (fun f -> chosen.Weight * f) }
-            Signal.gaussianSegment context.Ids (n * coutGroup) oh ow stats (offsetsOf key stats.Constant))
+            let offsetCovariance =
+                Covariance.offsets n (fun o o' ->
+                    if o = o' then stats.Constant[o] else chosen.Weight * across (offsetProduct inputs) o o' + biasVariance)
+            let fluctuationCovariance =
+                if whiteOutput inputs then Independent
+                else
+                    Covariance.fluctuations n (fun o o' ->
+                        if o = o' then stats.Fluctuating[o] else chosen.Weight * across (fluctuationProduct inputs) o o')
+            Signal.gaussianSegment context.Ids (count * coutGroup) oh ow stats offsetCovariance fluctuationCovariance)
     { Shape = Spatial (cout, oh, ow); Segments = output }
 
 /// A convolution of the layer's window: conv, dwconv (its groups are its channels), dendconv, deform.
@@ -132,7 +137,7 @@ let dense (context: Context) (layer: CheckedLayer) (input: Signal) =
     let chosen = Context.choose context described
     let stats =
         Stats.uniform 1 (if bias then chosen.BiasMean else 0.0) (chosen.Weight * offsets + (if bias then chosen.Bias else 0.0)) (chosen.Weight * fluctuations)
-    Ok { Shape = Flat out; Segments = [ Signal.gaussianSegment context.Ids out 1 1 stats (Offsets.diagonal stats.Constant) ] }
+    Ok { Shape = Flat out; Segments = [ Signal.gaussianSegment context.Ids out 1 1 stats Independent Independent ] }
 
 let private mapLaws (f: Law -> Law) (input: Signal) =
     { input with Segments = input.Segments |> List.map (Segment.mapLaws f) }
@@ -156,30 +161,10 @@ let scale (_: Context) (layer: CheckedLayer) (input: Signal) =
 let passThrough (_: Context) (layer: CheckedLayer) (input: Signal) =
     Ok { input with Shape = layer.Facts.Output }
 
-/// Average pooling of a segment's values: means and offsets average (offsets through their covariance
-/// across positions), fluctuations average as independent terms.
+/// Average pooling: each output reads its window with share 1/divisor.
 let private averageSegment (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
-    let v = segment.Values.Value
-    let k = segment.Offsets.Value
-    let stats = Stats.create (oh * ow)
-    let covariance o o' =
-        let a, da = windows[o]
-        let b, db = windows[o']
-        let mutable total = 0.0
-        for i in a do
-            for j in b do
-                total <- total + Offsets.get k v.Constant i j
-        total / (da * db)
-    windows
-    |> Array.iteri (fun o (positions, divisor) ->
-        let mutable mean, fluctuation = 0.0, 0.0
-        for i in positions do
-            mean <- mean + v.Mean[i]
-            fluctuation <- fluctuation + v.Fluctuating[i]
-        stats.Mean[o] <- mean / divisor
-        stats.Constant[o] <- covariance o o
-        stats.Fluctuating[o] <- fluctuation / (divisor * divisor))
-    Signal.gaussianSegment context.Ids segment.Channels oh ow stats (Offsets.init (oh * ow) covariance)
+    let reads = windows |> Array.map (fun (positions, divisor) -> positions |> Array.map (fun i -> i, 1.0 / divisor))
+    Signal.linear context.Ids reads oh ow segment
 
 let private pooled (layer: CheckedLayer) (input: Signal) (pool: Segment -> Segment) =
     Ok { Shape = layer.Facts.Output; Segments = input.Segments |> List.map pool }
@@ -226,10 +211,90 @@ let private maxMoments k (f: Fn) mean constant fluctuating =
             second <- second + rule.Weights[i] * m.Second
         struct (first, max 0.0 (firstSquared - first * first), max 0.0 (second - firstSquared))
 
-/// Max pooling: the window's elements share the channel offset and fluctuate independently; the law of
-/// the values is used exactly when it involves no dropout mask.
-let private maxSegment (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
-    let segment = if segment.Laws |> Array.forall (fun l -> l.Masks.IsEmpty) then segment else Signal.project context.Ids segment
+/// Max pooling on maps whose covariances are held: each window's values are drawn from their joint law
+/// (WindowMax); two outputs covary through the slopes of each maximum on its elements.
+let private jointMax (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
+    let gaussian = segment.Gaussian
+    let z = gaussian.Stats
+    let memo = Dictionary<obj, WindowMax.WindowMoments>(HashIdentity.Structural)
+    let results =
+        windows
+        |> Array.map (fun (positions, _) ->
+            let laws = positions |> Array.map (fun i -> segment.Laws[i])
+            let means = positions |> Array.map (fun i -> z.Mean[i])
+            let sub covariance (variances: float[]) =
+                [| for i in positions do for j in positions -> Covariance.get covariance variances i j |]
+            let offsets, fluctuations = sub gaussian.Offsets z.Constant, sub gaussian.Fluctuations z.Fluctuating
+            let key = box (laws, Array.map Law.round means, Array.map Law.round offsets, Array.map Law.round fluctuations)
+            match memo.TryGetValue key with
+            | true, value -> value
+            | _ ->
+                let value = WindowMax.moments (laws |> Array.map (fun l -> l.Outcomes.Head.Fn)) means offsets fluctuations
+                memo[key] <- value
+                value)
+    let n = oh * ow
+    let stats =
+        { Mean = results |> Array.map (fun r -> r.Mean)
+          Constant = results |> Array.map (fun r -> r.Constant)
+          Fluctuating = results |> Array.map (fun r -> r.Fluctuating) }
+    // Windows that share elements: their maxima's covariance drawn jointly over the union.
+    let shared = Dictionary<struct (int * int), float * float>()
+    let pairMemo = Dictionary<obj, float * float>(HashIdentity.Structural)
+    let overlapping o o' =
+        let a, b = fst windows[o], fst windows[o']
+        let union = Array.append a b |> Array.distinct
+        if union.Length = a.Length + b.Length || union.Length > WindowMax.maxElements then None
+        else
+            match shared.TryGetValue (struct (o, o')) with
+            | true, value -> Some value
+            | _ ->
+                let sub covariance (variances: float[]) = [| for i in union do for j in union -> Covariance.get covariance variances i j |]
+                let laws = union |> Array.map (fun i -> segment.Laws[i])
+                let means = union |> Array.map (fun i -> z.Mean[i])
+                let offsets, fluctuations = sub gaussian.Offsets z.Constant, sub gaussian.Fluctuations z.Fluctuating
+                let indexA = a |> Array.map (fun i -> Array.findIndex ((=) i) union)
+                let indexB = b |> Array.map (fun i -> Array.findIndex ((=) i) union)
+                let key = box (laws, Array.map Law.round means, Array.map Law.round offsets, Array.map Law.round fluctuations, indexA, indexB)
+                let value =
+                    match pairMemo.TryGetValue key with
+                    | true, value -> value
+                    | _ ->
+                        let value = WindowMax.pairCovariance (laws |> Array.map (fun l -> l.Outcomes.Head.Fn)) means offsets fluctuations indexA indexB
+                        pairMemo[key] <- value
+                        value
+                shared[struct (o, o')] <- value
+                Some value
+    // Other windows: the linear part Σᵢⱼ pᵢqⱼKᵢⱼ (p, q the slopes) and, as in Mehler's expansion, the
+    // variance it leaves out at the square of the linear parts' correlation.
+    let across covariance (variances: float[]) (diagonal: float[]) (part: float * float -> float) =
+        let linear o o' =
+            let a, b = fst windows[o], fst windows[o']
+            let mutable total = 0.0
+            for x in 0 .. a.Length - 1 do
+                for y in 0 .. b.Length - 1 do
+                    total <- total + results[o].Slopes[x] * results[o'].Slopes[y] * Covariance.get covariance variances a[x] b[y]
+            total
+        let explained = Array.init n (fun o -> max 0.0 (linear o o))
+        fun o o' ->
+            if o = o' then diagonal[o]
+            else
+                let total =
+                    match overlapping o o' with
+                    | Some pair -> part pair
+                    | None ->
+                        let l = linear o o'
+                        let scale = explained[o] * explained[o']
+                        let rest = sqrt (max 0.0 (diagonal[o] - explained[o]) * max 0.0 (diagonal[o'] - explained[o']))
+                        if scale > 0.0 then l + rest * l * l / scale else l
+                let bound = sqrt (diagonal[o] * diagonal[o'])
+                max -bound (min bound total)
+    Signal.gaussianSegment context.Ids segment.Channels oh ow stats
+        (Covariance.offsets n (across gaussian.Offsets z.Constant stats.Constant fst))
+        (Covariance.fluctuations n (across gaussian.Fluctuations z.Fluctuating stats.Fluctuating snd))
+
+/// Max pooling on large maps: the window's elements share the channel offset and fluctuate independently,
+/// as large maps' covariances say away from their borders.
+let private sharedOffsetMax (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
     let z = segment.Gaussian.Stats
     let memo = Dictionary<obj, struct (float * float * float)>(HashIdentity.Structural)
     let stats = Stats.create (oh * ow)
@@ -258,16 +323,24 @@ let private maxSegment (context: Context) (windows: (int[] * float)[]) oh ow (se
     let k = segment.Offsets.Value
     let correlation i j =
         let scale = inputs.Constant[i] * inputs.Constant[j]
-        if scale > 0.0 then Offsets.get k inputs.Constant i j / sqrt scale else 0.0
+        if scale > 0.0 then Covariance.get k inputs.Constant i j / sqrt scale else 0.0
     let offsets =
-        Offsets.init (oh * ow) (fun o o' ->
+        Covariance.offsets (oh * ow) (fun o o' ->
             if o = o' then stats.Constant[o]
             else
                 let a, _ = windows[o]
                 let b, _ = windows[o']
                 let rho = Seq.average (seq { for i in a do for j in b -> correlation i j })
                 rho * sqrt (stats.Constant[o] * stats.Constant[o']))
-    Signal.gaussianSegment context.Ids segment.Channels oh ow stats offsets
+    Signal.gaussianSegment context.Ids segment.Channels oh ow stats offsets Independent
+
+/// Max pooling; the law of the values is used exactly when it involves no dropout mask.
+let private maxSegment (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
+    let segment = if segment.Laws |> Array.forall (fun l -> l.Masks.IsEmpty) then segment else Signal.project context.Ids segment
+    let held = Segment.positions segment <= Covariance.maxPositions
+    if held && windows |> Array.forall (fun (positions, _) -> positions.Length <= WindowMax.maxElements) then
+        jointMax context windows oh ow segment
+    else sharedOffsetMax context windows oh ow segment
 
 let maxpool (context: Context) (layer: CheckedLayer) (input: Signal) =
     let window = layer.Window
@@ -294,9 +367,10 @@ let batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
                 | Correlated ->
                     let rootMean = v.Constant |> Array.averageBy sqrt
                     v.Constant |> Array.map (fun c -> sqrt c * rootMean)
-                | Matrix _ -> Array.init n (fun i -> Seq.averageBy (fun j -> Offsets.get k v.Constant i j) (seq { 0 .. n - 1 }))
+                | Independent -> v.Constant |> Array.map (fun c -> c / float n)
+                | Matrix _ -> Array.init n (fun i -> Seq.averageBy (fun j -> Covariance.get k v.Constant i j) (seq { 0 .. n - 1 }))
             let grandMean = Array.average rowMeans
-            let centred i j = Offsets.get k v.Constant i j - rowMeans[i] - rowMeans[j] + grandMean
+            let centred i j = Covariance.get k v.Constant i j - rowMeans[i] - rowMeans[j] + grandMean
             let variance = Array.init n (fun i -> (v.Mean[i] - mean) ** 2.0 + centred i i + v.Fluctuating[i]) |> Array.average
             let sd = sqrt (variance + eps)
             if v.Constant |> Array.forall (fun c -> c = 0.0) then
@@ -307,7 +381,11 @@ let batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
                     { Mean = v.Mean |> Array.map (fun m -> beta + gamma * (m - mean) / sd)
                       Constant = Array.init n (fun i -> scale * centred i i)
                       Fluctuating = v.Fluctuating |> Array.map (fun f -> scale * f) }
-                Signal.gaussianSegment context.Ids s.Channels s.Height s.Width stats (Offsets.init n (fun i j -> scale * centred i j))
+                let fluctuations =
+                    match s.Fluctuations.Value with
+                    | Matrix _ as k -> Covariance.fluctuations n (fun i j -> scale * Covariance.get k v.Fluctuating i j)
+                    | other -> other
+                Signal.gaussianSegment context.Ids s.Channels s.Height s.Width stats (Covariance.offsets n (fun i j -> scale * centred i j)) fluctuations
         | Flat _ ->
             let stats =
                 { Mean = Array.create n beta
@@ -317,7 +395,7 @@ let batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
             if uniform && v.Constant |> Array.forall (fun c -> c = 0.0) then
                 let sd = sqrt (v.Fluctuating[0] + eps)
                 Segment.mapLaws (Law.map (Fn.affine (gamma / sd) (beta - gamma * v.Mean[0] / sd))) s
-            else Signal.gaussianSegment context.Ids s.Channels s.Height s.Width stats (Offsets.diagonal stats.Constant)
+            else Signal.gaussianSegment context.Ids s.Channels s.Height s.Width stats Independent Independent
     Ok { input with Segments = input.Segments |> List.map normalise }
 
 /// Group (and layer) normalisation: per sample over each group's channels and positions. The statistics of
@@ -378,14 +456,14 @@ let zeropad (context: Context) (layer: CheckedLayer) (input: Signal) =
             let s = if s.Laws |> Array.forall Law.keepsZero then s else Signal.project context.Ids s
             let z = s.Gaussian.Stats
             let source o = let y, x = o / ow - ph, o % ow - pw in if y >= 0 && y < h && x >= 0 && x < w then y * w + x else -1
-            let offsets =
-                Offsets.init (oh * ow) (fun o o' ->
-                    let i, j = source o, source o'
-                    if i >= 0 && j >= 0 then Offsets.get s.Gaussian.Offsets z.Constant i j else 0.0)
+            let padded covariance (variances: float[]) o o' =
+                let i, j = source o, source o'
+                if i >= 0 && j >= 0 then Covariance.get covariance variances i j else 0.0
             let padded =
                 { Id = context.Ids.Next()
                   Stats = { Mean = pad z.Mean; Constant = pad z.Constant; Fluctuating = pad z.Fluctuating }
-                  Offsets = offsets }
+                  Offsets = Covariance.offsets (oh * ow) (padded s.Gaussian.Offsets z.Constant)
+                  Fluctuations = Covariance.fluctuations (oh * ow) (padded s.Gaussian.Fluctuations z.Fluctuating) }
             let zero = Law.identity ()
             let laws =
                 Array.init (oh * ow) (fun o ->
@@ -411,25 +489,16 @@ let upsample (context: Context) (layer: CheckedLayer) (input: Signal) =
         |> List.map (fun s ->
             if not bilinear then
                 let z = s.Gaussian.Stats
-                let copy (map: float[]) = Array.init (oh * ow) (fun o -> map[(o / ow / factor) * w + (o % ow) / factor])
                 let origin o = (o / ow / factor) * w + (o % ow) / factor
-                let offsets = Offsets.init (oh * ow) (fun o o' -> Offsets.get s.Gaussian.Offsets z.Constant (origin o) (origin o'))
-                let copied =
+                let copy (map: float[]) = Array.init (oh * ow) (fun o -> map[origin o])
+                let copied covariance (variances: float[]) o o' = Covariance.get covariance variances (origin o) (origin o')
+                let gaussian =
                     { Id = context.Ids.Next()
                       Stats = { Mean = copy z.Mean; Constant = copy z.Constant; Fluctuating = copy z.Fluctuating }
-                      Offsets = offsets }
-                let laws = Array.init (oh * ow) (fun o -> s.Laws[(o / ow / factor) * w + (o % ow) / factor])
-                Segment.create s.Channels oh ow copied s.Origin laws
+                      Offsets = Covariance.offsets (oh * ow) (copied s.Gaussian.Offsets z.Constant)
+                      Fluctuations = Covariance.fluctuations (oh * ow) (copied s.Gaussian.Fluctuations z.Fluctuating) }
+                Segment.create s.Channels oh ow gaussian s.Origin (Array.init (oh * ow) (fun o -> s.Laws[origin o]))
             else
-                let v = s.Values.Value
-                let k = s.Offsets.Value
-                let taps = Array.init (oh * ow) (fun o -> [ for y, a in source (o / ow) h do for x, b in source (o % ow) w -> y * w + x, a * b ])
-                let covariance o o' =
-                    taps[o] |> List.sumBy (fun (i, a) -> taps[o'] |> List.sumBy (fun (j, b) -> a * b * Offsets.get k v.Constant i j))
-                let stats = Stats.create (oh * ow)
-                for o in 0 .. oh * ow - 1 do
-                    stats.Mean[o] <- taps[o] |> List.sumBy (fun (i, c) -> c * v.Mean[i])
-                    stats.Constant[o] <- covariance o o
-                    stats.Fluctuating[o] <- taps[o] |> List.sumBy (fun (i, c) -> c * c * v.Fluctuating[i])
-                Signal.gaussianSegment context.Ids s.Channels oh ow stats (Offsets.init (oh * ow) covariance))
+                let reads = Array.init (oh * ow) (fun o -> [| for y, a in source (o / ow) h do for x, b in source (o % ow) w -> y * w + x, a * b |])
+                Signal.linear context.Ids reads oh ow s)
     Ok { Shape = layer.Facts.Output; Segments = segments }

@@ -72,25 +72,36 @@ let private combinePieces (context: Context) merge (weights: float list) (pieces
                 stats.Constant[i] <- share * variance
                 stats.Fluctuating[i] <- (1.0 - share) * variance
             | Concat -> ()
-        let values = independent |> List.map (fun s -> s.Values.Value, s.Offsets.Value)
-        let offsets =
-            Offsets.init n (fun i j ->
-                let cov (v: Stats, k) = Offsets.get k v.Constant i j
-                match merge with
-                | Add | Mean -> values |> List.sumBy cov
-                | Multiply ->
-                    let product f = values |> List.fold (fun p x -> p * f x) 1.0
-                    product (fun (v, k) -> cov (v, k) + v.Mean[i] * v.Mean[j]) - product (fun (v, _) -> v.Mean[i] * v.Mean[j])
-                | Max | Concat ->
-                    let scale = (values |> List.sumBy (fun (v, _) -> v.Constant[i])) * (values |> List.sumBy (fun (v, _) -> v.Constant[j]))
-                    if i = j then stats.Constant[i]
-                    elif scale > 0.0 then (values |> List.sumBy cov) / sqrt scale * sqrt (stats.Constant[i] * stats.Constant[j])
-                    else 0.0)
-        Signal.independent context.Ids op independent stats offsets
+        let values = independent |> List.map (fun s -> s.Values.Value, s.Offsets.Value, s.Fluctuations.Value)
+        let offset (v: Stats, k, _) i j = Covariance.get k v.Constant i j
+        let fluctuation (v: Stats, _, k) i j = Covariance.get k v.Fluctuating i j
+        let product f = values |> List.fold (fun p x -> p * f x) 1.0
+        let means (v: Stats, _, _) i j = v.Mean[i] * v.Mean[j]
+        // The maximum keeps the inputs' correlation between positions, scaled to its own variances.
+        let rescaled part (diagonal: float[]) (variance: Stats -> float[]) i j =
+            let scale = (values |> List.sumBy (fun (v, _, _) -> (variance v)[i])) * (values |> List.sumBy (fun (v, _, _) -> (variance v)[j]))
+            if i = j then diagonal[i]
+            elif scale > 0.0 then (values |> List.sumBy (fun x -> part x i j)) / sqrt scale * sqrt (diagonal[i] * diagonal[j])
+            else 0.0
+        let offsetCovariance i j =
+            match merge with
+            | Add | Mean -> values |> List.sumBy (fun x -> offset x i j)
+            | Multiply -> product (fun x -> offset x i j + means x i j) - product (fun x -> means x i j)
+            | Max | Concat -> rescaled offset stats.Constant (fun v -> v.Constant) i j
+        let fluctuationCovariance i j =
+            match merge with
+            | Add | Mean -> values |> List.sumBy (fun x -> fluctuation x i j)
+            // Independent factors: E[xᵢyᵢxⱼyⱼ] = E[xᵢxⱼ]·E[yᵢyⱼ]; the offsets' part is the rest.
+            | Multiply -> product (fun x -> offset x i j + fluctuation x i j + means x i j) - product (fun x -> offset x i j + means x i j)
+            | Max | Concat -> rescaled fluctuation stats.Fluctuating (fun v -> v.Fluctuating) i j
+        let held = values |> List.exists (fun (_, _, k) -> match k with Matrix _ -> true | _ -> false)
+        let offsets = Covariance.offsets n offsetCovariance
+        let fluctuations = if held then Covariance.fluctuations n fluctuationCovariance else Independent
+        Signal.independent context.Ids op independent stats offsets fluctuations
 
 /// A per-channel gate (c×1×1) seen at every position of an h×w map: one value per channel and sample at every
-/// position, so its offsets are the same everywhere. Its fluctuation becomes a fresh one per position, which
-/// leaves each position's moments, all a product with another branch needs, exact.
+/// position, so its offsets and its fluctuations are perfectly correlated across positions (on large maps the
+/// fluctuations are taken as fresh per position, which leaves each position's moments exact).
 let private broadcast (context: Context) (output: Shape) (signal: Signal) =
     match signal.Shape, output with
     | Spatial (c, 1, 1), Spatial (_, h, w) when h * w > 1 ->
@@ -98,7 +109,9 @@ let private broadcast (context: Context) (output: Shape) (signal: Signal) =
         let spread (segment: Segment) =
             let v = segment.Values.Value
             let stats = Stats.uniform n v.Mean[0] v.Constant[0] v.Fluctuating[0]
-            Signal.gaussianSegment context.Ids segment.Channels h w stats (Offsets.init n (fun _ _ -> v.Constant[0]))
+            Signal.gaussianSegment context.Ids segment.Channels h w stats
+                (Covariance.offsets n (fun _ _ -> v.Constant[0]))
+                (Covariance.fluctuations n (fun _ _ -> v.Fluctuating[0]))
         { Shape = Spatial (c, h, w); Segments = signal.Segments |> List.map spread }
     | _ -> signal
 

@@ -315,3 +315,44 @@ let maxOfIid (k: int) (f: Fn) mean variance =
                 first <- first + weights[r] * values[r]
                 second <- second + weights[r] * values[r] * values[r]
             { Mean = first; Second = second }
+
+/// Cov(f(x), g(y)) for jointly Gaussian x and y by Mehler's expansion: with f's Hermite coefficients
+/// cₙ = E[f(x)·Heₙ(u)]/√n! about x's own law (u the standardised x), Cov = Σₙ≥₁ cₙ·dₙ·ρⁿ, ρ the correlation
+/// of x and y. Exact for any f of finite variance as the terms grow; the terms left out are bounded by the
+/// variance the kept ones do not explain, which is added at the next power of ρ so that ρ = 1 gives the
+/// exact variance for f = g.
+module Mehler =
+    let terms = 16
+
+    type Expansion =
+        { /// c₁ … c_terms.
+          Coefficients: float[]
+          /// Var f(x) less Σ cₙ², the part of the variance in higher terms.
+          Rest: float }
+
+    let expand (f: Fn) mean variance =
+        if variance <= 0.0 then { Coefficients = Array.zeroCreate terms; Rest = 0.0 }
+        else
+            let sd = sqrt variance
+            let hermite n (x: float) =
+                let u = (x - mean) / sd
+                let mutable previous, current = 1.0, u
+                for m in 1 .. n - 1 do
+                    let next = u * current - float m * previous
+                    previous <- current
+                    current <- next
+                current
+            let factorialRoot n = sqrt (Seq.fold (fun p m -> p * float m) 1.0 (seq { 1 .. n }))
+            let coefficients =
+                Array.init terms (fun k ->
+                    let n = k + 1
+                    expect (Fn.derived (fun x -> f.Apply x * hermite n x) f) mean variance / factorialRoot n)
+            let moments = Moments.ofFn f mean variance
+            { Coefficients = coefficients; Rest = max 0.0 (moments.Variance - Array.sumBy (fun c -> c * c) coefficients) }
+
+    let covariance (a: Expansion) (b: Expansion) rho =
+        let mutable total, power = 0.0, 1.0
+        for n in 0 .. terms - 1 do
+            power <- power * rho
+            total <- total + a.Coefficients[n] * b.Coefficients[n] * power
+        total + sqrt (a.Rest * b.Rest) * power * rho

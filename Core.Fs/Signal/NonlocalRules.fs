@@ -70,44 +70,51 @@ let private dot (x: float[]) (y: float[]) =
         i <- i + 1
     total
 
-/// y = A·x per channel with A[o, i] = a((o − i) mod the plane), on every segment. A is read off the kernel,
-/// and held densely only for the offsets' covariance on maps of at most Offsets.maxPositions positions (on
-/// a 64×64 map it would hold 16 M entries).
+/// y = A·x per channel with A[o, i] = a((o − i) mod the plane), on every segment: both covariances become
+/// A·K·Aᵀ. A is read off the kernel, and held densely only on maps of at most Covariance.maxPositions
+/// positions (on a 64×64 map it would hold 16 M entries); larger maps need only the diagonal.
 let private circulant (context: Context) (kernel: float[]) (input: Signal) =
     let mapSegment (segment: Segment) =
         let h, w = segment.Height, segment.Width
         let n = h * w
         let a o i = kernel[((o / w - i / w + h) % h) * w + (o % w - i % w + w) % w]
-        let v = segment.Values.Value
-        let stats = Stats.create n
-        for o in 0 .. n - 1 do
-            let mutable mean, fluctuating = 0.0, 0.0
-            for i in 0 .. n - 1 do
-                let coefficient = a o i
-                mean <- mean + coefficient * v.Mean[i]
-                fluctuating <- fluctuating + coefficient * coefficient * v.Fluctuating[i]
-            stats.Mean[o] <- mean
-            stats.Fluctuating[o] <- fluctuating
-        let covariance =
-            match segment.Offsets.Value with
+        let rows = lazy (Array.init n (fun o -> Array.init n (fun i -> a o i)))
+        let transform covariance (variances: float[]) =
+            match covariance with
             | Correlated ->
-                // K = r·rᵀ with r = √(offset variance): A·K·Aᵀ = (A·r)(A·r)ᵀ.
-                let r = v.Constant |> Array.map sqrt
+                // K = r·rᵀ with r = √variance: A·K·Aᵀ = (A·r)(A·r)ᵀ.
+                let r = variances |> Array.map sqrt
                 let u = Array.init n (fun o -> Seq.sum (seq { for i in 0 .. n - 1 -> a o i * r[i] }))
                 fun o o' -> u[o] * u[o']
-            | Matrix k ->
-                // A·K·Aᵀ with dense rows (n ≤ Offsets.maxPositions here): n³ multiply-adds, vectorised.
-                let rows = Array.init n (fun o -> Array.init n (fun i -> a o i))
-                let product = Array.init n (fun o ->
-                    let row = Array.zeroCreate n
-                    for i in 0 .. n - 1 do
-                        let coefficient = rows[o][i]
-                        if coefficient <> 0.0 then axpy coefficient (ReadOnlySpan<float> (k, i * n, n)) (Span<float> row)
-                    row)
+            | Independent when n > Covariance.maxPositions ->
+                fun o o' -> if o = o' then Seq.sum (seq { for i in 0 .. n - 1 -> a o i * a o i * variances[i] }) else 0.0
+            | held ->
+                // A·K·Aᵀ with dense rows (n ≤ Covariance.maxPositions here): n³ multiply-adds, vectorised.
+                let rows = rows.Value
+                let product =
+                    Array.init n (fun o ->
+                        let row = Array.zeroCreate n
+                        match held with
+                        | Matrix k ->
+                            for i in 0 .. n - 1 do
+                                let coefficient = rows[o][i]
+                                if coefficient <> 0.0 then axpy coefficient (ReadOnlySpan<float> (k, i * n, n)) (Span<float> row)
+                        | _ ->
+                            for i in 0 .. n - 1 do
+                                row[i] <- rows[o][i] * variances[i]
+                        row)
                 fun o o' -> dot product[o] rows[o']
-        for o in 0 .. n - 1 do
-            stats.Constant[o] <- max 0.0 (covariance o o)
-        Signal.gaussianSegment context.Ids segment.Channels h w stats (Offsets.init n (fun o o' -> if o = o' then stats.Constant[o] else covariance o o'))
+        let v = segment.Values.Value
+        let offsets = transform segment.Offsets.Value v.Constant
+        let fluctuations = transform segment.Fluctuations.Value v.Fluctuating
+        let stats =
+            { Mean = Array.init n (fun o -> Seq.sum (seq { for i in 0 .. n - 1 -> a o i * v.Mean[i] }))
+              Constant = Array.init n (fun o -> max 0.0 (offsets o o))
+              Fluctuating = Array.init n (fun o -> max 0.0 (fluctuations o o)) }
+        let offDiagonal (diagonal: float[]) covariance o o' = if o = o' then diagonal[o] else covariance o o'
+        Signal.gaussianSegment context.Ids segment.Channels h w stats
+            (Covariance.offsets n (offDiagonal stats.Constant offsets))
+            (Covariance.fluctuations n (offDiagonal stats.Fluctuating fluctuations))
     { input with Segments = input.Segments |> List.map mapSegment }
 
 let private plane (shape: Shape) =

@@ -35,26 +35,28 @@ module Stats =
 
     let equal (a: Stats) (b: Stats) = a.Mean = b.Mean && a.Constant = b.Constant && a.Fluctuating = b.Fluctuating
 
-/// How a channel's offsets at different positions covary: as a position × position matrix (row-major, its
-/// diagonal the per-position offset variances) on maps of up to 32×32, or, on larger maps, taken to be
-/// perfectly correlated (exact away from zero-padded borders).
+/// How a channel's offsets, or its fluctuations, covary across positions: as a position × position matrix
+/// (row-major, its diagonal the per-position variances) on maps of up to 32×32. On larger maps offsets are
+/// taken to be perfectly correlated (exact away from zero-padded borders) and fluctuations uncorrelated
+/// (exact for convolutions of white input; overlapping pooling correlates neighbours).
 [<NoEquality; NoComparison>]
-type Offsets =
+type Covariance =
     | Correlated
+    | Independent
     | Matrix of float[]
 
-module Offsets =
+module Covariance =
     let maxPositions = 1024
 
-    /// Cov(Cᵢ, Cⱼ) given the per-position offset variances.
-    let get offsets (variances: float[]) i j =
-        match offsets with
+    /// Cov(xᵢ, xⱼ) given the per-position variances.
+    let get covariance (variances: float[]) i j =
+        match covariance with
         | Matrix k -> k[i * variances.Length + j]
         | Correlated -> sqrt (variances[i] * variances[j])
+        | Independent -> if i = j then variances[i] else 0.0
 
-    /// A symmetric matrix from its upper triangle, or Correlated on large maps.
-    let init n (f: int -> int -> float) =
-        if n > maxPositions then Correlated
+    let private build large n (f: int -> int -> float) =
+        if n > maxPositions then large
         else
             let k = Array.zeroCreate (n * n)
             for i in 0 .. n - 1 do
@@ -64,15 +66,16 @@ module Offsets =
                     k[j * n + i] <- v
             Matrix k
 
-    /// Independent offsets at every position (a dense layer's single position, say).
-    let diagonal (variances: float[]) =
-        let n = variances.Length
-        init n (fun i j -> if i = j then variances[i] else 0.0)
+    /// Offsets' covariance from its upper triangle, or Correlated on large maps.
+    let offsets n f = build Correlated n f
+
+    /// Fluctuations' covariance from its upper triangle, or Independent on large maps.
+    let fluctuations n f = build Independent n f
 
 /// A Gaussian z = μ + C + F at every position of a map: C the channel offset, F the fluctuation.
 /// Identity matters: two values that are functions of the same Gaussian (and channel) are dependent.
 [<ReferenceEquality>]
-type Gaussian = { Id: int; Stats: Stats; Offsets: Offsets }
+type Gaussian = { Id: int; Stats: Stats; Offsets: Covariance; Fluctuations: Covariance }
 
 /// One joint outcome of the dropout masks that a value depends on: the masks kept, and the value as a
 /// function of z under that outcome.
@@ -122,6 +125,13 @@ module Law =
                     [ for bits in 0 .. (1 <<< ids.Length) - 1 do
                           let kept = ids |> Array.indexed |> Array.filter (fun (i, _) -> bits &&& (1 <<< i) <> 0) |> Array.map snd |> Set.ofArray
                           { Kept = kept; Fn = Fn.combine op (outcomeOf a kept).Fn (outcomeOf b kept).Fn } ])
+
+    /// The value as a function of z averaged over its masks: what values at two positions, whose masks are
+    /// drawn independently, share.
+    let averaged law =
+        law.Outcomes
+        |> List.map (fun o -> Fn.compose (Fn.affine (probability law o) 0.0) o.Fn)
+        |> List.reduce (Fn.combine (+))
 
     /// (a, b) when the value is a·z + b.
     let affine law =
@@ -201,7 +211,9 @@ type Segment =
       /// The moments of the values themselves, per position.
       Values: Lazy<Stats>
       /// The covariance of the values' channel offsets across positions.
-      Offsets: Lazy<Offsets> }
+      Offsets: Lazy<Covariance>
+      /// The covariance of the values' fluctuations across positions.
+      Fluctuations: Lazy<Covariance> }
 
 module Segment =
     /// Cov of the values' offsets at i and j from those of z, by the first two terms of their Hermite
@@ -210,17 +222,54 @@ module Segment =
     let private valueOffsets (gaussian: Gaussian) (laws: Law[]) (values: Stats) =
         match gaussian.Offsets with
         | Correlated -> Correlated
+        | Independent -> Independent
         | Matrix k ->
             let z = gaussian.Stats
             let n = z.Mean.Length
             let slope = Array.init n (fun i -> let struct (_, _, _, s) = Law.at laws[i] z.Mean[i] z.Constant[i] z.Fluctuating[i] in s)
             let rest = Array.init n (fun i -> sqrt (max 0.0 (values.Constant[i] - slope[i] * slope[i] * z.Constant[i])))
-            Offsets.init n (fun i j ->
+            Covariance.offsets n (fun i j ->
                 if i = j then values.Constant[i]
                 else
                     let c = k[i * n + j]
                     let scale = z.Constant[i] * z.Constant[j]
                     slope[i] * slope[j] * c + (if scale > 0.0 then rest[i] * rest[j] * c * c / scale else 0.0))
+
+    /// Cov of the values' fluctuations at i and j: Mehler's expansion of their whole covariance (from z's
+    /// offsets and fluctuations) less the offsets' part. Exact for affine laws; where z's fluctuations are
+    /// uncorrelated the values' are too (fluctuations and dropout masks are drawn per element).
+    let private valueFluctuations (gaussian: Gaussian) (laws: Law[]) (values: Stats) (offsets: Lazy<Covariance>) =
+        match gaussian.Fluctuations with
+        | Independent -> Independent
+        | fluctuations ->
+            let z = gaussian.Stats
+            let n = z.Mean.Length
+            let zCovariance i j = Covariance.get fluctuations z.Fluctuating i j
+            match laws |> Array.map Law.affine with
+            | slopes when slopes |> Array.forall Option.isSome ->
+                let a = slopes |> Array.map (fun s -> fst s.Value)
+                Covariance.fluctuations n (fun i j -> if i = j then values.Fluctuating[i] else a[i] * a[j] * zCovariance i j)
+            | _ ->
+                let total i = z.Constant[i] + z.Fluctuating[i]
+                let memo = Dictionary<obj, Mehler.Expansion>(HashIdentity.Structural)
+                let expansions =
+                    Array.init n (fun i ->
+                        let key = box (laws[i], Law.round z.Mean[i], Law.round (total i))
+                        match memo.TryGetValue key with
+                        | true, e -> e
+                        | _ ->
+                            let e = Mehler.expand (Law.averaged laws[i]) z.Mean[i] (total i)
+                            memo[key] <- e
+                            e)
+                Covariance.fluctuations n (fun i j ->
+                    if i = j then values.Fluctuating[i]
+                    else
+                        let f = zCovariance i j
+                        let scale = total i * total j
+                        if f = 0.0 || scale <= 0.0 then 0.0
+                        else
+                            let rho = (Covariance.get gaussian.Offsets z.Constant i j + f) / sqrt scale
+                            Mehler.covariance expansions[i] expansions[j] rho - Covariance.get offsets.Value values.Constant i j)
 
     let create channels height width gaussian origin (laws: Law[]) =
         let values =
@@ -234,6 +283,7 @@ module Segment =
                     values.Constant[i] <- c
                     values.Fluctuating[i] <- f
                 values)
+        let offsets = lazy (valueOffsets gaussian laws values.Value)
         { Channels = channels
           Height = height
           Width = width
@@ -241,7 +291,8 @@ module Segment =
           Origin = origin
           Laws = laws
           Values = values
-          Offsets = lazy (valueOffsets gaussian laws values.Value) }
+          Offsets = offsets
+          Fluctuations = lazy (valueFluctuations gaussian laws values.Value offsets) }
 
     let withLaws laws segment = create segment.Channels segment.Height segment.Width segment.Gaussian segment.Origin laws
 
@@ -404,32 +455,37 @@ module Marginal =
 module Signal =
     let private uniformLaws positions = Array.create positions (Law.identity ())
 
-    /// A segment whose values are Gaussian with the given moments and offset covariance, independent of
-    /// everything before.
-    let gaussianSegment (ids: Ids) channels height width stats offsets =
-        Segment.create channels height width { Id = ids.Next(); Stats = stats; Offsets = offsets } 0 (uniformLaws (height * width))
+    /// A segment whose values are Gaussian with the given moments and covariances across positions,
+    /// independent of everything before.
+    let gaussianSegment (ids: Ids) channels height width stats offsets fluctuations =
+        Segment.create channels height width { Id = ids.Next(); Stats = stats; Offsets = offsets; Fluctuations = fluctuations } 0 (uniformLaws (height * width))
 
     /// A fresh standard-normal Gaussian split into offset and fluctuation as the given moments are, with
     /// per-position laws that turn it into values with those moments.
-    let projectedSegment (ids: Ids) channels height width (stats: Stats) (offsets: Offsets) (laws: Law[]) =
+    let projectedSegment (ids: Ids) channels height width (stats: Stats) (offsets: Covariance) (fluctuations: Covariance) (laws: Law[]) =
         let n = height * width
         let total i = stats.Constant[i] + stats.Fluctuating[i]
         let standard =
             { Mean = Array.zeroCreate n
               Constant = Array.init n (fun i -> if total i > 0.0 then stats.Constant[i] / total i else 0.0)
               Fluctuating = Array.init n (fun i -> if total i > 0.0 then stats.Fluctuating[i] / total i else 1.0) }
-        let standardOffsets =
-            match offsets with
-            | Correlated -> Correlated
-            | Matrix k -> Offsets.init n (fun i j -> if total i > 0.0 && total j > 0.0 then k[i * n + j] / sqrt (total i * total j) else 0.0)
-        Segment.create channels height width { Id = ids.Next(); Stats = standard; Offsets = standardOffsets } 0 laws
+        let standardised covariance build =
+            match covariance with
+            | Matrix k -> build n (fun i j -> if total i > 0.0 && total j > 0.0 then k[i * n + j] / sqrt (total i * total j) else 0.0)
+            | other -> other
+        let gaussian =
+            { Id = ids.Next()
+              Stats = standard
+              Offsets = standardised offsets Covariance.offsets
+              Fluctuations = standardised fluctuations Covariance.fluctuations }
+        Segment.create channels height width gaussian 0 laws
 
     /// Standard normal input (every element independent N(0, 1)).
     let standardInput (ids: Ids) shape =
         match shape with
         | Spatial (c, h, w) ->
-            { Shape = shape; Segments = [ gaussianSegment ids c h w (Stats.uniform (h * w) 0.0 0.0 1.0) (Offsets.diagonal (Array.zeroCreate (h * w))) ] }
-        | Flat n -> { Shape = shape; Segments = [ gaussianSegment ids n 1 1 (Stats.uniform 1 0.0 0.0 1.0) (Offsets.diagonal [| 0.0 |]) ] }
+            { Shape = shape; Segments = [ gaussianSegment ids c h w (Stats.uniform (h * w) 0.0 0.0 1.0) Independent Independent ] }
+        | Flat n -> { Shape = shape; Segments = [ gaussianSegment ids n 1 1 (Stats.uniform 1 0.0 0.0 1.0) Independent Independent ] }
 
     /// Input with the given per-position mean and variance, shared by every channel (no channel offset).
     let inputOfMaps (ids: Ids) shape (mean: float[]) (variance: float[]) =
@@ -438,7 +494,7 @@ module Signal =
             | Spatial (c, h, w) -> c, h, w
             | Flat n -> n, 1, 1
         let stats = { Mean = Array.copy mean; Constant = Array.zeroCreate (h * w); Fluctuating = Array.copy variance }
-        { Shape = shape; Segments = [ gaussianSegment ids c h w stats (Offsets.diagonal stats.Constant) ] }
+        { Shape = shape; Segments = [ gaussianSegment ids c h w stats Independent Independent ] }
 
     /// Per position, a law built once per distinct key (the input laws and rounded moments).
     let private perPosition (n: int) (key: int -> obj) (build: int -> Law) =
@@ -465,13 +521,13 @@ module Signal =
                     (fun i ->
                         let fn = Marginal.ofIndependent (+) [ segment.Laws[i], z.Mean[i], z.Constant[i] + z.Fluctuating[i] ] v.Mean[i] (v.Constant[i] + v.Fluctuating[i])
                         Law.map fn (Law.identity ()))
-            projectedSegment ids segment.Channels segment.Height segment.Width v segment.Offsets.Value laws
+            projectedSegment ids segment.Channels segment.Height segment.Width v segment.Offsets.Value segment.Fluctuations.Value laws
 
     /// A piece's law and Gaussian moments (mean, total variance) at position i.
     let part (s: Segment) i = let z = s.Gaussian.Stats in s.Laws[i], z.Mean[i], z.Constant[i] + z.Fluctuating[i]
 
     /// op over independent aligned pieces: the given moments, and the marginal law of the result.
-    let independent (ids: Ids) (op: float -> float -> float) (pieces: Segment list) (stats: Stats) (offsets: Offsets) =
+    let independent (ids: Ids) (op: float -> float -> float) (pieces: Segment list) (stats: Stats) (offsets: Covariance) (fluctuations: Covariance) =
         let first = pieces.Head
         let n = Segment.positions first
         let laws =
@@ -481,7 +537,26 @@ module Signal =
                 (fun i ->
                     let fn = Marginal.ofIndependent op (pieces |> List.map (fun s -> part s i)) stats.Mean[i] (stats.Constant[i] + stats.Fluctuating[i])
                     Law.map fn (Law.identity ()))
-        projectedSegment ids first.Channels first.Height first.Width stats offsets laws
+        projectedSegment ids first.Channels first.Height first.Width stats offsets fluctuations laws
+
+    /// Values read through fixed shares, yₒ = Σᵢ aₒᵢ·xᵢ (pooling, resampling): means, offsets and
+    /// fluctuations follow exactly, both covariances as Σᵢⱼ aₒᵢ·aₒ′ⱼ·Kᵢⱼ.
+    let linear (ids: Ids) (reads: (int * float)[][]) oh ow (segment: Segment) =
+        let v = segment.Values.Value
+        let transform covariance (variances: float[]) o o' =
+            let mutable total = 0.0
+            for i, a in reads[o] do
+                for j, b in reads[o'] do
+                    total <- total + a * b * Covariance.get covariance variances i j
+            total
+        let offsets = transform segment.Offsets.Value v.Constant
+        let fluctuations = transform segment.Fluctuations.Value v.Fluctuating
+        let n = oh * ow
+        let stats =
+            { Mean = reads |> Array.map (Array.sumBy (fun (i, a) -> a * v.Mean[i]))
+              Constant = Array.init n (fun o -> offsets o o)
+              Fluctuating = Array.init n (fun o -> fluctuations o o) }
+        gaussianSegment ids segment.Channels oh ow stats (Covariance.offsets n offsets) (Covariance.fluctuations n fluctuations)
 
     /// Cuts every branch's segments at the union of their boundaries, giving aligned pieces.
     let align (branches: Segment list list) : Segment list list =
