@@ -26,6 +26,9 @@ let private piecesOf (segments: Segment list) first count =
             go rest (offset + s.Channels) acc
     go segments 0 []
 
+/// Groups of at most this many input channels carry the spread of their channels' covariances (Gaussian.Spread).
+let private smallGroup = 4
+
 /// A (grouped) convolution: per group, the fan-in's second moments summed over what each element reads.
 /// Weights are independent per element and channel, so two outputs covary through what they read with the
 /// same element: Σₑ Σᵢⱼ aᵢbⱼ·E[cᵢcⱼ] of offsets (c = μ + C) and Σₑ Σᵢⱼ aᵢbⱼ·Cov(Fᵢ, Fⱼ) of fluctuations.
@@ -103,7 +106,34 @@ let convolve (context: Context) (layer: CheckedLayer) part (input: Signal) cout 
                 else
                     Covariance.fluctuations n (fun o o' ->
                         if o = o' then stats.Fluctuating[o] else chosen.Weight * across (fluctuationProduct inputs) o o')
-            Signal.gaussianSegment context.Ids (count * coutGroup) oh ow stats offsetCovariance fluctuationCovariance)
+            // A channel's covariance between outputs o ≠ o′, Σₑₑ′ WₑWₑ′·Aₑₑ′ with Aₑₑ′ what element e reads for o
+            // and e′ for o′ covary by, varies over the draws by σ⁴·Σₑₑ′ (Aₑₑ′² + Aₑₑ′·Aₑ′ₑ): by about 1/fan-in
+            // relative to its average, large only where a group has a few input channels.
+            let spread =
+                if cinGroup > smallGroup || n > Covariance.maxPositions then None
+                else
+                    let read o e o' e' (v: Stats, k) =
+                        let mutable total = 0.0
+                        for i, x in reads.Positions[o][e] do
+                            for j, y in reads.Positions[o'][e'] do
+                                total <- total + x * y * Covariance.get k v.Fluctuating i j
+                        total
+                    let elements = reads.Elements
+                    let matrix = Array.zeroCreate (n * n)
+                    for o in 0 .. n - 1 do
+                        for o' in o + 1 .. n - 1 do
+                            let mutable total = 0.0
+                            for channels, v, _, k in inputs do
+                                for e in 0 .. elements - 1 do
+                                    for e' in 0 .. elements - 1 do
+                                        let forward = read o e o' e' (v, k)
+                                        if forward <> 0.0 then
+                                            total <- total + channels * forward * (forward + read o e' o' e (v, k))
+                            let value = chosen.Weight * chosen.Weight * total
+                            matrix[o * n + o'] <- value
+                            matrix[o' * n + o] <- value
+                    Some matrix
+            Signal.spreadSegment context.Ids (count * coutGroup) oh ow stats offsetCovariance fluctuationCovariance spread)
     { Shape = Spatial (cout, oh, ow); Segments = output }
 
 /// A convolution of the layer's window: conv, dwconv (its groups are its channels), dendconv, deform.
@@ -385,7 +415,9 @@ let batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
                     match s.Fluctuations.Value with
                     | Matrix _ as k -> Covariance.fluctuations n (fun i j -> scale * Covariance.get k v.Fluctuating i j)
                     | other -> other
-                Signal.gaussianSegment context.Ids s.Channels s.Height s.Width stats (Covariance.offsets n (fun i j -> scale * centred i j)) fluctuations
+                // Normalising rescales each channel's covariances, and their spread with them.
+                let spread = if Segment.isGaussian s then s.Gaussian.Spread |> Option.map (Array.map (fun x -> scale * scale * x)) else None
+                Signal.spreadSegment context.Ids s.Channels s.Height s.Width stats (Covariance.offsets n (fun i j -> scale * centred i j)) fluctuations spread
         | Flat _ ->
             let stats =
                 { Mean = Array.create n beta
@@ -463,7 +495,8 @@ let zeropad (context: Context) (layer: CheckedLayer) (input: Signal) =
                 { Id = context.Ids.Next()
                   Stats = { Mean = pad z.Mean; Constant = pad z.Constant; Fluctuating = pad z.Fluctuating }
                   Offsets = Covariance.offsets (oh * ow) (padded s.Gaussian.Offsets z.Constant)
-                  Fluctuations = Covariance.fluctuations (oh * ow) (padded s.Gaussian.Fluctuations z.Fluctuating) }
+                  Fluctuations = Covariance.fluctuations (oh * ow) (padded s.Gaussian.Fluctuations z.Fluctuating)
+                  Spread = None }
             let zero = Law.identity ()
             let laws =
                 Array.init (oh * ow) (fun o ->
@@ -496,7 +529,8 @@ let upsample (context: Context) (layer: CheckedLayer) (input: Signal) =
                     { Id = context.Ids.Next()
                       Stats = { Mean = copy z.Mean; Constant = copy z.Constant; Fluctuating = copy z.Fluctuating }
                       Offsets = Covariance.offsets (oh * ow) (copied s.Gaussian.Offsets z.Constant)
-                      Fluctuations = Covariance.fluctuations (oh * ow) (copied s.Gaussian.Fluctuations z.Fluctuating) }
+                      Fluctuations = Covariance.fluctuations (oh * ow) (copied s.Gaussian.Fluctuations z.Fluctuating)
+                      Spread = None }
                 Segment.create s.Channels oh ow gaussian s.Origin (Array.init (oh * ow) (fun o -> s.Laws[origin o]))
             else
                 let reads = Array.init (oh * ow) (fun o -> [| for y, a in source (o / ow) h do for x, b in source (o % ow) w -> y * w + x, a * b |])

@@ -75,7 +75,15 @@ module Covariance =
 /// A Gaussian z = μ + C + F at every position of a map: C the channel offset, F the fluctuation.
 /// Identity matters: two values that are functions of the same Gaussian (and channel) are dependent.
 [<ReferenceEquality>]
-type Gaussian = { Id: int; Stats: Stats; Offsets: Covariance; Fluctuations: Covariance }
+type Gaussian =
+    { Id: int
+      Stats: Stats
+      Offsets: Covariance
+      Fluctuations: Covariance
+      /// Where a small fan-in leaves each channel's own fluctuation covariance between positions far from
+      /// its average over weight draws (depthwise convolutions), its variance over the draws (n × n,
+      /// row-major): a nonlinearity then turns it into covariance (Mehler's second term).
+      Spread: float[] option }
 
 /// One joint outcome of the dropout masks that a value depends on: the masks kept, and the value as a
 /// function of z under that outcome.
@@ -239,16 +247,20 @@ module Segment =
     /// offsets and fluctuations) less the offsets' part. Exact for affine laws; where z's fluctuations are
     /// uncorrelated the values' are too (fluctuations and dropout masks are drawn per element).
     let private valueFluctuations (gaussian: Gaussian) (laws: Law[]) (values: Stats) (offsets: Lazy<Covariance>) =
-        match gaussian.Fluctuations with
-        | Independent -> Independent
-        | fluctuations ->
+        match gaussian.Fluctuations, gaussian.Spread with
+        | Independent, None -> Independent
+        | fluctuations, spread ->
             let z = gaussian.Stats
             let n = z.Mean.Length
             let zCovariance i j = Covariance.get fluctuations z.Fluctuating i j
             match laws |> Array.map Law.affine with
+            // An affine law keeps correlations; the spread of a linear function's covariance averages out.
             | slopes when slopes |> Array.forall Option.isSome ->
-                let a = slopes |> Array.map (fun s -> fst s.Value)
-                Covariance.fluctuations n (fun i j -> if i = j then values.Fluctuating[i] else a[i] * a[j] * zCovariance i j)
+                match fluctuations with
+                | Matrix _ ->
+                    let a = slopes |> Array.map (fun s -> fst s.Value)
+                    Covariance.fluctuations n (fun i j -> if i = j then values.Fluctuating[i] else a[i] * a[j] * zCovariance i j)
+                | other -> other
             | _ ->
                 let total i = z.Constant[i] + z.Fluctuating[i]
                 let memo = Dictionary<obj, Mehler.Expansion>(HashIdentity.Structural)
@@ -261,15 +273,22 @@ module Segment =
                             let e = Mehler.expand (Law.averaged laws[i]) z.Mean[i] (total i)
                             memo[key] <- e
                             e)
+                // A channel's correlation ρ varies over weight draws: E[ρ²] exceeds the mean's square by the spread.
+                let spreadTerm i j scale =
+                    match spread with
+                    | Some k -> expansions[i].Coefficients[1] * expansions[j].Coefficients[1] * k[i * n + j] / scale
+                    | None -> 0.0
                 Covariance.fluctuations n (fun i j ->
                     if i = j then values.Fluctuating[i]
                     else
                         let f = zCovariance i j
                         let scale = total i * total j
-                        if f = 0.0 || scale <= 0.0 then 0.0
+                        if scale <= 0.0 then 0.0
+                        elif f = 0.0 then spreadTerm i j scale
                         else
                             let rho = (Covariance.get gaussian.Offsets z.Constant i j + f) / sqrt scale
-                            Mehler.covariance expansions[i] expansions[j] rho - Covariance.get offsets.Value values.Constant i j)
+                            Mehler.covariance expansions[i] expansions[j] rho - Covariance.get offsets.Value values.Constant i j
+                            + spreadTerm i j scale)
 
     let create channels height width gaussian origin (laws: Law[]) =
         let values =
@@ -458,7 +477,13 @@ module Signal =
     /// A segment whose values are Gaussian with the given moments and covariances across positions,
     /// independent of everything before.
     let gaussianSegment (ids: Ids) channels height width stats offsets fluctuations =
-        Segment.create channels height width { Id = ids.Next(); Stats = stats; Offsets = offsets; Fluctuations = fluctuations } 0 (uniformLaws (height * width))
+        let gaussian = { Id = ids.Next(); Stats = stats; Offsets = offsets; Fluctuations = fluctuations; Spread = None }
+        Segment.create channels height width gaussian 0 (uniformLaws (height * width))
+
+    /// A Gaussian segment whose channels' fluctuation covariances spread over weight draws (Gaussian.Spread).
+    let spreadSegment (ids: Ids) channels height width stats offsets fluctuations spread =
+        let gaussian = { Id = ids.Next(); Stats = stats; Offsets = offsets; Fluctuations = fluctuations; Spread = spread }
+        Segment.create channels height width gaussian 0 (uniformLaws (height * width))
 
     /// A fresh standard-normal Gaussian split into offset and fluctuation as the given moments are, with
     /// per-position laws that turn it into values with those moments.
@@ -477,7 +502,8 @@ module Signal =
             { Id = ids.Next()
               Stats = standard
               Offsets = standardised offsets Covariance.offsets
-              Fluctuations = standardised fluctuations Covariance.fluctuations }
+              Fluctuations = standardised fluctuations Covariance.fluctuations
+              Spread = None }
         Segment.create channels height width gaussian 0 laws
 
     /// Standard normal input (every element independent N(0, 1)).

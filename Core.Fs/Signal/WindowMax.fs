@@ -10,8 +10,9 @@ open Receptor.Core.Signal.Moments
 /// Windows of more elements are left to the rule of a shared offset and independent fluctuations.
 let maxElements = 64
 
-let private offsetDraws = 1024
-let private fluctuationDraws = 16
+// Many offset draws, few fluctuation draws under each: the offset, shared by a window, dominates the error.
+let private offsetDraws = 4096
+let private fluctuationDraws = 4
 
 type WindowMoments =
     { Mean: float
@@ -22,7 +23,8 @@ type WindowMoments =
       Slopes: float[] }
 
 /// Standard normal draws, the same for every window so that results are deterministic and vary smoothly
-/// with their inputs: offsetDraws rows, then offsetDraws × fluctuationDraws rows, maxElements wide.
+/// with their inputs: offsetDraws rows (in antithetic pairs, u and −u, which cancels the error of the part
+/// of the maximum that is odd in the offsets), then offsetDraws × fluctuationDraws rows, maxElements wide.
 let private normals =
     lazy (
         let random = Random 20261205
@@ -34,25 +36,40 @@ let private normals =
             let r = sqrt (-2.0 * log u1)
             values[k] <- r * cos (2.0 * Math.PI * u2)
             if k + 1 < count then values[k + 1] <- r * sin (2.0 * Math.PI * u2)
+        // The first coordinate carries a window's common offset, by far the largest part where offsets are
+        // correlated across the window: stratified, at the normal's equally likely points, taken in bit-reversed
+        // order so that every power-of-two prefix of the rows (pairCovariance uses a quarter) is stratified too.
+        let strata = Special.normalQuantilePoints offsetDraws
+        let pairs = offsetDraws / 2
+        let bits = int (Math.Round (Math.Log2 (float pairs)))
+        let reversed (r: int) = Seq.fold (fun acc b -> (acc <<< 1) ||| ((r >>> b) &&& 1)) 0 (seq { 0 .. bits - 1 })
+        for pair in 0 .. pairs - 1 do
+            values[2 * pair * maxElements] <- strata[pairs + reversed pair]
+            for e in 0 .. maxElements - 1 do
+                values[(2 * pair + 1) * maxElements + e] <- -values[2 * pair * maxElements + e]
         values)
 
 /// L with L·Lᵀ = a for a positive semidefinite k×k matrix (row-major); columns whose pivot vanishes (a
-/// value that is a copy of others, or zero) are left zero.
+/// value that is a copy of others, or zero) are left zero. The covariances between windows are
+/// approximations, so a matrix may be slightly indefinite: no row of L is let grow past its diagonal's root,
+/// which keeps every drawn value's variance what the matrix says.
 let private cholesky (a: float[]) k =
     let l = Array.zeroCreate (k * k)
+    let rowSquares = Array.zeroCreate k
     for j in 0 .. k - 1 do
-        let mutable d = a[j * k + j]
-        for m in 0 .. j - 1 do
-            d <- d - l[j * k + m] * l[j * k + m]
-        let tolerance = 1e-12 * (abs a[j * k + j] + 1e-300)
-        if d > tolerance then
+        let d = a[j * k + j] - rowSquares[j]
+        if d > 1e-9 * abs a[j * k + j] && d > 0.0 then
             let root = sqrt d
             l[j * k + j] <- root
+            rowSquares[j] <- rowSquares[j] + d
             for i in j + 1 .. k - 1 do
                 let mutable s = a[i * k + j]
                 for m in 0 .. j - 1 do
                     s <- s - l[i * k + m] * l[j * k + m]
-                l[i * k + j] <- s / root
+                let room = max 0.0 (a[i * k + i] - rowSquares[i])
+                let value = max -(sqrt room) (min (sqrt room) (s / root))
+                l[i * k + j] <- value
+                rowSquares[i] <- rowSquares[i] + value * value
     l
 
 /// z = mean + L·u for the draw row `row`.
