@@ -392,9 +392,9 @@ let initialiserTests =
 open Receptor.Cli.Commands
 
 /// A small seeded generator of architectures for the initialisation properties: plain deep chains of
-/// convolution and activation (every activation, a few act expressions, random act expressions), residual
-/// stacks, concat blocks, parallel branches (sums, gating, maxima), dropout, pooling and zero padding of
-/// non-zero means.
+/// convolution and activation (every activation, a few act expressions, random act expressions) pooled down to
+/// 2×2 maps, residual stacks, concat blocks, parallel branches (sums, maxima, gates σ(conv)·conv and
+/// squeeze-and-excitation), dropout, pooling and zero padding of non-zero means.
 module Architectures =
     open Receptor.Core.Data
 
@@ -416,14 +416,20 @@ module Architectures =
     /// Activations whose output mean is zero on a centred input: channel offsets do not build up through them.
     let centred = [ "tanh"; "selu"; "act(tanh(x) + 0.1 * x)" ]
 
-    let chainOf (rng: Rng) (choices: string list) depth width =
+    let chainOf (rng: Rng) (choices: string list) pools depth width =
         let act = pick rng choices
         let layers = [ for i in 1 .. depth -> conv rng width + " >> " + (if rng.NextFloat () < 0.3 then pick rng choices else act) ]
-        let pooling = pick rng [ "avgpool(2)"; "maxpool(2)" ]
-        let layers = layers |> List.insertAt (depth / 2) pooling
-        { Name = $"chain of {depth} ({act})"; Input = Spatial (width, 8, 8); Text = String.concat " >> " layers + " >> gavgpool >> flatten >> dense(10)" }
+        let pooling () = pick rng [ "avgpool(2)"; "maxpool(2)" ]
+        // 8×8 → 4×4 halfway; with two poolings → 2×2 at three quarters.
+        let layers =
+            if pools = 1 then layers |> List.insertAt (depth / 2) (pooling ())
+            else layers |> List.insertAt (depth / 2) (pooling ()) |> List.insertAt (3 * depth / 4 + 1) (pooling ())
+        let maps = if pools = 1 then "" else ", down to 2×2"
+        { Name = $"chain of {depth} ({act}{maps})"; Input = Spatial (width, 8, 8); Text = String.concat " >> " layers + " >> gavgpool >> flatten >> dense(10)" }
 
-    let chain rng depth width = chainOf rng activations depth width
+    let chain rng depth width = chainOf rng activations 1 depth width
+
+    let chain2 rng depth width = chainOf rng activations 2 depth width
 
     let residual (rng: Rng) blocks width norm =
         let act = pick rng activations
@@ -463,8 +469,7 @@ module Architectures =
         // only an expression without x is degenerate, and every term above contains x.
         "act(" + Printer.expression expression + ")"
 
-    /// Blocks of parallel paths from one input: sums of several kernel sizes and maxima. Gating products
-    /// (σ(conv) × conv) are left out: docs/initialisation.md, "Stated approximations".
+    /// Blocks of parallel paths from one input: sums of several kernel sizes and maxima.
     let branches (rng: Rng) blocks width =
         let act () = pick rng activations
         let block () =
@@ -477,6 +482,20 @@ module Architectures =
           Input = Spatial (width, 8, 8)
           Text = String.concat " >> " [ for _ in 1 .. blocks -> block () ] + " >> maxpool(2) >> gavgpool >> flatten >> dense(10)" }
 
+    /// Blocks of gates, σ(conv(x))·conv(x) and squeeze-and-excitation, in turn, pooled down to 2×2.
+    let gates (rng: Rng) blocks width =
+        let act () = pick rng activations
+        let block kind =
+            let gate =
+                if kind % 2 = 0 then sprintf "multiply(conv(3, %d, padding=1), conv(3, %d, padding=1) >> sigmoid)" width width
+                else sprintf "conv(3, %d, padding=1) >> %s >> multiply(identity, gavgpool >> conv(1, %d) >> relu >> conv(1, %d) >> sigmoid)" width (act ()) (width / 4) width
+            sprintf "%s >> conv(1, %d) >> %s" gate width (act ())
+        let blocks = [ for kind in 0 .. blocks - 1 -> block kind ]
+        let pooled = blocks |> List.insertAt (3 * blocks.Length / 4) "maxpool(2)" |> List.insertAt (blocks.Length / 2) "avgpool(2)"
+        { Name = $"gates, {blocks.Length} blocks, down to 2×2"
+          Input = Spatial (width, 8, 8)
+          Text = String.concat " >> " pooled + " >> gavgpool >> flatten >> dense(10)" }
+
     /// The family: a fixed seed names it. Chains with activations of positive mean stop at depth 30: beyond,
     /// the channel offsets they build up make a single network's variance wander by a factor e^{±1} at width
     /// 64, more than a test's few seeds can average; the depth-60 chain uses centred activations. Residual
@@ -484,10 +503,13 @@ module Architectures =
     /// draw to draw, which the independent-sum rule does not see (docs/initialisation.md, "Stated approximations").
     let family seed =
         let rng = Rng seed
-        [ chain rng 10 64; chain rng 20 64; chain rng 30 64; chain rng 30 32; chainOf rng centred 60 32
+        [ chain rng 10 64; chain rng 20 64; chain rng 30 64; chain rng 30 32; chainOf rng centred 1 60 32
           residual rng 6 32 false; residual rng 10 32 true; concat rng 4 32; concat rng 8 32; branches rng 6 32 ]
         // Random expressions may have a positive mean: width 64, as for the named ones.
-        @ [ for _ in 1 .. 3 -> chainOf rng [ randomActivation rng ] 20 64 ]
+        @ [ for _ in 1 .. 3 -> chainOf rng [ randomActivation rng ] 1 20 64 ]
+        // Gates and maps down to 2×2 (issue "Initialisation II"), after the cases above so that those stay as drawn;
+        // gates keep positive means (σ has mean ½), so width 64 as for the chains of positive mean.
+        @ [ gates rng 6 64; gates rng 8 64; chain2 rng 20 64; chainOf rng centred 2 30 32 ]
 
 /// What one family run measured: per case and rules, the weighted layers' measured variance errors against
 /// the target, and whether each node's prediction agreed with its measurement.
@@ -604,15 +626,7 @@ let commandTests =
 /// measured mean after 2×2 max pooling came out up to 0.15 standard deviations above the prediction, a
 /// discrepancy whose cause is not yet identified (docs/initialisation.md, "Stated approximations").
 let private familyAgreement (pairs: (NodeMoments * Measurement.Measured) list) =
-    let afterMaxPooling (p: NodeMoments, m: Measurement.Measured) =
-        abs (p.Variance - m.Variance) <= max (0.15 * m.Variance) (4.0 * m.VarianceError)
-        && abs (p.Mean - m.Mean) <= max (0.2 * sqrt m.Variance) (4.0 * m.MeanError)
-    let leaf (path: string) = path.Split('/') |> Array.last
-    pairs
-    |> List.mapFold (fun pooled (p: NodeMoments, m) ->
-        let pooled = leaf p.Path = "maxpool" || (pooled && List.contains (leaf p.Path) [ "gavgpool"; "flatten" ])
-        ((p, m), (if pooled then afterMaxPooling (p, m) else agreesWithin 0.15 (p, m))), pooled) false
-    |> fst
+    pairs |> List.map (fun pair -> pair, agreesWithin 0.15 pair)
 
 let private summarise (runs: FamilyRun list) =
     let errors = runs |> List.collect (fun r -> r.TargetErrors)
