@@ -530,7 +530,7 @@ let private familyRuns =
                   let pairs = measured (Initialisers.AutoInit (rules, Initialisers.Normal)) case.Input tree 96 batch
                   let layers = (Initialisers.plan (Initialisers.AutoInit (rules, Initialisers.Normal)) case.Input None tree |> Repository.unwrap).Layers
                   // Each weighted layer against its own target (a ReLU-gated readout's is Initialisers.readoutTarget).
-                  let targets = layers |> List.filter (fun (l, _) -> l.Part <> "depthwise") |> List.map (fun (l, v) -> l.Path, v.Target) |> Map.ofList
+                  let targets = layers |> List.filter (fun (l, _) -> l.Output) |> List.map (fun (l, v) -> l.Path, v.Target) |> Map.ofList
                   let errors =
                       pairs
                       |> List.choose (fun (p, m) -> targets.TryFind p.Path |> Option.map (fun t -> abs (m.Variance - t) / t))
@@ -561,7 +561,7 @@ let verdictTests =
     let measured path mean variance varianceError =
         ({ Path = path; Mean = mean; Variance = variance; MeanError = 0.0; VarianceError = varianceError }: Measurement.Measured)
     let layer path =
-        ({ Path = path; Part = ""; Kind = "conv"; FanIn = 9; FanOut = 9; Energy = 1.0; Gain = 1.0; HasBias = true }: WeightedLayer),
+        ({ Path = path; Part = ""; Kind = "conv"; FanIn = 9; FanOut = 9; Energy = 1.0; Gain = 1.0; HasBias = true; Output = true }: WeightedLayer),
         WeightVariance.centred 1.0 0.0
     testList "verdict" [
         test "a variance 1.37 against 1.00 measured with a standard error of 0.55 agrees, as in the tests; with 0.01 it does not" {

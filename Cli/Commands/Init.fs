@@ -171,24 +171,13 @@ let private sourceOf (options: Options) input =
 /// a fresh batch. The prediction is the plan's, except for LSUV and GradInit, whose rescaled variances are
 /// averaged over the draws and propagated.
 let private initialiseAndMeasure (options: Options) (prepared: Initialisers.Prepared) network (source: Source) =
-    let draws = ResizeArray<(WeightedLayer * WeightVariance) list>()
-    let mutable failure = None
-    let prepare seed =
-        torch.manual_seed (int64 seed) |> ignore
-        // LSUV rescales on a batch of its own, drawn before the measured one.
-        match prepared.Draw (source.Batch seed) |> Result.bind (fun () -> Initialisers.realised network (prepared.Plan.Layers |> List.map fst)) with
-        | Ok realised -> draws.Add realised
-        | Error d -> failure <- Some d
-        source.Batch seed
-    let measured =
-        if options.Report then Measurement.measure network (List.init options.Seeds (fun i -> i + 1)) prepare
-        else
-            prepare 1 |> ignore
-            []
-    match failure, prepared.Method with
-    | Some d, _ -> Error d
-    | None, (Initialisers.Lsuv | Initialisers.GradInit _) -> Initialisers.predictRealised prepared (List.ofSeq draws) network source.Moments |> Result.map (fun p -> p, measured)
-    | None, _ -> Ok (prepared.Plan, measured)
+    let seeds = if options.Report then List.init options.Seeds (fun i -> i + 1) else [ 1 ]
+    Agreement.drawAndMeasure prepared network seeds source.Batch options.Report
+    |> Result.bind (fun (measured, draws) ->
+        match prepared.Method with
+        | Initialisers.Lsuv | Initialisers.GradInit _ ->
+            Initialisers.predictRealised prepared draws network source.Moments |> Result.map (fun p -> p, measured)
+        | _ -> Ok (prepared.Plan, measured))
 
 /// Compiles the program for one method, with the residual policy applied, and draws (and, for --report,
 /// measures) it; the network lives only inside.

@@ -11,7 +11,7 @@ let private agrees = Measurement.agreesWithin Measurement.reportShare
 let private targets (prediction: Prediction) =
     let others =
         prediction.Layers
-        |> List.filter (fun (l, v) -> Agreement.outputPart l && v.Target <> Initialisers.target)
+        |> List.filter (fun (l, v) -> l.Output && v.Target <> Initialisers.target)
         |> List.map (fun (l, v) -> sprintf "%s %g" l.Path v.Target)
     String.concat "; " (sprintf "%g" Initialisers.target :: others)
 

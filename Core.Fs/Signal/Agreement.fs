@@ -16,9 +16,8 @@ type Verdict =
       Nodes: int
       /// Of those, nodes agreeing by Measurement.agreesWithin at Measurement.reportShare.
       Agreeing: int
-      /// Weighted layers measured whose output is their node's (OutputPart): a sepconv counts once, by its
-      /// pointwise part; the branch, squeeze and select weights inside a selective-kernel unit do not count,
-      /// since the unit's output is its normalised mixture, which no weight variance aims.
+      /// Weighted layers measured whose output is their node's (WeightedLayer.Output): a sepconv counts once,
+      /// by its pointwise part; the weights inside a selective-kernel unit do not count.
       Weighted: int
       /// Of those, layers whose measured output variance is within 15 % of the layer's target
       /// (WeightVariance.Target: 1, AutoInit's ReLU-gated readout 0.01).
@@ -33,10 +32,6 @@ let targetShare = 0.15
 
 /// Relative error of a predicted variance against the measured one.
 let relativeError predicted measured = abs (predicted - measured) / max measured 1e-12
-
-/// Whether a weighted layer's output is what its node outputs: a single weight tensor, or a sepconv's
-/// pointwise half.
-let outputPart (layer: WeightedLayer) = layer.Part = "" || layer.Part = "pointwise"
 
 let private byPath (measured: Measurement.Measured list) = measured |> List.map (fun m -> m.Path, m) |> Map.ofList
 
@@ -53,7 +48,7 @@ let verdict (prediction: Prediction) (measured: Measurement.Measured list) : Ver
     let agrees (p, m) = Measurement.agreesWithin Measurement.reportShare p m
     let errors =
         prediction.Layers
-        |> List.filter (fst >> outputPart)
+        |> List.filter (fun (l, _) -> l.Output)
         |> List.choose (fun (l, v) -> measuredAt.TryFind l.Path |> Option.map (fun m -> relativeError v.Target m.Variance))
         |> List.sort
     { Nodes = pairs.Length
@@ -63,23 +58,36 @@ let verdict (prediction: Prediction) (measured: Measurement.Measured list) : Ver
       MedianError = if errors.IsEmpty then 0.0 else errors[errors.Length / 2]
       FirstMiss = pairs |> List.tryFind (agrees >> not) }
 
-/// Draws AutoInit under `rules` once per seed (1…seeds, torch re-seeded each time) on standard-normal input
-/// of the program's shape, and measures every node on `batch` fresh samples per seed in training mode,
-/// as `receptor init --report` does.
+/// Draws `prepared` once per seed (torch re-seeded with it; LSUV rescales on a batch of its own, drawn before
+/// the measured one) and, when `measure`, measures every node on `batchOf seed` in training mode. Returns the
+/// measurements (none when not measuring) and each draw's realised weight variances, in seed order.
+let drawAndMeasure (prepared: Initialisers.Prepared) (network: Network) (seeds: int list) (batchOf: int -> torch.Tensor) (measure: bool) =
+    let draws = ResizeArray<(WeightedLayer * WeightVariance) list>()
+    let mutable failure = None
+    let prepare seed =
+        torch.manual_seed (int64 seed) |> ignore
+        match prepared.Draw (batchOf seed) |> Result.bind (fun () -> Initialisers.realised network (prepared.Plan.Layers |> List.map fst)) with
+        | Ok realised -> draws.Add realised
+        | Error d -> failure <- Some d
+        batchOf seed
+    let measured =
+        if measure then Measurement.measure network seeds prepare
+        else
+            use _ = torch.NewDisposeScope ()
+            for seed in seeds do
+                prepare seed |> ignore
+            []
+    match failure with
+    | Some d -> Error d
+    | None -> Ok (measured, List.ofSeq draws)
+
+/// Draws AutoInit under `rules` once per seed (1…seeds) on standard-normal input of the program's shape, and
+/// measures every node on `batch` fresh samples per seed in training mode, as `receptor init --report` does.
 let measureAutoInit (rules: Rules) (seeds: int) (batch: int) (program: Program) : Result<Prediction * Measurement.Measured list, Diagnostic> =
     Network.ofProgram program
     |> Result.bind (fun network ->
         use network = network
         Initialisers.prepare (Initialisers.AutoInit (rules, Initialisers.Normal)) None network
         |> Result.bind (fun prepared ->
-            let mutable failure = None
-            let prepare seed =
-                torch.manual_seed (int64 seed) |> ignore
-                match prepared.Draw (Measurement.gaussianBatch network batch) with
-                | Ok () -> ()
-                | Error d -> failure <- Some d
-                Measurement.gaussianBatch network batch
-            let measured = Measurement.measure network (List.init seeds (fun i -> i + 1)) prepare
-            match failure with
-            | Some d -> Error d
-            | None -> Ok (prepared.Plan, measured)))
+            drawAndMeasure prepared network (List.init seeds (fun i -> i + 1)) (fun _ -> Measurement.gaussianBatch network batch) true
+            |> Result.map (fun (measured, _) -> prepared.Plan, measured)))

@@ -18,9 +18,9 @@ let private output (layer: CheckedLayer) (mean, variance) = Ok { Mean = mean; Va
 
 /// Var(W) = target / (fan_in · E[x²]); padding and the bias's variance are ignored, the output is
 /// (bias mean, target).
-let private weighted (context: Context) (layer: CheckedLayer) part fanIn fanOut bias second =
+let private weighted (context: Context) (layer: CheckedLayer) part output fanIn fanOut bias second =
     let described =
-        { Path = layer.Path; Part = part; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = fanOut; Energy = float fanIn * second; Gain = 1.0; HasBias = bias }
+        { Path = layer.Path; Part = part; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = fanOut; Energy = float fanIn * second; Gain = 1.0; HasBias = bias; Output = output }
     let chosen = Context.choose context described
     (if bias then chosen.BiasMean else 0.0), chosen.Weight * described.Energy
 
@@ -33,25 +33,25 @@ let convolution: Rule =
     fun context layer input ->
         let groups, bias = layer.Window.Groups, Convolution.hasBias layer.Args
         let cin, cout = Shape.channels input.Shape, Shape.channels layer.Facts.Output
-        output layer (weighted context layer "" (cin / groups * area layer) (cout / groups * area layer) bias (second input))
+        output layer (weighted context layer "" true (cin / groups * area layer) (cout / groups * area layer) bias (second input))
 
 /// TensorFlow's DepthwiseConv2D kernel is (k, k, in, multiplier): VarianceScaling counts fan-in k²·in.
 let depthwise: Rule =
     fun context layer input ->
         let cin, cout = Shape.channels input.Shape, Shape.channels layer.Facts.Output
-        output layer (weighted context layer "" (cin * area layer) (cout / cin * area layer) (Convolution.hasBias layer.Args) (second input))
+        output layer (weighted context layer "" true (cin * area layer) (cout / cin * area layer) (Convolution.hasBias layer.Args) (second input))
 
 let separable: Rule =
     fun context layer input ->
         let bias = Convolution.hasBias layer.Args
         let cin, cout = Shape.channels input.Shape, Shape.channels layer.Facts.Output
-        let _, variance = weighted context layer "depthwise" (cin * area layer) (area layer) false (second input)
-        output layer (weighted context layer "pointwise" cin cout bias variance)
+        let _, variance = weighted context layer "depthwise" false (cin * area layer) (area layer) false (second input)
+        output layer (weighted context layer "pointwise" true cin cout bias variance)
 
 let dense: Rule =
     fun context layer input ->
         let bias = Convolution.hasBias layer.Args
-        output layer (weighted context layer "" (Shape.channels input.Shape) (Shape.channels layer.Facts.Output) bias (second input))
+        output layer (weighted context layer "" true (Shape.channels input.Shape) (Shape.channels layer.Facts.Output) bias (second input))
 
 let activation (a: Activation) : Rule =
     fun _ layer input ->

@@ -33,7 +33,7 @@ let dcls (context: Context) (layer: CheckedLayer) (input: Signal) =
             [| for dy, a in corners rows[e / kw] do
                    for dx, b in corners columns[e % kw] -> dy, dx, a * b |])
     let reads = Reads.ofStencil g stencil
-    Ok (LayerRules.convolve context layer "" input (Shape.channels layer.Facts.Output) g.Groups reads (Layers.Convolution.hasBias layer.Args))
+    Ok (LayerRules.convolve context layer "" true input (Shape.channels layer.Facts.Output) g.Groups reads (Layers.Convolution.hasBias layer.Args))
 
 /// E[a₁²] for a = softmax(l) over m iid N(0, v) logits, by a Gauss–Hermite product rule (about 2·10⁵
 /// points); 1 for a single branch.
@@ -72,7 +72,7 @@ let sk (context: Context) (layer: CheckedLayer) (input: Signal) =
     let h, w = match input.Shape with Spatial (_, h, w) -> h, w | Flat _ -> 1, 1
     for d in 1 .. branches do
         let window = { Kernel = 3, 3; Stride = settings.Stride; Dilation = d, d; Padding = (d, d, d, d); Groups = groups; Input = h, w; Output = oh, ow }
-        LayerRules.convolve context layer (sprintf "branch%d" d) input out groups (Reads.ofWindow window 1.0) false |> ignore
+        LayerRules.convolve context layer (sprintf "branch%d" d) false input out groups (Reads.ofWindow window 1.0) false |> ignore
     let reluMean, reluSecond = 1.0 / sqrt (2.0 * Math.PI), 0.5
     let branchVariance = reluSecond - reluMean * reluMean
     // The pooled sum of M branches: mean M·E[V], fluctuation M·Var(V) over the positions it averages.
@@ -80,7 +80,7 @@ let sk (context: Context) (layer: CheckedLayer) (input: Signal) =
     let weighted part fanIn fanOut energy =
         Context.choose context
             { Path = layer.Path; Part = part; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = fanOut
-              Energy = energy; Gain = 1.0; HasBias = false }
+              Energy = energy; Gain = 1.0; HasBias = false; Output = false }
     weighted "squeeze" out width (float out * pooledSecond) |> ignore
     let select = weighted "select" width (branches * out) (float width * reluSecond)
     let spread = float branches * softmaxSquare branches (select.Weight * float width * reluSecond)

@@ -118,7 +118,7 @@ let rec private fixedChoice (method: Method) (alphas: Map<string, float>) (gated
     | TorchDefault -> WeightVariance.centred (1.0 / (3.0 * float layer.FanIn)) (1.0 / (3.0 * float layer.FanIn))
     | AutoInit _ ->
         match gatedReadout with
-        | Some path when path = layer.Path && layer.HasBias && layer.Part <> "depthwise" ->
+        | Some path when path = layer.Path && layer.HasBias && layer.Output ->
             { Weight = readoutTarget / layer.Energy; Bias = 0.0; BiasMean = readoutShift; Target = readoutTarget }
         | _ -> WeightVariance.centred (target / layer.Energy) 0.0
     // LSUV starts orthogonal, scaled to preserve the second moment of a unit input; `lsuv` rescales it.
@@ -239,7 +239,7 @@ let private outputStd (network: Network) (batch: torch.Tensor) (path: string) =
 let lsuv (layers: WeightedLayer list) (network: Network) (batch: torch.Tensor) =
     network.train ()
     let all = parameters network
-    let outputs = layers |> List.filter (fun l -> l.Part <> "depthwise")
+    let outputs = layers |> List.filter (fun l -> l.Output)
     outputs
     |> traverse (fun layer ->
         lookup all layer

@@ -32,7 +32,7 @@ let private smallGroup = 4
 /// A (grouped) convolution: per group, the fan-in's second moments summed over what each element reads.
 /// Weights are independent per element and channel, so two outputs covary through what they read with the
 /// same element: Σₑ Σᵢⱼ aᵢbⱼ·E[cᵢcⱼ] of offsets (c = μ + C) and Σₑ Σᵢⱼ aᵢbⱼ·Cov(Fᵢ, Fⱼ) of fluctuations.
-let convolve (context: Context) (layer: CheckedLayer) part (input: Signal) cout groups (reads: Reads) bias =
+let convolve (context: Context) (layer: CheckedLayer) part output (input: Signal) cout groups (reads: Reads) bias =
     let cin = Shape.channels input.Shape
     let cinGroup, coutGroup = cin / groups, cout / groups
     let oh, ow = reads.Output
@@ -74,7 +74,8 @@ let convolve (context: Context) (layer: CheckedLayer) part (input: Signal) cout 
           FanOut = coutGroup * reads.Elements
           Energy = energy
           Gain = reads.Gain
-          HasBias = bias }
+          HasBias = bias
+          Output = output }
     let chosen = Context.choose context described
     let biasVariance = if bias then chosen.Bias else 0.0
     // Plain taps on white fluctuations: two outputs never read one position through the same element.
@@ -140,17 +141,17 @@ let convolve (context: Context) (layer: CheckedLayer) part (input: Signal) cout 
 let convolution (context: Context) (layer: CheckedLayer) (input: Signal) share =
     let g = layer.Window
     let bias = Convolution.hasBias layer.Args
-    convolve context layer "" input (Shape.channels layer.Facts.Output) g.Groups (Reads.ofWindow g share) bias
+    convolve context layer "" true input (Shape.channels layer.Facts.Output) g.Groups (Reads.ofWindow g share) bias
 
 let conv (context: Context) (layer: CheckedLayer) (input: Signal) = Ok (convolution context layer input 1.0)
 
 let sepconv (context: Context) (layer: CheckedLayer) (input: Signal) =
     let c = Shape.channels input.Shape
     let depthwiseWindow = layer.Window
-    let depthwise = convolve context layer "depthwise" input c c (Reads.ofWindow depthwiseWindow 1.0) false
+    let depthwise = convolve context layer "depthwise" false input c c (Reads.ofWindow depthwiseWindow 1.0) false
     let pointwiseWindow =
         { Kernel = 1, 1; Stride = 1, 1; Dilation = 1, 1; Padding = (0, 0, 0, 0); Groups = 1; Input = depthwiseWindow.Output; Output = depthwiseWindow.Output }
-    Ok (convolve context layer "pointwise" depthwise (Shape.channels layer.Facts.Output) 1 (Reads.ofWindow pointwiseWindow 1.0) (Convolution.hasBias layer.Args))
+    Ok (convolve context layer "pointwise" true depthwise (Shape.channels layer.Facts.Output) 1 (Reads.ofWindow pointwiseWindow 1.0) (Convolution.hasBias layer.Args))
 
 let dense (context: Context) (layer: CheckedLayer) (input: Signal) =
     let out = Shape.channels layer.Facts.Output
@@ -163,7 +164,7 @@ let dense (context: Context) (layer: CheckedLayer) (input: Signal) =
             fluctuations <- fluctuations + float s.Channels * v.Fluctuating[i]
     let fanIn = Shape.channels input.Shape
     let described =
-        { Path = layer.Path; Part = ""; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = out; Energy = offsets + fluctuations; Gain = 1.0; HasBias = bias }
+        { Path = layer.Path; Part = ""; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = out; Energy = offsets + fluctuations; Gain = 1.0; HasBias = bias; Output = true }
     let chosen = Context.choose context described
     let stats =
         Stats.uniform 1 (if bias then chosen.BiasMean else 0.0) (chosen.Weight * offsets + (if bias then chosen.Bias else 0.0)) (chosen.Weight * fluctuations)

@@ -22,7 +22,10 @@ type WeightedLayer =
       /// modulated deformable convolution (masks σ(0) = ½ at init) and less than 1 for DCLS elements spread
       /// over several taps. Fan-counting methods divide by it; Energy already includes it.
       Gain: float
-      HasBias: bool }
+      HasBias: bool
+      /// Whether this weight's output is the node's output: false for a sepconv's depthwise half and for the
+      /// weights inside a selective-kernel unit, whose output is a normalised mixture no weight variance aims.
+      Output: bool }
 
 /// How a weighted layer's weights and bias are drawn, and the output variance that was aimed at.
 type WeightVariance =
