@@ -105,7 +105,7 @@ let convolve (context: Context) (layer: CheckedLayer) part output (input: Signal
             let fluctuationCovariance =
                 if whiteOutput inputs then Independent
                 else
-                    Covariance.fluctuations n (fun o o' ->
+                    Covariance.fluctuations ow n (fun o o' ->
                         if o = o' then stats.Fluctuating[o] else chosen.Weight * across (fluctuationProduct inputs) o o')
             // A channel's covariance between outputs o ≠ o′, Σₑₑ′ WₑWₑ′·Aₑₑ′ with Aₑₑ′ what element e reads for o
             // and e′ for o′ covary by, varies over the draws by σ⁴·Σₑₑ′ (Aₑₑ′² + Aₑₑ′·Aₑ′ₑ): by about 1/fan-in
@@ -242,8 +242,9 @@ let private maxMoments k (f: Fn) mean constant fluctuating =
             second <- second + rule.Weights[i] * m.Second
         struct (first, max 0.0 (firstSquared - first * first), max 0.0 (second - firstSquared))
 
-/// Max pooling on maps whose covariances are held: each window's values are drawn from their joint law
-/// (WindowMax); two outputs covary through the slopes of each maximum on its elements.
+/// Max pooling over windows of at most WindowMax.maxElements: each window's values are drawn from their joint
+/// law (WindowMax); two outputs covary as drawn together where their windows share elements, else through the
+/// slopes of each maximum on its elements.
 let private jointMax (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
     let gaussian = segment.Gaussian
     let z = gaussian.Stats
@@ -321,10 +322,10 @@ let private jointMax (context: Context) (windows: (int[] * float)[]) oh ow (segm
                 max -bound (min bound total)
     Signal.gaussianSegment context.Ids segment.Channels oh ow stats
         (Covariance.offsets n (across gaussian.Offsets z.Constant stats.Constant fst))
-        (Covariance.fluctuations n (across gaussian.Fluctuations z.Fluctuating stats.Fluctuating snd))
+        (Covariance.fluctuations ow n (across gaussian.Fluctuations z.Fluctuating stats.Fluctuating snd))
 
-/// Max pooling on large maps: the window's elements share the channel offset and fluctuate independently,
-/// as large maps' covariances say away from their borders.
+/// Max pooling over larger windows (global max pooling of large maps): the window's elements share the channel
+/// offset and fluctuate independently.
 let private sharedOffsetMax (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
     let z = segment.Gaussian.Stats
     let memo = Dictionary<obj, struct (float * float * float)>(HashIdentity.Structural)
@@ -368,8 +369,7 @@ let private sharedOffsetMax (context: Context) (windows: (int[] * float)[]) oh o
 /// Max pooling; the law of the values is used exactly when it involves no dropout mask.
 let private maxSegment (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
     let segment = if segment.Laws |> Array.forall (fun l -> l.Masks.IsEmpty) then segment else Signal.project context.Ids segment
-    let held = Segment.positions segment <= Covariance.maxPositions
-    if held && windows |> Array.forall (fun (positions, _) -> positions.Length <= WindowMax.maxElements) then
+    if windows |> Array.forall (fun (positions, _) -> positions.Length <= WindowMax.maxElements) then
         jointMax context windows oh ow segment
     else sharedOffsetMax context windows oh ow segment
 
@@ -395,7 +395,8 @@ let batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
             let k = s.Offsets.Value
             let rowMeans =
                 match k with
-                | Correlated ->
+                // Offsets are never held by offset; Stationary is the fluctuations' form.
+                | Correlated | Stationary _ ->
                     let rootMean = v.Constant |> Array.averageBy sqrt
                     v.Constant |> Array.map (fun c -> sqrt c * rootMean)
                 | Independent -> v.Constant |> Array.map (fun c -> c / float n)
@@ -414,7 +415,7 @@ let batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
                       Fluctuating = v.Fluctuating |> Array.map (fun f -> scale * f) }
                 let fluctuations =
                     match s.Fluctuations.Value with
-                    | Matrix _ as k -> Covariance.fluctuations n (fun i j -> scale * Covariance.get k v.Fluctuating i j)
+                    | Matrix _ as k -> Covariance.fluctuations s.Width n (fun i j -> scale * Covariance.get k v.Fluctuating i j)
                     | other -> other
                 // Normalising rescales each channel's covariances, and their spread with them.
                 let spread = if Segment.isGaussian s then s.Gaussian.Spread |> Option.map (Array.map (fun x -> scale * scale * x)) else None
@@ -496,7 +497,7 @@ let zeropad (context: Context) (layer: CheckedLayer) (input: Signal) =
                 { Id = context.Ids.Next()
                   Stats = { Mean = pad z.Mean; Constant = pad z.Constant; Fluctuating = pad z.Fluctuating }
                   Offsets = Covariance.offsets (oh * ow) (padded s.Gaussian.Offsets z.Constant)
-                  Fluctuations = Covariance.fluctuations (oh * ow) (padded s.Gaussian.Fluctuations z.Fluctuating)
+                  Fluctuations = Covariance.fluctuations ow (oh * ow) (padded s.Gaussian.Fluctuations z.Fluctuating)
                   Spread = None }
             let zero = Law.identity ()
             let laws =
@@ -530,7 +531,7 @@ let upsample (context: Context) (layer: CheckedLayer) (input: Signal) =
                     { Id = context.Ids.Next()
                       Stats = { Mean = copy z.Mean; Constant = copy z.Constant; Fluctuating = copy z.Fluctuating }
                       Offsets = Covariance.offsets (oh * ow) (copied s.Gaussian.Offsets z.Constant)
-                      Fluctuations = Covariance.fluctuations (oh * ow) (copied s.Gaussian.Fluctuations z.Fluctuating)
+                      Fluctuations = Covariance.fluctuations ow (oh * ow) (copied s.Gaussian.Fluctuations z.Fluctuating)
                       Spread = None }
                 Segment.create s.Channels oh ow gaussian s.Origin (Array.init (oh * ow) (fun o -> s.Laws[origin o]))
             else

@@ -94,9 +94,9 @@ let private combinePieces (context: Context) merge (weights: float list) (pieces
             // Independent factors: E[xᵢyᵢxⱼyⱼ] = E[xᵢxⱼ]·E[yᵢyⱼ]; the offsets' part is the rest.
             | Multiply -> product (fun x -> offset x i j + fluctuation x i j + means x i j) - product (fun x -> offset x i j + means x i j)
             | Max | Concat -> rescaled fluctuation stats.Fluctuating (fun v -> v.Fluctuating) i j
-        let held = values |> List.exists (fun (_, _, k) -> match k with Matrix _ -> true | _ -> false)
+        let held = values |> List.exists (fun (_, _, k) -> match k with Independent -> false | _ -> true)
         let offsets = Covariance.offsets n offsetCovariance
-        let fluctuations = if held then Covariance.fluctuations n fluctuationCovariance else Independent
+        let fluctuations = if held then Covariance.fluctuations first.Width n fluctuationCovariance else Independent
         Signal.independent context.Ids op independent stats offsets fluctuations
 
 /// A per-channel gate (c×1×1) seen at every position of an h×w map: one value per channel and sample at every
@@ -111,7 +111,7 @@ let private broadcast (context: Context) (output: Shape) (signal: Signal) =
             let stats = Stats.uniform n v.Mean[0] v.Constant[0] v.Fluctuating[0]
             Signal.gaussianSegment context.Ids segment.Channels h w stats
                 (Covariance.offsets n (fun _ _ -> v.Constant[0]))
-                (Covariance.fluctuations n (fun _ _ -> v.Fluctuating[0]))
+                (Covariance.fluctuations w n (fun _ _ -> v.Fluctuating[0]))
         { Shape = Spatial (c, h, w); Segments = signal.Segments |> List.map spread }
     | _ -> signal
 

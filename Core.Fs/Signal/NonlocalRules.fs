@@ -86,7 +86,7 @@ let private circulant (context: Context) (kernel: float[]) (input: Signal) =
                 let r = variances |> Array.map sqrt
                 let u = Array.init n (fun o -> Seq.sum (seq { for i in 0 .. n - 1 -> a o i * r[i] }))
                 fun o o' -> u[o] * u[o']
-            | Independent when n > Covariance.maxPositions ->
+            | Independent | Stationary _ when n > Covariance.maxPositions ->
                 fun o o' -> if o = o' then Seq.sum (seq { for i in 0 .. n - 1 -> a o i * a o i * variances[i] }) else 0.0
             | held ->
                 // A·K·Aᵀ with dense rows (n ≤ Covariance.maxPositions here): n³ multiply-adds, vectorised.
@@ -114,7 +114,7 @@ let private circulant (context: Context) (kernel: float[]) (input: Signal) =
         let offDiagonal (diagonal: float[]) covariance o o' = if o = o' then diagonal[o] else covariance o o'
         Signal.gaussianSegment context.Ids segment.Channels h w stats
             (Covariance.offsets n (offDiagonal stats.Constant offsets))
-            (Covariance.fluctuations n (offDiagonal stats.Fluctuating fluctuations))
+            (Covariance.fluctuations w n (offDiagonal stats.Fluctuating fluctuations))
     { input with Segments = input.Segments |> List.map mapSegment }
 
 let private plane (shape: Shape) =

@@ -12,12 +12,14 @@
 ///   measured mean sits about 3 % under the prediction);
 /// - covariances across positions, of the channel offsets and of the fluctuations, are held on maps of up to
 ///   32×32 (Novak et al.'s CNN-GP recursion for convolutions, exact for pooling, padding and upsampling,
-///   Mehler's expansion through activations); larger maps take offsets to be perfectly correlated and
-///   fluctuations uncorrelated, exact away from zero-padded borders for convolutions of white input;
+///   Mehler's expansion through activations); larger maps take offsets to be perfectly correlated and hold the
+///   fluctuations' correlations by offset, up to 6 positions away, as they are at the map's centre (exact
+///   away from zero-padded borders);
 /// - the maximum over a pooling window on held maps is integrated over the window's joint Gaussian law with a
 ///   fixed set of 16,384 stratified, antithetic draws (about 0.5 % on its mean); two windows that share
 ///   elements covary as drawn jointly, others through the maxima's slopes on their elements and the next
-///   term of Mehler's expansion; on larger maps a window shares one offset and its fluctuations are independent;
+///   term of Mehler's expansion; windows of more than 64 elements (global max pooling of large maps) share one
+///   offset and their fluctuations are taken as independent;
 /// - normalisation statistics are those of the ensemble (batch and map large enough);
 /// - max pooling near padded borders on maps larger than 32×32 uses the window's average moments;
 /// - a selective-kernel unit's attention is independent of the branch values it weighs (it comes from a

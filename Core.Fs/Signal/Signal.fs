@@ -35,15 +35,20 @@ module Stats =
 
     let equal (a: Stats) (b: Stats) = a.Mean = b.Mean && a.Constant = b.Constant && a.Fluctuating = b.Fluctuating
 
+/// Correlations by offset (dy, dx) within a radius, the same at every position of a map: (2r + 1)² of them,
+/// row-major by (dy + r, dx + r).
+type Stationary = { Width: int; Radius: int; Correlations: float[] }
+
 /// How a channel's offsets, or its fluctuations, covary across positions: as a position × position matrix
 /// (row-major, its diagonal the per-position variances) on maps of up to 32×32. On larger maps offsets are
-/// taken to be perfectly correlated (exact away from zero-padded borders) and fluctuations uncorrelated
-/// (exact for convolutions of white input; overlapping pooling correlates neighbours).
+/// taken to be perfectly correlated (exact away from zero-padded borders) and fluctuations to correlate as
+/// they do at the map's centre, by offset, up to a radius (exact away from borders).
 [<NoEquality; NoComparison>]
 type Covariance =
     | Correlated
     | Independent
     | Matrix of float[]
+    | Stationary of Stationary
 
 module Covariance =
     let maxPositions = 1024
@@ -54,6 +59,15 @@ module Covariance =
         | Matrix k -> k[i * variances.Length + j]
         | Correlated -> sqrt (variances[i] * variances[j])
         | Independent -> if i = j then variances[i] else 0.0
+        | Stationary s ->
+            let dy, dx = i / s.Width - j / s.Width, i % s.Width - j % s.Width
+            if abs dy > s.Radius || abs dx > s.Radius then 0.0
+            else
+                let side = 2 * s.Radius + 1
+                s.Correlations[(dy + s.Radius) * side + dx + s.Radius] * sqrt (variances[i] * variances[j])
+
+    /// How far a large map's fluctuations are followed: far enough for a few overlapping windows.
+    let radius = 6
 
     let private build large n (f: int -> int -> float) =
         if n > maxPositions then large
@@ -69,8 +83,27 @@ module Covariance =
     /// Offsets' covariance from its upper triangle, or Correlated on large maps.
     let offsets n f = build Correlated n f
 
-    /// Fluctuations' covariance from its upper triangle, or Independent on large maps.
-    let fluctuations n f = build Independent n f
+    /// Fluctuations' covariance from its upper triangle on a map `width` wide; on large maps, the correlations
+    /// f gives between the map's centre and its neighbours (Independent where they all vanish).
+    let fluctuations width n (f: int -> int -> float) =
+        if n <= maxPositions then build Independent n f
+        else
+            let height = n / width
+            let centre = (height / 2) * width + width / 2
+            let side = 2 * radius + 1
+            let own = f centre centre
+            let correlations =
+                Array.init (side * side) (fun k ->
+                    let y, x = height / 2 + k / side - radius, width / 2 + k % side - radius
+                    if own <= 0.0 || y < 0 || y >= height || x < 0 || x >= width then 0.0
+                    else
+                        let j = y * width + x
+                        if j = centre then 1.0
+                        else
+                            let other = f j j
+                            if other <= 0.0 then 0.0 else f centre j / sqrt (own * other))
+            if correlations |> Array.forall (fun c -> c = 0.0 || c = 1.0) then Independent
+            else Stationary { Width = width; Radius = radius; Correlations = correlations }
 
 /// A Gaussian z = μ + C + F at every position of a map: C the channel offset, F the fluctuation.
 /// Identity matters: two values that are functions of the same Gaussian (and channel) are dependent.
@@ -229,7 +262,7 @@ module Segment =
     /// the value's offset variance; exact for affine laws, on the diagonal and for uncorrelated positions.
     let private valueOffsets (gaussian: Gaussian) (laws: Law[]) (values: Stats) =
         match gaussian.Offsets with
-        | Correlated -> Correlated
+        | Correlated | Stationary _ -> Correlated
         | Independent -> Independent
         | Matrix k ->
             let z = gaussian.Stats
@@ -246,7 +279,7 @@ module Segment =
     /// Cov of the values' fluctuations at i and j: Mehler's expansion of their whole covariance (from z's
     /// offsets and fluctuations) less the offsets' part. Exact for affine laws; where z's fluctuations are
     /// uncorrelated the values' are too (fluctuations and dropout masks are drawn per element).
-    let private valueFluctuations (gaussian: Gaussian) (laws: Law[]) (values: Stats) (offsets: Lazy<Covariance>) =
+    let private valueFluctuations width (gaussian: Gaussian) (laws: Law[]) (values: Stats) (offsets: Lazy<Covariance>) =
         match gaussian.Fluctuations, gaussian.Spread with
         | Independent, None -> Independent
         | fluctuations, spread ->
@@ -259,7 +292,7 @@ module Segment =
                 match fluctuations with
                 | Matrix _ ->
                     let a = slopes |> Array.map (fun s -> fst s.Value)
-                    Covariance.fluctuations n (fun i j -> if i = j then values.Fluctuating[i] else a[i] * a[j] * zCovariance i j)
+                    Covariance.fluctuations width n (fun i j -> if i = j then values.Fluctuating[i] else a[i] * a[j] * zCovariance i j)
                 | other -> other
             | _ ->
                 let total i = z.Constant[i] + z.Fluctuating[i]
@@ -278,7 +311,7 @@ module Segment =
                     match spread with
                     | Some k -> expansions[i].Coefficients[1] * expansions[j].Coefficients[1] * k[i * n + j] / scale
                     | None -> 0.0
-                Covariance.fluctuations n (fun i j ->
+                Covariance.fluctuations width n (fun i j ->
                     if i = j then values.Fluctuating[i]
                     else
                         let f = zCovariance i j
@@ -311,7 +344,7 @@ module Segment =
           Laws = laws
           Values = values
           Offsets = offsets
-          Fluctuations = lazy (valueFluctuations gaussian laws values.Value offsets) }
+          Fluctuations = lazy (valueFluctuations width gaussian laws values.Value offsets) }
 
     let withLaws laws segment = create segment.Channels segment.Height segment.Width segment.Gaussian segment.Origin laws
 
@@ -502,7 +535,7 @@ module Signal =
             { Id = ids.Next()
               Stats = standard
               Offsets = standardised offsets Covariance.offsets
-              Fluctuations = standardised fluctuations Covariance.fluctuations
+              Fluctuations = standardised fluctuations (Covariance.fluctuations width)
               Spread = None }
         Segment.create channels height width gaussian 0 laws
 
@@ -582,7 +615,7 @@ module Signal =
             { Mean = reads |> Array.map (Array.sumBy (fun (i, a) -> a * v.Mean[i]))
               Constant = Array.init n (fun o -> offsets o o)
               Fluctuating = Array.init n (fun o -> fluctuations o o) }
-        gaussianSegment ids segment.Channels oh ow stats (Covariance.offsets n offsets) (Covariance.fluctuations n fluctuations)
+        gaussianSegment ids segment.Channels oh ow stats (Covariance.offsets n offsets) (Covariance.fluctuations ow n fluctuations)
 
     /// Cuts every branch's segments at the union of their boundaries, giving aligned pieces.
     let align (branches: Segment list list) : Segment list list =
