@@ -65,6 +65,34 @@ let tests =
             Expect.isGreaterThan relu[49] 0.2 "relu + he: KS distance at layer 50"
             Expect.isGreaterThan relu[49] (10.0 * Array.max pair) "relu's drift against the pair's worst layer"
         }
+        test "a depthwise convolution's output kurtosis over the draws is the plan's: 15/9 after a ReLU, a wide one's near 0" {
+            // Interior outputs of dwconv(3) and of conv(3, 16) on relu(N(0, 1)), over 400 draws × 4 inputs.
+            let excessKurtosis text =
+                let program = Parser.parseProgram "k.rcp" $"input(16, 10, 10)\nnetwork k = relu >> {text}\n" |> Repository.unwrap
+                use network = Network.ofProgram program |> Repository.unwrap
+                let prepared = Initialisers.prepare (Initialisers.AutoInit (Exact, Initialisers.Normal)) None network |> Repository.unwrap
+                let samples = ResizeArray<float> ()
+                network.train ()
+                use _ = torch.no_grad ()
+                for seed in 1 .. 400 do
+                    use _ = torch.NewDisposeScope ()
+                    torch.manual_seed (int64 seed) |> ignore
+                    let batch = torch.randn [| 4L; 16L; 10L; 10L |]
+                    prepared.Draw batch |> Repository.unwrap
+                    let output = network.forward batch
+                    samples.AddRange (output.narrow(2L, 1L, 8L).narrow(3L, 1L, 8L).to_type(torch.float64).data<float> ())
+                let xs = samples.ToArray ()
+                let mean = Array.average xs
+                let second = xs |> Array.averageBy (fun x -> (x - mean) ** 2.0)
+                let fourth = xs |> Array.averageBy (fun x -> (x - mean) ** 4.0)
+                fourth / (second * second) - 3.0, (prepared.Plan.Layers |> List.head |> fst).Kurtosis
+            let measuredDepthwise, plannedDepthwise = excessKurtosis "dwconv(3, padding=1, bias=false)"
+            let measuredWide, plannedWide = excessKurtosis "conv(3, 16, padding=1, bias=false)"
+            Expect.floatClose { absolute = 1e-6; relative = 1e-3 } plannedDepthwise (15.0 / 9.0) "planned: 3·(E[x⁴]/E[x²]² − 1)/9 with E[x⁴] = 3/2, E[x²] = 1/2"
+            Expect.floatClose { absolute = 0.3; relative = 0.0 } measuredDepthwise plannedDepthwise "measured against planned, depthwise"
+            Expect.isLessThan plannedWide 0.15 "a 3×3 convolution of 16 channels"
+            Expect.floatClose { absolute = 0.15; relative = 0.0 } measuredWide plannedWide "measured against planned, wide"
+        }
         test "a Weibull draw has the planned variance and the symmetric Weibull(2) law's shape" {
             use _ = torch.NewDisposeScope ()
             let program = Parser.parseProgram "wide.rcp" "input(400)\nnetwork wide = dense(400, bias=false)\n" |> Repository.unwrap

@@ -561,7 +561,7 @@ let verdictTests =
     let measured path mean variance varianceError =
         ({ Path = path; Mean = mean; Variance = variance; MeanError = 0.0; VarianceError = varianceError }: Measurement.Measured)
     let layer path =
-        ({ Path = path; Part = ""; Kind = "conv"; FanIn = 9; FanOut = 9; Energy = 1.0; Gain = 1.0; HasBias = true; Output = true }: WeightedLayer),
+        ({ Path = path; Part = ""; Kind = "conv"; FanIn = 9; FanOut = 9; Energy = 1.0; Gain = 1.0; HasBias = true; Kurtosis = 0.0; Output = true }: WeightedLayer),
         WeightVariance.centred 1.0 0.0
     testList "verdict" [
         test "a variance 1.37 against 1.00 measured with a standard error of 0.55 agrees, as in the tests; with 0.01 it does not" {

@@ -20,7 +20,10 @@ let private output (layer: CheckedLayer) (mean, variance) = Ok { Mean = mean; Va
 /// (bias mean, target).
 let private weighted (context: Context) (layer: CheckedLayer) part output fanIn fanOut bias second =
     let described =
-        { Path = layer.Path; Part = part; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = fanOut; Energy = float fanIn * second; Gain = 1.0; HasBias = bias; Output = output }
+        { Path = layer.Path; Part = part; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = fanOut; Energy = float fanIn * second; Gain = 1.0; HasBias = bias
+          // AutoInit's rules know no input law beyond its variance: taken as Gaussian.
+          Kurtosis = 6.0 / float fanIn
+          Output = output }
     let chosen = Context.choose context described
     (if bias then chosen.BiasMean else 0.0), chosen.Weight * described.Energy
 

@@ -80,7 +80,7 @@ let sk (context: Context) (layer: CheckedLayer) (input: Signal) =
     let weighted part fanIn fanOut energy =
         Context.choose context
             { Path = layer.Path; Part = part; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = fanOut
-              Energy = energy; Gain = 1.0; HasBias = false; Output = false }
+              Energy = energy; Gain = 1.0; HasBias = false; Kurtosis = 6.0 / float fanIn; Output = false }
     weighted "squeeze" out width (float out * pooledSecond) |> ignore
     let select = weighted "select" width (branches * out) (float width * reluSecond)
     let spread = float branches * softmaxSquare branches (select.Weight * float width * reluSecond)

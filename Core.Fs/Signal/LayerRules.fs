@@ -15,6 +15,20 @@ let private spatial (shape: Shape) =
     | Spatial (c, h, w) -> c, h, w
     | Flat n -> n, 1, 1
 
+/// 3·Σ (E[x⁴] − E[x²]²)/(Σ E[x²])² over `terms` terms of each piece's channels, read at each segment's centre
+/// (WeightedLayer.Kurtosis).
+let private kurtosisOf (pieces: (float * Segment) list) terms =
+    let moments =
+        pieces
+        |> List.map (fun (count, s) ->
+            let centre = (s.Height / 2) * s.Width + s.Width / 2
+            let z = s.Gaussian.Stats
+            let second = Stats.second s.Values.Value centre
+            count, second, Law.fourth s.Laws[centre] z.Mean[centre] (z.Constant[centre] + z.Fluctuating[centre]))
+    let total = moments |> List.sumBy (fun (count, second, _) -> count * second)
+    if total <= 0.0 then 0.0
+    else 3.0 * (moments |> List.sumBy (fun (count, second, fourth) -> count * (fourth - second * second))) / (terms * total * total)
+
 /// The pieces of a signal's segments covering channels [first, first + count).
 let private piecesOf (segments: Segment list) first count =
     let rec go (segments: Segment list) offset acc =
@@ -66,6 +80,7 @@ let convolve (context: Context) (layer: CheckedLayer) part output (input: Signal
             energies[key] <- (Array.init n (fun o -> across (offsetProduct inputs) o o), Array.init n (fun o -> across (fluctuationProduct inputs) o o))
     let energy =
         keys |> Array.averageBy (fun key -> let o, f = energies[key] in Array.average (Array.map2 (+) o f))
+    let kurtosis = kurtosisOf (keys[0] |> List.map (fun (index, count) -> float count, segments[index])) (float reads.Elements)
     let described =
         { Path = layer.Path
           Part = part
@@ -75,6 +90,7 @@ let convolve (context: Context) (layer: CheckedLayer) part output (input: Signal
           Energy = energy
           Gain = reads.Gain
           HasBias = bias
+          Kurtosis = kurtosis
           Output = output }
     let chosen = Context.choose context described
     let biasVariance = if bias then chosen.Bias else 0.0
@@ -164,7 +180,9 @@ let dense (context: Context) (layer: CheckedLayer) (input: Signal) =
             fluctuations <- fluctuations + float s.Channels * v.Fluctuating[i]
     let fanIn = Shape.channels input.Shape
     let described =
-        { Path = layer.Path; Part = ""; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = out; Energy = offsets + fluctuations; Gain = 1.0; HasBias = bias; Output = true }
+        { Path = layer.Path; Part = ""; Kind = layer.Kind.Name; FanIn = fanIn; FanOut = out; Energy = offsets + fluctuations; Gain = 1.0; HasBias = bias
+          Kurtosis = kurtosisOf (input.Segments |> List.map (fun s -> float s.Channels, s)) (float (Segment.positions input.Segments.Head))
+          Output = true }
     let chosen = Context.choose context described
     let stats =
         Stats.uniform 1 (if bias then chosen.BiasMean else 0.0) (chosen.Weight * offsets + (if bias then chosen.Bias else 0.0)) (chosen.Weight * fluctuations)

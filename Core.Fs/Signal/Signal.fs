@@ -174,6 +174,10 @@ module Law =
         |> List.map (fun o -> Fn.compose (Fn.affine (probability law o) 0.0) o.Fn)
         |> List.reduce (Fn.combine (+))
 
+    /// E[value⁴] when z ~ N(mean, variance), over the masks too.
+    let fourth law (mean: float) (variance: float) =
+        law.Outcomes |> List.sumBy (fun o -> probability law o * expect (Fn.derived (fun x -> pown (o.Fn.Apply x) 4) o.Fn) mean variance)
+
     /// (a, b) when the value is a·z + b.
     let affine law =
         match law.Masks, law.Outcomes with

@@ -23,6 +23,11 @@ type WeightedLayer =
       /// over several taps. Fan-counting methods divide by it; Energy already includes it.
       Gain: float
       HasBias: bool
+      /// The output's excess kurtosis over the ensemble of draws and inputs, 3·Σ Var(x²)/(Σ E[x²])² over the
+      /// fan-in's terms w·x: 6/fan-in on Gaussian input, 15/fan-in after a ReLU, near 0 for wide layers. The
+      /// rules take every output to be Gaussian; where this is large (a 3×3 depthwise convolution's nine
+      /// terms) that is visibly off.
+      Kurtosis: float
       /// Whether this weight's output is the node's output: false for a sepconv's depthwise half and for the
       /// weights inside a selective-kernel unit, whose output is a normalised mixture no weight variance aims.
       Output: bool }
