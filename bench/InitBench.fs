@@ -12,7 +12,7 @@ open Receptor.Core.Torch
 open Receptor.Core.Signal
 
 /// The repository root: the first folder above the binary that holds Dsl.sln.
-let private root () =
+let root () =
     let rec up (dir: DirectoryInfo) =
         if isNull dir then failwith "no folder above the benchmark binary holds Dsl.sln"
         elif File.Exists (Path.Combine (dir.FullName, "Dsl.sln")) then dir.FullName

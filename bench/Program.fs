@@ -26,6 +26,10 @@ let main argv =
         Receptor.Core.Torch.NativeRuntime.configure ()
         printfn "%s" (InitBench.run 8)
         0
+    | [| "propagation" |] ->
+        Receptor.Core.Torch.NativeRuntime.configure ()
+        printfn "%s" (PropagationBench.run (InitBench.root ()))
+        0
     | [| "erf" |] ->
         Receptor.Core.Torch.NativeRuntime.configure ()
         printfn "%s" (ErfBench.run ())
@@ -55,5 +59,5 @@ let main argv =
         printfn "%s" (LayerBench.run ())
         0
     | _ ->
-        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init | layers | store | search-overhead | train-init FILE [--init METHOD | --from PATH] [--epochs N] [--batch N] [--optimizer sgd|adam] [--lr X] [--images N] [--seed N]]"
+        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init | propagation | layers | store | search-overhead | train-init FILE [--init METHOD | --from PATH] [--epochs N] [--batch N] [--optimizer sgd|adam] [--lr X] [--images N] [--seed N]]"
         2
