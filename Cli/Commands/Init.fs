@@ -177,6 +177,8 @@ let private initialiseAndMeasure (options: Options) (prepared: Initialisers.Prep
         match prepared.Method with
         | Initialisers.Lsuv | Initialisers.GradInit _ ->
             Initialisers.predictRealised prepared draws network source.Moments |> Result.map (fun p -> p, measured)
+        // Measured in training mode, batch norm's statistics are the batch's: predicted so for the report.
+        | _ when options.Report -> Initialisers.predictInBatches prepared options.Batch network source.Moments |> Result.map (fun p -> p, measured)
         | _ -> Ok (prepared.Plan, measured))
 
 /// Compiles the program for one method, with the residual policy applied, and draws (and, for --report,

@@ -82,7 +82,8 @@ let drawAndMeasure (prepared: Initialisers.Prepared) (network: Network) (seeds: 
     | None -> Ok (measured, List.ofSeq draws)
 
 /// Draws AutoInit under `rules` once per seed (1…seeds) on standard-normal input of the program's shape, and
-/// measures every node on `batch` fresh samples per seed in training mode, as `receptor init --report` does.
+/// measures every node on `batch` fresh samples per seed in training mode, as `receptor init --report` does;
+/// the prediction is the plan's variances propagated with batch norm's statistics over `batch` samples.
 let measureAutoInit (rules: Rules) (seeds: int) (batch: int) (program: Program) : Result<Prediction * Measurement.Measured list, Diagnostic> =
     Network.ofProgram program
     |> Result.bind (fun network ->
@@ -90,4 +91,5 @@ let measureAutoInit (rules: Rules) (seeds: int) (batch: int) (program: Program) 
         Initialisers.prepare (Initialisers.AutoInit (rules, Initialisers.Normal)) None network
         |> Result.bind (fun prepared ->
             drawAndMeasure prepared network (List.init seeds (fun i -> i + 1)) (fun _ -> Measurement.gaussianBatch network batch) true
-            |> Result.map (fun (measured, _) -> prepared.Plan, measured)))
+            |> Result.bind (fun (measured, _) ->
+                Initialisers.predictInBatches prepared batch network None |> Result.map (fun prediction -> prediction, measured))))

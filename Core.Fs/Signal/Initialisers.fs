@@ -303,6 +303,12 @@ let prepareScaled (method: Method) (scaling: Residuals.Scaling) (inputMoments: I
 let prepare (method: Method) (inputMoments: InputMoments option) (network: Network) =
     prepareScaled method Residuals.unscaled inputMoments network
 
+/// The moments a plan's own variances lead to when batch norm takes its statistics over batches of `batch`
+/// samples, as it does when measured in training mode.
+let predictInBatches (prepared: Prepared) (batch: int) (network: Network) (inputMoments: InputMoments option) =
+    let chosen = prepared.Plan.Layers |> List.map (fun (l, v) -> (l.Path, l.Part), v) |> dict
+    Propagation.runInBatches (Some batch) (rulesOf prepared.Method) (fun l -> chosen[(l.Path, l.Part)]) network.Input inputMoments network.Tree
+
 /// The moments predicted from the variances a network holds (after LSUV, say): weight variances averaged
 /// over the given draws.
 let predictRealised (prepared: Prepared) (draws: (WeightedLayer * WeightVariance) list list) (network: Network) (inputMoments: InputMoments option) =

@@ -115,6 +115,11 @@ val prepareScaled:
 /// residual gains its draws zero).
 val prepare: method: Method -> inputMoments: InputMoments option -> network: Network -> Result<Prepared, Diagnostic>
 
+/// The moments a plan's own variances lead to when batch norm takes its statistics over batches of `batch`
+/// samples, as it does when measured in training mode (Propagation.runInBatches).
+val predictInBatches:
+    prepared: Prepared -> batch: int -> network: Network -> inputMoments: InputMoments option -> Result<Prediction, Diagnostic>
+
 /// The moments predicted from the variances a network holds (after LSUV, say): weight variances averaged
 /// over the given draws.
 val predictRealised:

@@ -421,20 +421,32 @@ let batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
                 | Matrix _ -> Array.init n (fun i -> Seq.averageBy (fun j -> Covariance.get k v.Constant i j) (seq { 0 .. n - 1 }))
             let grandMean = Array.average rowMeans
             let centred i j = Covariance.get k v.Constant i j - rowMeans[i] - rowMeans[j] + grandMean
-            let variance = Array.init n (fun i -> (v.Mean[i] - mean) ** 2.0 + centred i i + v.Fluctuating[i]) |> Array.average
+            // A batch of b samples also removes its mean fluctuation: Cov(xᵢ − m, xⱼ − m) = Kᵢⱼ − (rᵢ + rⱼ)/b + g/b
+            // with r the rows' means of K over positions and g theirs (held maps; negligible on larger ones).
+            let batched =
+                match context.Batch with
+                | Some b when n <= Covariance.maxPositions ->
+                    let f = s.Fluctuations.Value
+                    let rows = Array.init n (fun i -> Seq.averageBy (fun j -> Covariance.get f v.Fluctuating i j) (seq { 0 .. n - 1 }))
+                    let grand = Array.average rows
+                    Some (fun i j -> Covariance.get f v.Fluctuating i j - (rows[i] + rows[j] - grand) / float b)
+                | _ -> None
+            let fluctuating i = match batched with Some c -> c i i | None -> v.Fluctuating[i]
+            let variance = Array.init n (fun i -> (v.Mean[i] - mean) ** 2.0 + centred i i + fluctuating i) |> Array.average
             let sd = sqrt (variance + eps)
-            if v.Constant |> Array.forall (fun c -> c = 0.0) then
+            if v.Constant |> Array.forall (fun c -> c = 0.0) && not (batched.IsSome && Segment.isGaussian s) then
                 Segment.mapLaws (Law.map (Fn.affine (gamma / sd) (beta - gamma * mean / sd))) s
             else
                 let scale = gamma * gamma / (sd * sd)
                 let stats =
                     { Mean = v.Mean |> Array.map (fun m -> beta + gamma * (m - mean) / sd)
                       Constant = Array.init n (fun i -> scale * centred i i)
-                      Fluctuating = v.Fluctuating |> Array.map (fun f -> scale * f) }
+                      Fluctuating = Array.init n (fun i -> scale * fluctuating i) }
                 let fluctuations =
-                    match s.Fluctuations.Value with
-                    | Matrix _ as k -> Covariance.fluctuations s.Width n (fun i j -> scale * Covariance.get k v.Fluctuating i j)
-                    | other -> other
+                    match batched, s.Fluctuations.Value with
+                    | Some c, _ -> Covariance.fluctuations s.Width n (fun i j -> scale * c i j)
+                    | None, (Matrix _ as k) -> Covariance.fluctuations s.Width n (fun i j -> scale * Covariance.get k v.Fluctuating i j)
+                    | None, other -> other
                 // Normalising rescales each channel's covariances, and their spread with them.
                 let spread = if Segment.isGaussian s then s.Gaussian.Spread |> Option.map (Array.map (fun x -> scale * scale * x)) else None
                 Signal.spreadSegment context.Ids s.Channels s.Height s.Width stats (Covariance.offsets n (fun i j -> scale * centred i j)) fluctuations spread

@@ -48,8 +48,8 @@ let private autoInitRules (context: Context) =
       Merge = AutoInitRules.merge
       Summary = fun (s: AutoInitRules.Scalar) -> s.Mean, s.Variance, 0.0 }
 
-let run (rules: Rules) (choose: WeightedLayer -> WeightVariance) (input: Shape) (inputMoments: InputMoments option) (tree: Checked) =
-    let context = { Ids = Ids(); Choose = choose; Chosen = ResizeArray() }
+let runInBatches (batch: int option) (rules: Rules) (choose: WeightedLayer -> WeightVariance) (input: Shape) (inputMoments: InputMoments option) (tree: Checked) =
+    let context = { Batch = batch; Ids = Ids(); Choose = choose; Chosen = ResizeArray() }
     let nodes =
         match rules with
         | Exact ->
@@ -67,3 +67,5 @@ let run (rules: Rules) (choose: WeightedLayer -> WeightVariance) (input: Shape) 
                 | None -> 0.0, 1.0
             fold (autoInitRules context) ({ Mean = mean; Variance = variance; Shape = input }: AutoInitRules.Scalar) tree
     nodes |> Result.map (fun nodes -> { Nodes = nodes; Layers = List.ofSeq context.Chosen })
+
+let run rules choose input inputMoments tree = runInBatches None rules choose input inputMoments tree

@@ -45,3 +45,15 @@ val run:
     inputMoments: InputMoments option ->
     tree: Checked ->
         Result<Prediction, Diagnostic>
+
+/// `run` with batch norm's statistics taken over batches of `batch` samples, as in training mode: the batch's
+/// mean removes 1/batch of each channel's spatially constant fluctuation (on maps of up to 32×32). `run` takes
+/// batches large enough to be the ensemble.
+val runInBatches:
+    batch: int option ->
+    rules: Rules ->
+    choose: (WeightedLayer -> WeightVariance) ->
+    input: Shape ->
+    inputMoments: InputMoments option ->
+    tree: Checked ->
+        Result<Prediction, Diagnostic>

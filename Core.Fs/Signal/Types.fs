@@ -72,7 +72,9 @@ type InputMoments = { Mean: float[]; Variance: float[] }
 
 /// What the rules of one propagation share: fresh Gaussians, and the weighted layers' choices.
 type internal Context =
-    { Ids: Ids
+    { /// Samples per batch over which batch norm takes its statistics in training mode; None for the ensemble.
+      Batch: int option
+      Ids: Ids
       Choose: WeightedLayer -> WeightVariance
       Chosen: ResizeArray<WeightedLayer * WeightVariance> }
 
