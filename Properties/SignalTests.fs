@@ -320,6 +320,27 @@ let measuredTests =
                 let off = pairs |> List.filter (agreesWithin 0.1 >> not) |> List.map describe
                 Expect.isEmpty off "nodes off"
             }
+        test "batch norm over a batch of 4 removes a quarter of the spatially constant fluctuation" {
+            // On 4×4 maps the pooled variance is mostly the per-sample spatial mean, which the batch's mean
+            // takes a quarter of; the ensemble's rule overestimates it by a third.
+            let input = Spatial (16, 4, 4)
+            let tree = check input "conv(3, 32, padding=1) >> relu >> conv(3, 32, padding=1, bias=false) >> bn >> relu >> gavgpool"
+            let threads = torch.get_num_threads ()
+            torch.set_num_threads 1
+            try
+                use network = Network.Compile ("t", tree, input) |> Repository.unwrap
+                let prepared = Initialisers.prepare (Initialisers.AutoInit (Exact, Initialisers.Normal)) None network |> Repository.unwrap
+                let measured, _ =
+                    Agreement.drawAndMeasure prepared network [ 1 .. 200 ] (fun _ -> Measurement.gaussianBatch network 4) true |> Repository.unwrap
+                let pooled = measured |> List.find (fun m -> m.Path = "gavgpool")
+                let batched = Initialisers.predictInBatches prepared 4 network None |> Repository.unwrap
+                let inBatches = batched.Nodes |> List.find (fun n -> n.Path = "gavgpool")
+                let ensemble = prepared.Plan.Nodes |> List.find (fun n -> n.Path = "gavgpool")
+                Expect.isTrue (agreesWithin 0.1 (inBatches, pooled)) (describe (inBatches, pooled))
+                Expect.isGreaterThan (ensemble.Variance / pooled.Variance) 1.2 "the ensemble's rule, for contrast"
+            finally
+                torch.set_num_threads threads
+        }
     ]
 
 let planned method input text =

@@ -20,7 +20,9 @@
 ///   elements covary as drawn jointly, others through the maxima's slopes on their elements and the next
 ///   term of Mehler's expansion; windows of more than 64 elements (global max pooling of large maps) share one
 ///   offset and their fluctuations are taken as independent;
-/// - normalisation statistics are those of the ensemble (batch and map large enough);
+/// - normalisation statistics are those of the ensemble (batch and map large enough), or, with `runInBatches`,
+///   batch norm's batch mean over b samples removes 1/b of each channel's spatially constant fluctuation on
+///   maps of up to 32×32 (the batch's variance estimate is otherwise taken as exact);
 /// - max pooling near padded borders on maps larger than 32×32 uses the window's average moments;
 /// - a selective-kernel unit's attention is independent of the branch values it weighs (it comes from a
 ///   global average), and its output is Gaussian with its exact mean and variance;
