@@ -266,54 +266,49 @@ let private maxMoments k (f: Fn) mean constant fluctuating =
 let private jointMax (context: Context) (windows: (int[] * float)[]) oh ow (segment: Segment) =
     let gaussian = segment.Gaussian
     let z = gaussian.Stats
+    // The joint law of the values at some positions: their functions of z, z's means and both covariances,
+    // and a key under which positions alike (the map's interior) share one computation.
+    let lawAt (positions: int[]) =
+        let sub covariance (variances: float[]) =
+            [| for i in positions do for j in positions -> Covariance.get covariance variances i j |]
+        let laws = positions |> Array.map (fun i -> segment.Laws[i])
+        let means = positions |> Array.map (fun i -> z.Mean[i])
+        let offsets, fluctuations = sub gaussian.Offsets z.Constant, sub gaussian.Fluctuations z.Fluctuating
+        let key = (laws, Array.map Law.round means, Array.map Law.round offsets, Array.map Law.round fluctuations)
+        laws |> Array.map (fun l -> l.Outcomes.Head.Fn), means, offsets, fluctuations, key
+    let memoised (memo: Dictionary<obj, 'T>) key (compute: unit -> 'T) =
+        match memo.TryGetValue key with
+        | true, value -> value
+        | _ ->
+            let value = compute ()
+            memo[key] <- value
+            value
     let memo = Dictionary<obj, WindowMax.WindowMoments>(HashIdentity.Structural)
     let results =
         windows
         |> Array.map (fun (positions, _) ->
-            let laws = positions |> Array.map (fun i -> segment.Laws[i])
-            let means = positions |> Array.map (fun i -> z.Mean[i])
-            let sub covariance (variances: float[]) =
-                [| for i in positions do for j in positions -> Covariance.get covariance variances i j |]
-            let offsets, fluctuations = sub gaussian.Offsets z.Constant, sub gaussian.Fluctuations z.Fluctuating
-            let key = box (laws, Array.map Law.round means, Array.map Law.round offsets, Array.map Law.round fluctuations)
-            match memo.TryGetValue key with
-            | true, value -> value
-            | _ ->
-                let value = WindowMax.moments (laws |> Array.map (fun l -> l.Outcomes.Head.Fn)) means offsets fluctuations
-                memo[key] <- value
-                value)
+            let fns, means, offsets, fluctuations, key = lawAt positions
+            memoised memo (box key) (fun () -> WindowMax.moments fns means offsets fluctuations))
     let n = oh * ow
     let stats =
         { Mean = results |> Array.map (fun r -> r.Mean)
           Constant = results |> Array.map (fun r -> r.Constant)
           Fluctuating = results |> Array.map (fun r -> r.Fluctuating) }
     // Windows that share elements: their maxima's covariance drawn jointly over the union.
-    let shared = Dictionary<struct (int * int), float * float>()
+    let shared = Dictionary<obj, float * float>(HashIdentity.Structural)
     let pairMemo = Dictionary<obj, float * float>(HashIdentity.Structural)
     let overlapping o o' =
         let a, b = fst windows[o], fst windows[o']
         let union = Array.append a b |> Array.distinct
         if union.Length = a.Length + b.Length || union.Length > WindowMax.maxElements then None
         else
-            match shared.TryGetValue (struct (o, o')) with
-            | true, value -> Some value
-            | _ ->
-                let sub covariance (variances: float[]) = [| for i in union do for j in union -> Covariance.get covariance variances i j |]
-                let laws = union |> Array.map (fun i -> segment.Laws[i])
-                let means = union |> Array.map (fun i -> z.Mean[i])
-                let offsets, fluctuations = sub gaussian.Offsets z.Constant, sub gaussian.Fluctuations z.Fluctuating
-                let indexA = a |> Array.map (fun i -> Array.findIndex ((=) i) union)
-                let indexB = b |> Array.map (fun i -> Array.findIndex ((=) i) union)
-                let key = box (laws, Array.map Law.round means, Array.map Law.round offsets, Array.map Law.round fluctuations, indexA, indexB)
-                let value =
-                    match pairMemo.TryGetValue key with
-                    | true, value -> value
-                    | _ ->
-                        let value = WindowMax.pairCovariance (laws |> Array.map (fun l -> l.Outcomes.Head.Fn)) means offsets fluctuations indexA indexB
-                        pairMemo[key] <- value
-                        value
-                shared[struct (o, o')] <- value
-                Some value
+            Some (
+                memoised shared (box (o, o')) (fun () ->
+                    let fns, means, offsets, fluctuations, key = lawAt union
+                    let indexA = a |> Array.map (fun i -> Array.findIndex ((=) i) union)
+                    let indexB = b |> Array.map (fun i -> Array.findIndex ((=) i) union)
+                    memoised pairMemo (box (key, indexA, indexB)) (fun () ->
+                        WindowMax.pairCovariance fns means offsets fluctuations indexA indexB)))
     // Other windows: the linear part Σᵢⱼ pᵢqⱼKᵢⱼ (p, q the slopes) and, as in Mehler's expansion, the
     // variance it leaves out at the square of the linear parts' correlation.
     let across covariance (variances: float[]) (diagonal: float[]) (part: float * float -> float) =
@@ -411,14 +406,7 @@ let batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
             let mean = Array.average v.Mean
             // The channel's mean over positions is removed: its offsets lose their average over positions.
             let k = s.Offsets.Value
-            let rowMeans =
-                match k with
-                // Offsets are never held by offset; Stationary is the fluctuations' form.
-                | Correlated | Stationary _ ->
-                    let rootMean = v.Constant |> Array.averageBy sqrt
-                    v.Constant |> Array.map (fun c -> sqrt c * rootMean)
-                | Independent -> v.Constant |> Array.map (fun c -> c / float n)
-                | Matrix _ -> Array.init n (fun i -> Seq.averageBy (fun j -> Covariance.get k v.Constant i j) (seq { 0 .. n - 1 }))
+            let rowMeans = Covariance.rowMeans k v.Constant
             let grandMean = Array.average rowMeans
             let centred i j = Covariance.get k v.Constant i j - rowMeans[i] - rowMeans[j] + grandMean
             // A batch of b samples also removes its mean fluctuation: Cov(xᵢ − m, xⱼ − m) = Kᵢⱼ − (rᵢ + rⱼ)/b + g/b
@@ -427,7 +415,7 @@ let batchnorm (context: Context) (layer: CheckedLayer) (input: Signal) =
                 match context.Batch with
                 | Some b when n <= Covariance.maxPositions ->
                     let f = s.Fluctuations.Value
-                    let rows = Array.init n (fun i -> Seq.averageBy (fun j -> Covariance.get f v.Fluctuating i j) (seq { 0 .. n - 1 }))
+                    let rows = Covariance.rowMeans f v.Fluctuating
                     let grand = Array.average rows
                     Some (fun i j -> Covariance.get f v.Fluctuating i j - (rows[i] + rows[j] - grand) / float b)
                 | _ -> None

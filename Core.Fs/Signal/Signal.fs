@@ -66,6 +66,16 @@ module Covariance =
                 let side = 2 * s.Radius + 1
                 s.Correlations[(dy + s.Radius) * side + dx + s.Radius] * sqrt (variances[i] * variances[j])
 
+    /// (1/n)·Σⱼ Cov(xᵢ, xⱼ) for every position i.
+    let rowMeans covariance (variances: float[]) =
+        let n = variances.Length
+        match covariance with
+        | Correlated ->
+            let rootMean = variances |> Array.averageBy sqrt
+            variances |> Array.map (fun v -> sqrt v * rootMean)
+        | Independent -> variances |> Array.map (fun v -> v / float n)
+        | Matrix _ | Stationary _ -> Array.init n (fun i -> Seq.averageBy (fun j -> get covariance variances i j) (seq { 0 .. n - 1 }))
+
     /// How far a large map's fluctuations are followed: far enough for a few overlapping windows.
     let radius = 6
 
@@ -511,16 +521,15 @@ module Marginal =
 module Signal =
     let private uniformLaws positions = Array.create positions (Law.identity ())
 
-    /// A segment whose values are Gaussian with the given moments and covariances across positions,
-    /// independent of everything before.
-    let gaussianSegment (ids: Ids) channels height width stats offsets fluctuations =
-        let gaussian = { Id = ids.Next(); Stats = stats; Offsets = offsets; Fluctuations = fluctuations; Spread = None }
-        Segment.create channels height width gaussian 0 (uniformLaws (height * width))
-
     /// A Gaussian segment whose channels' fluctuation covariances spread over weight draws (Gaussian.Spread).
     let spreadSegment (ids: Ids) channels height width stats offsets fluctuations spread =
         let gaussian = { Id = ids.Next(); Stats = stats; Offsets = offsets; Fluctuations = fluctuations; Spread = spread }
         Segment.create channels height width gaussian 0 (uniformLaws (height * width))
+
+    /// A segment whose values are Gaussian with the given moments and covariances across positions,
+    /// independent of everything before.
+    let gaussianSegment (ids: Ids) channels height width stats offsets fluctuations =
+        spreadSegment ids channels height width stats offsets fluctuations None
 
     /// A fresh standard-normal Gaussian split into offset and fluctuation as the given moments are, with
     /// per-position laws that turn it into values with those moments.
