@@ -63,8 +63,5 @@ let finish (output: TextWriter) (error: TextWriter) result =
 let positive name (value: int) =
     if value >= 1 then Ok value else Error (Diagnostic.at Nowhere (sprintf "%s must be at least 1, got %d" name value))
 
-/// The file of a trial store named `sqlite:PATH` or `PATH`.
-let storagePath (text: string) =
-    if text.StartsWith("sqlite:", StringComparison.Ordinal) then Ok (text.Substring "sqlite:".Length)
-    elif text.Contains "://" then Error $"storage '{text}': only sqlite:PATH (or a file's path) is supported"
-    else Ok text
+/// A trial store as the command line names it (Receptor.Search.Storage.parse).
+let storage (text: string) = Receptor.Search.Storage.parse text

@@ -1,10 +1,12 @@
-/// The trial store and its workers: claims are exclusive, fenced writes of a reaped claim are refused, the
-/// budget holds under concurrent proposals, and worker processes killed mid-trial lose and duplicate nothing.
+/// The trial stores, SQLite and PostgreSQL alike: claims are exclusive, fenced writes of a reaped claim are
+/// refused, the budget holds under concurrent proposals, schemas migrate, and worker processes killed, paused
+/// past their lease or stopped mid-trial, and a server restarted under them, lose and duplicate nothing.
 module Receptor.Properties.StoreTests
 
 open System
 open System.Diagnostics
 open System.IO
+open System.Runtime.InteropServices
 open System.Text
 open System.Threading
 open System.Threading.Tasks
@@ -39,31 +41,71 @@ let private ok result =
     | Ok value -> value
     | Error (message: string) -> failtest message
 
-let private create s = TrialStore.Create(tempFile (), s) |> ok
-let private reopen (store: TrialStore) = TrialStore.Open store.Path |> ok
+/// A kind of store the same tests run on: how to make an empty place for a study.
+type private Backend =
+    { Name: string
+      Place: unit -> Storage
+      /// A store no other test touches (for tests that change the schema).
+      Isolated: unit -> Storage }
+
+let private sqlite = { Name = "sqlite"; Place = (fun () -> Storage.sqlite (tempFile ())); Isolated = fun () -> Storage.sqlite (tempFile ()) }
+// Studies of one PostgreSQL database are told apart by name: each test's gets a unique one.
+let private postgres = { Name = "postgres"; Place = Postgres.storage; Isolated = Postgres.freshDatabase }
+let private backends = [ sqlite; postgres ]
+
+let private unique (s: Study) = { s with Name = $"{s.Name}-{Guid.NewGuid():N}" }
+let private createIn (backend: Backend) s = TrialStore.Create(backend.Place (), unique s) |> ok
+let private reopen (store: TrialStore) = TrialStore.Open store.Storage |> ok
 let private none = { WallSeconds = 0.0; CpuSeconds = 0.0; Device = None }
 let private count state (store: TrialStore) = store.Counts() |> List.find (fst >> (=) state) |> snd
 let private metrics epoch accuracy = { Epoch = epoch; ValidationAccuracy = accuracy; ValidationLoss = 1.0; TrainingLoss = 1.0 }
 
-let private unitTests =
-    testList "library" [
-        test "create refuses other settings and open names a missing file" {
+/// Runs SQL on a store's database directly, as another program (or an older or newer receptor) would.
+let private rawExecute (storage: Storage) (sql: string) =
+    use connection: System.Data.Common.DbConnection =
+        match storage.Backend with
+        | Sqlite path -> new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=false") :> System.Data.Common.DbConnection
+        | Postgres target -> new Npgsql.NpgsqlConnection(target.ConnectionString) :> System.Data.Common.DbConnection
+    connection.Open()
+    use command = connection.CreateCommand()
+    command.CommandText <- sql
+    command.ExecuteNonQuery() |> ignore
+
+let private unitTests (backend: Backend) =
+    let create = createIn backend
+    testList backend.Name [
+        test "create refuses other settings and open names a missing study" {
             use store = create (study "s" Empty 10)
-            match TrialStore.Create(store.Path, { store.Study with Budget = 11 }) with
+            match TrialStore.Create(store.Storage, { store.Study with Budget = 11 }) with
             | Ok _ -> failtest "a second study with another budget was accepted"
-            | Error message -> Expect.stringContains message store.Path "the message names the file"
-            use same = TrialStore.Create(store.Path, { store.Study with Created = DateTimeOffset.UtcNow }) |> ok
+            | Error message -> Expect.stringContains message store.Location "the message names the store"
+            use same = TrialStore.Create(store.Storage, { store.Study with Created = DateTimeOffset.UtcNow }) |> ok
             Expect.equal same.Study.Budget 10 "the same settings open the study"
-            let missing = tempFile ()
-            match TrialStore.Open missing with
-            | Ok _ -> failtest "opened a missing file"
-            | Error message -> Expect.stringContains message missing "the message names the file"
+            match TrialStore.Open(Storage.withStudy "no-such-study" store.Storage) with
+            | Ok _ -> failtest "opened a missing study"
+            | Error message -> Expect.stringContains message "no-such-study" "the message names the study"
+        }
+        test "a store newer than this receptor is refused, not misread" {
+            use store = TrialStore.Create(backend.Isolated (), study "newer" Empty 10) |> ok
+            rawExecute store.Storage "UPDATE schema_version SET version = 99"
+            match TrialStore.Open store.Storage with
+            | Ok _ -> failtest "opened a store of schema version 99"
+            | Error message ->
+                Expect.stringContains message "schema version 99" "the store's version"
+                Expect.stringContains message $"receptor's {Schema.version}" "and this receptor's"
+            rawExecute store.Storage $"UPDATE schema_version SET version = {Schema.version}"
+        }
+        test "workers are recorded with host, process and device" {
+            use store = create (study "who" Empty 10)
+            store.RegisterWorker("w1", "node-7", 4242, Some "cuda")
+            let w = store.Workers() |> List.exactlyOne
+            Expect.equal (w.Id, w.Host, w.Pid, w.Device) ("w1", "node-7", 4242, Some "cuda") "identity"
         }
         test "the study's settings read back as written" {
             let s = { study "json" (Sleep 5) 3 with TrialSeconds = Some 1.5; Strategy = """{"name":"queue"}""" }
             use store = create s
             use again = reopen store
-            Expect.equal { again.Study with Created = s.Created } s "the study round-trips"
+            Expect.equal { again.Study with Created = s.Created } { s with Name = store.Study.Name } "the study round-trips"
         }
         test "a claim is exclusive across connections" {
             use store = create (study "claims" Empty 100)
@@ -140,7 +182,7 @@ let private unitTests =
             finish (Completed [ metrics 1 0.8 ])
             finish (Completed [ metrics 1 0.3 ])
             Expect.equal (store.Trials() |> List.map _.State) [ Finished; Diverged; TimedOut; Finished; Finished ] "states"
-            Expect.equal (store.Trial 2L).Value.Message (Some "loss is NaN") "the reason kept"
+            Expect.equal (store.Trials()[1]).Message (Some "loss is NaN") "the reason kept"
             // Trials 1 and 4 tie at 0.8; 4 has fewer MACs.
             Expect.equal (store.Leaderboard 10 |> List.map _.Number) [ 4; 1; 5 ] "finished only, ranked"
         }
@@ -199,11 +241,15 @@ let private receptor =
         let host = if Path.GetFileNameWithoutExtension Environment.ProcessPath = "dotnet" then Environment.ProcessPath else "dotnet"
         host, dll)
 
-/// Starts `receptor ARGS`, collecting its output.
-let private start (args: string list) =
+/// A running `receptor` process and what it printed.
+type private Child = { Process: Process; Log: StringBuilder; Name: string }
+
+/// Starts `receptor ARGS` with these environment variables, collecting its output.
+let private startWith (environment: (string * string) list) (args: string list) =
     let host, dll = receptor.Value
     let info = ProcessStartInfo(host, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true)
     for a in dll :: args do info.ArgumentList.Add a
+    for name, value in environment do info.Environment[name] <- value
     let log = StringBuilder()
     let p = new Process(StartInfo = info)
     let add (e: DataReceivedEventArgs) = if not (isNull e.Data) then lock log (fun () -> log.AppendLine e.Data |> ignore)
@@ -212,16 +258,30 @@ let private start (args: string list) =
     p.Start() |> ignore
     p.BeginOutputReadLine()
     p.BeginErrorReadLine()
-    p, log
+    let name = args |> List.skipWhile ((<>) "--name") |> List.tryItem 1 |> Option.defaultValue ""
+    { Process = p; Log = log; Name = name }
 
-let private finish (p: Process, log: StringBuilder) =
-    if not (p.WaitForExit 60_000) then
-        p.Kill true
-        failtest $"still running after 60 s:\n{log}"
-    p.WaitForExit()
-    Expect.equal p.ExitCode 0 $"exit code; output:\n{log}"
+let private start args = startWith [] args
 
-let private workerArgs (path: string) = [ "search"; "worker"; path; "--heartbeat"; "0.5"; "--stale"; "2" ]
+let private finish (child: Child) =
+    if not (child.Process.WaitForExit 90_000) then
+        child.Process.Kill true
+        failtest $"still running after 90 s:\n{child.Log}"
+    child.Process.WaitForExit()
+    Expect.equal child.Process.ExitCode 0 $"exit code; output:\n{child.Log}"
+
+/// A worker of the store's study (a PostgreSQL connection passed in the environment, as `search run` does).
+let private worker (storage: Storage) (extra: string list) =
+    let argument, variable = Storage.forChild storage
+    startWith (Option.toList variable) ([ "search"; "worker"; argument; "--heartbeat"; "0.5"; "--stale"; "2" ] @ extra)
+
+[<DllImport("libc", SetLastError = true)>]
+extern int kill(int pid, int signal)
+
+let private signal (child: Child) (number: int) =
+    if kill (child.Process.Id, number) <> 0 then failtest $"kill -{number} {child.Process.Id} failed"
+
+let private sigterm, sigcont, sigstop = 15, 18, 19
 
 /// Every trial Finished, each finished exactly once by the audit of ended attempts.
 let private allFinishedOnce (store: TrialStore) trials =
@@ -235,42 +295,91 @@ let private allFinishedOnce (store: TrialStore) trials =
 let private waitUntil (condition: unit -> bool) what =
     let watch = Stopwatch.StartNew()
     while not (condition ()) do
-        if watch.Elapsed > TimeSpan.FromSeconds 45.0 then failtest $"waited 45 s for {what}"
+        if watch.Elapsed > TimeSpan.FromSeconds 60.0 then failtest $"waited 60 s for {what}"
         Thread.Sleep 50
 
-let private processTests =
-    testSequenced <| testList "processes" [
+/// The trial `name` runs now, if any.
+let private runningOf (store: TrialStore) (name: string) =
+    fst (store.Running()) |> List.tryFind (fun (t, _) -> t.Worker = Some name) |> Option.map fst
+
+/// 4 workers × 200 trials: one killed (SIGKILL) and replaced, one paused mid-trial past its lease (SIGSTOP,
+/// then SIGCONT), another killed for good; on PostgreSQL the server restarted under them. Every trial ends
+/// Finished exactly once, the orphans are re-queued, and the paused worker's late write is refused.
+let private chaos (backend: Backend) (restart: (unit -> unit) option) =
+    use store = createIn backend (study "chaos" (Sleep 150) 200)
+    for i in 1 .. 200 do store.Enqueue(candidate i) |> ignore
+    let random = Random 12
+    let workers = ResizeArray [ for k in 1 .. 4 -> worker store.Storage [ "--name"; $"w{k}" ] ]
+    let finished () = count Finished store
+    let killed = ResizeArray<Child>()
+    let killAt (child: Child) =
+        Thread.Sleep(random.Next(0, 300))
+        child.Process.Kill()
+        child.Process.WaitForExit()
+        killed.Add child
+    waitUntil (fun () -> finished () >= 20) "20 finished trials"
+    killAt workers[0]
+    workers.Add(worker store.Storage [ "--name"; "w5" ])
+    waitUntil (fun () -> finished () >= 50) "50 finished trials"
+    // Paused while it holds a trial, for longer than the lease (2 s): the others re-queue and finish it.
+    let paused = workers[1]
+    let mutable pausedTrial = None
+    while pausedTrial.IsNone do
+        waitUntil (fun () -> (runningOf store paused.Name).IsSome) $"{paused.Name} running a trial"
+        signal paused sigstop
+        pausedTrial <- runningOf store paused.Name
+        if pausedTrial.IsNone then signal paused sigcont
+    waitUntil (fun () -> (store.Trial pausedTrial.Value.Id).Value.State = Finished) "the paused worker's trial finished by another"
+    restart |> Option.iter (fun restart ->
+        waitUntil (fun () -> finished () >= 100) "100 finished trials"
+        restart ())
+    signal paused sigcont
+    waitUntil (fun () -> finished () >= 150) "150 finished trials"
+    killAt workers[2]
+    for child in workers do
+        if not (killed.Contains child) then finish child
+    allFinishedOnce store 200
+    Expect.stringContains (paused.Log.ToString()) "result dropped" "the paused worker's late result was refused"
+    let pausedAudit = store.Attempts() |> List.filter (fun (number, _, worker, _, _, _) -> number = pausedTrial.Value.Number && worker = Some paused.Name)
+    Expect.all pausedAudit (fun (_, _, _, state, _, _) -> state = Waiting) "the paused worker's attempt ended re-queued, not finished"
+    let requeued = store.Endings Waiting |> Map.toList |> List.sumBy snd
+    Expect.isGreaterThanOrEqual requeued 2 "the orphans of the killed and the paused worker were re-queued"
+
+let private processTests (backend: Backend) =
+    testSequenced <| testList backend.Name [
         test "4 worker processes finish 200 empty trials, each once" {
-            use store = create (study "four" Empty 200)
+            use store = createIn backend (study "four" Empty 200)
             for i in 1 .. 200 do store.Enqueue(candidate i) |> ignore
-            [ for _ in 1 .. 4 -> start (workerArgs store.Path) ] |> List.iter finish
+            [ for _ in 1 .. 4 -> worker store.Storage [] ] |> List.iter finish
             allFinishedOnce store 200
             Expect.all (store.Trials()) (fun t -> t.Attempt = 1) "each claimed once"
         }
-        test "workers killed mid-trial: the survivors reap, resume re-queues the rest, nothing lost or finished twice" {
-            use store = create (study "killed" (Sleep 40) 200)
-            for i in 1 .. 200 do store.Enqueue(candidate i) |> ignore
-            let random = Random 12
-            let workers = [ for _ in 1 .. 4 -> start (workerArgs store.Path) ]
-            let kill (p: Process, _) =
-                Thread.Sleep(random.Next(0, 300))
-                p.Kill()
-                p.WaitForExit()
-            let finishedSoFar () = count Finished store
-            waitUntil (fun () -> finishedSoFar () >= 20) "20 finished trials"
-            workers |> List.take 2 |> List.iter kill
-            waitUntil (fun () -> finishedSoFar () >= 100) "100 finished trials"
-            workers |> List.skip 2 |> List.iter kill
-            let finishedBefore = store.Trials() |> List.filter (fun t -> t.State = Finished) |> List.map (fun t -> t.Id, t.Attempt, t.Ended)
-            let orphans = count Running store
-            finish (start [ "search"; "resume"; store.Path; "--workers"; "2"; "--heartbeat"; "0.5"; "--stale"; "2" ])
-            allFinishedOnce store 200
-            let after = store.Trials() |> List.map (fun t -> t.Id, (t.Attempt, t.Ended)) |> Map.ofList
-            Expect.all finishedBefore (fun (id, attempt, ended) -> after[id] = (attempt, ended)) "finished trials untouched"
-            // Four kills, each almost surely mid-trial: the audit shows the re-queued attempts.
-            let requeued = store.Endings Waiting |> Map.toList |> List.sumBy snd
-            Expect.isGreaterThanOrEqual requeued (max 1 orphans) "the orphans were re-queued"
-            Expect.isGreaterThan (store.Trials() |> List.filter (fun t -> t.Attempt = 2) |> List.length) 0 "some trials ran a second attempt"
+        test "chaos: workers killed and paused past their lease mid-trial, nothing lost or finished twice" {
+            chaos backend (if backend.Name = "postgres" then Some Postgres.restart else None)
+        }
+        test "SIGTERM hands the trial under way back to the queue and ends the worker" {
+            use store = createIn backend (study "term" (Sleep 60_000) 2)
+            for i in 1 .. 2 do store.Enqueue(candidate i) |> ignore
+            let child = worker store.Storage [ "--name"; "t1" ]
+            waitUntil (fun () -> (runningOf store "t1").IsSome) "a running trial"
+            let trial = (runningOf store "t1").Value
+            signal child sigterm
+            finish child
+            Expect.equal (store.Trial trial.Id).Value.State Waiting "back in the queue"
+            Expect.stringContains (child.Log.ToString()) "released 1" "the worker says so"
+            let audit = store.Attempts() |> List.filter (fun (number, _, _, _, _, _) -> number = trial.Number)
+            Expect.exists audit (fun (_, _, _, state, message, _) -> state = Waiting && message |> Option.exists (fun m -> m.Contains "released")) "audited as released"
+        }
+        test "resume re-queues a killed worker's trial and finishes the study" {
+            use store = createIn backend (study "resume" (Sleep 40) 40)
+            for i in 1 .. 40 do store.Enqueue(candidate i) |> ignore
+            let child = worker store.Storage [ "--name"; "r1" ]
+            waitUntil (fun () -> count Finished store >= 5 && (runningOf store "r1").IsSome) "a running trial after 5 finished"
+            child.Process.Kill()
+            child.Process.WaitForExit()
+            let argument, variable = Storage.forChild store.Storage
+            finish (startWith (Option.toList variable) [ "search"; "resume"; argument; "--workers"; "2"; "--heartbeat"; "0.5"; "--stale"; "2" ])
+            allFinishedOnce store 40
         }
     ]
 
@@ -281,10 +390,10 @@ let private commandTests =
                 match Receptor.Cli.Program.parse argv with
                 | Receptor.Cli.Program.Run (Receptor.Cli.Program.Command.Search o) -> o
                 | other -> failtest $"""{String.concat " " argv}: {other}"""
-            let export = Receptor.Cli.Commands.Search.Options.Export { Study = "f.db"; Csv = Some "out.csv"; Json = None; Best = None }
+            let export = Receptor.Cli.Commands.Search.Options.Export { Study = Storage.sqlite "f.db"; Csv = Some "out.csv"; Json = None; Best = None }
             Expect.equal (parsed [| "search"; "export"; "--csv"; "out.csv"; "sqlite:f.db" |]) export "options first, sqlite:"
             Expect.equal (parsed [| "search"; "export"; "f.db"; "--csv"; "out.csv" |]) export "options after, a path"
-            Expect.equal (parsed [| "search"; "rerun"; "f.db"; "4" |]) (Receptor.Cli.Commands.Search.Options.Rerun ("f.db", 4L)) "rerun STUDY TRIAL"
+            Expect.equal (parsed [| "search"; "rerun"; "f.db"; "4" |]) (Receptor.Cli.Commands.Search.Options.Rerun (Storage.sqlite "f.db", 4L)) "rerun STUDY TRIAL"
             let run argv =
                 match parsed argv with
                 | Receptor.Cli.Commands.Search.Options.Run r -> r
@@ -296,10 +405,83 @@ let private commandTests =
             Expect.equal before.Constraints.MaxMacs (Some 1000L) "the MAC budget"
             Expect.equal before.Constraints.Variance (Some (0.1, 10.0)) "the variance bounds"
             Expect.equal (run [| "search"; "run"; "s.rcp" |]).Strategy (Receptor.Search.Strategies.Evolution (20, 5)) "evolution by default, as the help says"
-            match Receptor.Cli.Program.parse [| "search"; "status"; "postgres://host/db" |] with
-            | Receptor.Cli.Program.Malformed message -> Expect.stringContains message "sqlite:PATH" "names what is supported"
+            match Receptor.Cli.Program.parse [| "search"; "status"; "mysql://host/db" |] with
+            | Receptor.Cli.Program.Malformed message -> Expect.stringContains message "postgres://" "names what is supported"
             | other -> failtest $"expected a malformed command line, got {other}"
+        }
+        test "storages: URIs, variables and files; no password is ever shown" {
+            let parsed = Storage.parse "postgres://ann:s3cret%21@db.example:6543/studies?sslmode=require#mnist" |> ok
+            Expect.equal parsed.Study (Some "mnist") "the study after #"
+            Expect.equal (Storage.describe parsed) "postgres://ann@db.example:6543/studies#mnist" "shown without the password"
+            match parsed.Backend with
+            | Postgres target ->
+                let builder = Npgsql.NpgsqlConnectionStringBuilder(target.ConnectionString)
+                Expect.equal (builder.Host, builder.Port, builder.Database, builder.Username, builder.Password) ("db.example", 6543, "studies", "ann", "s3cret!") "the connection"
+                Expect.equal builder.SslMode Npgsql.SslMode.Require "libpq's sslmode"
+                Expect.isFalse ((string target).Contains "s3cret") "ToString shows no password"
+            | other -> failtest $"expected PostgreSQL, got {other}"
+            let variable = $"RECEPTOR_TEST_{Guid.NewGuid():N}"
+            Environment.SetEnvironmentVariable(variable, "Host=h;Username=u;Password=p;Database=d")
+            let fromVariable = Storage.parse $"postgres:env:{variable}" |> ok
+            Expect.equal (Storage.describe fromVariable) $"postgres:env:{variable}" "shown by the variable's name"
+            let file = tempFile ()
+            File.WriteAllText(file, "postgresql://u:p@h/d\n")
+            Expect.isOk (Storage.parse $"postgres:file:{file}") "a file holding a URI"
+            Expect.isError (Storage.parse "postgres:env:RECEPTOR_SURELY_UNSET") "an unset variable"
+            Expect.isError (Storage.parse "postgres://u@h/d?nonsense=1") "an unknown setting"
+            Expect.equal (Storage.parse "runs/a#b.db" |> ok) { Backend = Sqlite "runs/a"; Study = Some "b.db" } "# names a study"
+            let argument, env = Storage.forChild parsed
+            Expect.isFalse (argument.Contains "s3cret") "a child's argument holds no password"
+            Expect.isSome env "the connection goes in its environment"
+        }
+        test "search copy: a SQLite study onto PostgreSQL with its trials, epochs and audit" {
+            use source = TrialStore.Create(tempFile (), unique (study "copied" Empty 10)) |> ok
+            for i in 1 .. 5 do source.Enqueue(candidate i) |> ignore
+            for accuracy in [ 0.5; 0.7; 0.6 ] do
+                source.Finish((source.Claim "w").Value, Completed [ metrics 1 accuracy ], none) |> ignore
+            source.Claim "w" |> ignore
+            let target = Postgres.freshDatabase ()
+            let argument, variable = Storage.forChild target
+            let from, _ = Storage.forChild source.Storage
+            let child = startWith (Option.toList variable) [ "search"; "copy"; "--from"; from; "--to"; argument ]
+            finish child
+            Expect.stringContains (child.Log.ToString()) "5 trial(s) written" "all five"
+            use copied = TrialStore.Open(Storage.withStudy source.Study.Name target) |> ok
+            let states (store: TrialStore) = store.Trials() |> List.map (fun t -> t.Number, t.State, t.Epochs)
+            Expect.equal (states copied) (states source |> List.map (fun (n, s, e) -> n, (if s = Running then Waiting else s), e)) "the same trials; the running one waits"
+            Expect.equal (copied.Leaderboard 3 |> List.map _.Number) (source.Leaderboard 3 |> List.map _.Number) "the same leaderboard"
+            Expect.equal (copied.Endings Finished) (copied.Trials() |> List.filter (fun t -> t.State = Finished) |> List.map (fun t -> t.Id, 1) |> Map.ofList) "the audit came along"
         }
     ]
 
-let tests = testList "store" [ unitTests; commandTests; processTests ]
+/// A store of schema version 1 (as the first receptor with a store wrote it) is migrated when opened.
+let private migrationTests =
+    testList "migrations" [
+        test "a version 1 SQLite store is migrated on open and keeps its trials" {
+            let path = tempFile ()
+            use connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=false")
+            connection.Open()
+            let exec (sql: string) =
+                use c = connection.CreateCommand()
+                c.CommandText <- sql
+                c.ExecuteNonQuery() |> ignore
+            for table in Schema.tables "INTEGER PRIMARY KEY" do exec table
+            exec "INSERT INTO schema_version (version) VALUES (1)"
+            let s = study "old" Empty 5
+            exec $"""INSERT INTO studies (name, settings, created) VALUES ('old', '{StudyJson.write s}', '2026-01-01T00:00:00.0000000Z')"""
+            exec "INSERT INTO workers (id, host, pid, started, heartbeat) VALUES ('w', 'h', 1, '2026-01-01T00:00:00.0000000Z', '2026-01-01T00:00:00.0000000Z')"
+            connection.Close()
+            use store = TrialStore.Open path |> ok
+            store.Enqueue(candidate 1) |> ignore
+            Expect.equal (store.Trials().Length) 1 "usable"
+            store.RegisterWorker("w2", "h", 2, Some "cpu")
+            Expect.equal (store.Workers() |> List.map _.Device) [ Some "cpu" ] "the new columns are there"
+        }
+    ]
+
+let tests =
+    testList "store" [
+        testList "library" (backends |> List.map unitTests)
+        migrationTests
+        commandTests
+        testList "processes" (backends |> List.map processTests) ]

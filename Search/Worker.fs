@@ -17,7 +17,8 @@ type Options =
       Stale: TimeSpan
       /// How long to wait before looking again while other workers' trials run.
       Poll: TimeSpan
-      /// Stops the loop between trials (a trial under way runs to its end).
+      /// Stops the worker (SIGTERM, Ctrl-C): the trial under way is cancelled and handed back to the queue,
+      /// unless it ends first, and no other is claimed.
       Stop: CancellationToken
       /// Where this worker's trials run ("cpu", "cuda"), recorded with each.
       Device: string option
@@ -42,17 +43,25 @@ type Summary =
     { /// Trials whose end this worker recorded.
       Recorded: int
       /// Trials whose result was dropped: the claim was lost (reaped, deleted or rerun meanwhile).
-      Dropped: int }
+      Dropped: int
+      /// Trials handed back to the queue unfinished because the worker was stopped.
+      Released: int }
+
+type private Ending =
+    | EndRecorded
+    | ResultDropped
+    | HandedBack
 
 let private processCpu () =
     use p = Process.GetCurrentProcess()
     p.TotalProcessorTime.TotalSeconds
 
-/// Evaluates a claimed trial and records its end; false when its claim was lost and the result dropped.
+/// Evaluates a claimed trial and records its end; or drops the result when the claim was lost meanwhile, or
+/// hands the trial back when the worker is stopped before it ends.
 let private execute (store: TrialStore) (options: Options) (evaluate: Evaluate) (claim: Claim) =
     let watch = Stopwatch.StartNew()
     let cpu = processCpu ()
-    use cancel = new CancellationTokenSource()
+    use cancel = CancellationTokenSource.CreateLinkedTokenSource options.Stop
     use beating = new CancellationTokenSource()
     let lost = ref false
     let loseClaim () =
@@ -76,20 +85,31 @@ let private execute (store: TrialStore) (options: Options) (evaluate: Evaluate) 
         cancel.Token.ThrowIfCancellationRequested()
     let outcome =
         try
-            evaluate claim cancel.Token report
+            Some (evaluate claim cancel.Token report)
         with
-        | :? OperationCanceledException when cancel.IsCancellationRequested -> OutOfTime (lock epochs (fun () -> List.ofSeq epochs))
-        | e -> Failure $"{e.GetType().Name}: {e.Message}"
+        | :? OperationCanceledException when options.Stop.IsCancellationRequested -> None
+        | :? OperationCanceledException when cancel.IsCancellationRequested -> Some (OutOfTime (lock epochs (fun () -> List.ofSeq epochs)))
+        | e -> Some (Failure $"{e.GetType().Name}: {e.Message}")
     beating.Cancel()
     heartbeat.Wait()
     if lost.Value then
         options.Log $"trial {claim.Trial.Number}: claim lost (re-queued elsewhere); result dropped"
-        false
+        ResultDropped
     else
-        let usage = { WallSeconds = watch.Elapsed.TotalSeconds; CpuSeconds = processCpu () - cpu; Device = options.Device }
-        let held = store.Finish(claim, outcome, usage)
-        if not held then options.Log $"trial {claim.Trial.Number}: claim lost before its end was recorded; result dropped"
-        held
+        match outcome with
+        | None ->
+            if store.Release(claim, "released: its worker was stopped") then
+                options.Log $"trial {claim.Trial.Number}: released to the queue (worker stopping)"
+                HandedBack
+            else
+                options.Log $"trial {claim.Trial.Number}: claim lost before it could be released"
+                ResultDropped
+        | Some outcome ->
+            let usage = { WallSeconds = watch.Elapsed.TotalSeconds; CpuSeconds = processCpu () - cpu; Device = options.Device }
+            if store.Finish(claim, outcome, usage) then EndRecorded
+            else
+                options.Log $"trial {claim.Trial.Number}: claim lost before its end was recorded; result dropped"
+                ResultDropped
 
 type private Step =
     | Evaluate of Claim
@@ -100,7 +120,7 @@ type private Step =
 
 /// Runs trials of the store's study until every trial has ended (or the stop token fires).
 let run (store: TrialStore) (options: Options) (propose: Trial list -> Candidate option) (evaluate: Evaluate) : Summary =
-    store.RegisterWorker(options.Name, Environment.MachineName, Environment.ProcessId)
+    store.RegisterWorker(options.Name, Environment.MachineName, Environment.ProcessId, options.Device)
     let study = store.Study
     let next () =
         match store.Claim options.Name with
@@ -120,17 +140,20 @@ let run (store: TrialStore) (options: Options) (propose: Trial list -> Candidate
                     // Another worker proposed the same network meanwhile: propose again, seeing it.
                     | Duplicate _ -> Again
                     | BudgetSpent -> Idle
-    let mutable recorded, dropped, finished = 0, 0, false
+    let mutable recorded, dropped, released, finished = 0, 0, 0, false
     while not finished && not options.Stop.IsCancellationRequested do
         let reaped = store.Reap options.Stale
         if reaped > 0 then options.Log $"re-queued {reaped} stale trial(s)"
         match next () with
         | Evaluate claim ->
-            if execute store options evaluate claim then recorded <- recorded + 1 else dropped <- dropped + 1
+            match execute store options evaluate claim with
+            | EndRecorded -> recorded <- recorded + 1
+            | ResultDropped -> dropped <- dropped + 1
+            | HandedBack -> released <- released + 1
         | Again -> ()
         | Idle ->
             let counts = store.Counts() |> Map.ofList
             if counts[Waiting] = 0 && counts[Running] = 0 then finished <- true
             // Others' trials run: they may end, or come back to the queue when their worker dies.
             else options.Stop.WaitHandle.WaitOne options.Poll |> ignore
-    { Recorded = recorded; Dropped = dropped }
+    { Recorded = recorded; Dropped = dropped; Released = released }

@@ -53,7 +53,7 @@ let private ours trials workers =
     let procs =
         List.init workers (fun _ ->
             let info = ProcessStartInfo("dotnet", UseShellExecute = false, RedirectStandardOutput = true)
-            for a in [ dll; "search"; "worker"; store.Path ] do info.ArgumentList.Add a
+            for a in [ dll; "search"; "worker"; store.Location ] do info.ArgumentList.Add a
             Process.Start info)
     for p in procs do
         p.StandardOutput.ReadToEnd() |> ignore
@@ -63,7 +63,7 @@ let private ours trials workers =
     let finished = all |> List.filter (fun t -> t.State = Finished)
     let span = (finished |> List.map (fun t -> t.Ended.Value) |> List.max) - (finished |> List.map (fun t -> t.Started.Value) |> List.min)
     (store :> IDisposable).Dispose()
-    for suffix in [ ""; "-wal"; "-shm" ] do File.Delete(store.Path + suffix)
+    for suffix in [ ""; "-wal"; "-shm" ] do File.Delete(store.Location + suffix)
     finished.Length, span.TotalSeconds, wall
 
 let private python () =
@@ -88,7 +88,7 @@ let private ourKill () =
     use store = fresh (Sleep 1000) 100
     for i in 1 .. 100 do store.Enqueue(candidate i) |> ignore
     let info = ProcessStartInfo("dotnet", UseShellExecute = false, RedirectStandardOutput = true)
-    for a in [ receptorDll (); "search"; "worker"; store.Path ] do info.ArgumentList.Add a
+    for a in [ receptorDll (); "search"; "worker"; store.Location ] do info.ArgumentList.Add a
     let p = Process.Start info
     let count state = store.Counts() |> List.find (fst >> (=) state) |> snd
     let watch = Stopwatch.StartNew()

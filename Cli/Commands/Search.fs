@@ -1,5 +1,7 @@
-/// `receptor search worker|status|resume|leaderboard|export|rerun|delete STUDY`: the trials of an architecture
-/// search in its store. STUDY is the store: `sqlite:PATH` or a file's path.
+/// `receptor search worker|status|resume|leaderboard|export|rerun|delete|copy STUDY`: the trials of an
+/// architecture search in its store. STUDY is the store (Receptor.Search.Storage): `sqlite:PATH` or a file's
+/// path, `postgres://USER@HOST/DB`, `postgres:env:VARIABLE` or `postgres:file:PATH`, with `#NAME` where the
+/// store holds several studies.
 module Receptor.Cli.Commands.Search
 
 open System
@@ -12,20 +14,20 @@ open Receptor.Search
 open Receptor.Cli.Common
 
 type WorkerOptions =
-    { Study: string
+    { Study: Storage
       /// None: host:pid:random.
       Name: string option
       Heartbeat: float
       Stale: float }
 
 type ResumeOptions =
-    { Study: string
+    { Study: Storage
       Workers: int
       Heartbeat: float
       Stale: float }
 
 type ExportOptions =
-    { Study: string
+    { Study: Storage
       Csv: string option
       Json: string option
       /// The best finished trial's architecture as an .rcp file.
@@ -35,12 +37,13 @@ type Options =
     | Space of SearchRun.SpaceOptions
     | Run of SearchRun.RunOptions
     | Worker of WorkerOptions
-    | Status of study: string
+    | Status of study: Storage
     | Resume of ResumeOptions
-    | Leaderboard of study: string * top: int
+    | Leaderboard of study: Storage * top: int
     | Export of ExportOptions
-    | Rerun of study: string * trial: int64
-    | Delete of study: string * trial: int64
+    | Rerun of study: Storage * trial: int64
+    | Delete of study: Storage * trial: int64
+    | Copy of from: Storage * into: Storage
 
 let defaultHeartbeat = 5.0
 let defaultStale = 60.0
@@ -106,6 +109,16 @@ type ExportArgs =
             | Json _ -> "write every trial with its epochs to this JSON file"
             | Best _ -> "write the best finished trial's architecture to this .rcp file"
 
+type CopyArgs =
+    | [<Mandatory; Unique>] From of study: string
+    | [<Mandatory; Unique>] To of store: string
+
+    interface IArgParserTemplate with
+        member this.Usage =
+            match this with
+            | From _ -> "the study to copy (sqlite:PATH, postgres://…, with #NAME where its store holds several)"
+            | To _ -> "the store to copy it into (created where missing)"
+
 type TrialArgs =
     | [<MainCommand; ExactlyOnce>] Study_Trial of study: string * trial: int64
 
@@ -124,6 +137,7 @@ type Args =
     | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
     | [<CliPrefix(CliPrefix.None)>] Rerun of ParseResults<TrialArgs>
     | [<CliPrefix(CliPrefix.None)>] Delete of ParseResults<TrialArgs>
+    | [<CliPrefix(CliPrefix.None)>] Copy of ParseResults<CopyArgs>
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -137,6 +151,7 @@ type Args =
             | Export _ -> "every trial to --csv and/or --json; the best architecture to --best"
             | Rerun _ -> "an ended trial back to the queue, its epochs cleared"
             | Delete _ -> "remove a trial and its epochs"
+            | Copy _ -> "copy a study with its trials, epochs and audit into another store (a laptop's SQLite file onto PostgreSQL)"
 
 let private seconds name (value: float) =
     if value > 0.0 then Ok value else Error $"--{name} must be positive, got {value}"
@@ -146,18 +161,18 @@ let options (a: ParseResults<Args>) : Result<Options, string> =
     | Args.Space s -> SearchRun.spaceOptions s |> Result.map Options.Space
     | Args.Run r -> SearchRun.runOptions r |> Result.map Options.Run
     | Args.Worker w ->
-        storagePath (w.GetResult WorkerArgs.Study)
+        storage (w.GetResult WorkerArgs.Study)
         |> Result.bind (fun study ->
             seconds "heartbeat" (w.GetResult(WorkerArgs.Heartbeat, defaultHeartbeat))
             |> Result.bind (fun heartbeat ->
                 seconds "stale" (w.GetResult(WorkerArgs.Stale, defaultStale))
                 |> Result.map (fun stale -> Options.Worker { Study = study; Name = w.TryGetResult WorkerArgs.Name; Heartbeat = heartbeat; Stale = stale })))
-    | Args.Status s -> storagePath (s.GetResult StudyArgs.Study) |> Result.map Options.Status
+    | Args.Status s -> storage (s.GetResult StudyArgs.Study) |> Result.map Options.Status
     | Args.Resume r ->
         let workers = r.GetResult(ResumeArgs.Workers, 1)
         if workers < 1 then Error $"--workers must be at least 1, got {workers}"
         else
-            storagePath (r.GetResult ResumeArgs.Study)
+            storage (r.GetResult ResumeArgs.Study)
             |> Result.bind (fun study ->
                 seconds "heartbeat" (r.GetResult(ResumeArgs.Heartbeat, defaultHeartbeat))
                 |> Result.bind (fun heartbeat ->
@@ -166,20 +181,23 @@ let options (a: ParseResults<Args>) : Result<Options, string> =
     | Args.Leaderboard l ->
         let top = l.GetResult(LeaderboardArgs.Top, defaultTop)
         if top < 1 then Error $"--top must be at least 1, got {top}"
-        else storagePath (l.GetResult LeaderboardArgs.Study) |> Result.map (fun study -> Options.Leaderboard (study, top))
+        else storage (l.GetResult LeaderboardArgs.Study) |> Result.map (fun study -> Options.Leaderboard (study, top))
     | Args.Export e ->
         let csv, json, best = e.TryGetResult ExportArgs.Csv, e.TryGetResult ExportArgs.Json, e.TryGetResult ExportArgs.Best
         if csv.IsNone && json.IsNone && best.IsNone then Error "export: give --csv PATH, --json PATH or --best PATH"
-        else storagePath (e.GetResult ExportArgs.Study) |> Result.map (fun study -> Options.Export { Study = study; Csv = csv; Json = json; Best = best })
+        else storage (e.GetResult ExportArgs.Study) |> Result.map (fun study -> Options.Export { Study = study; Csv = csv; Json = json; Best = best })
     | Args.Rerun t ->
         let study, trial = t.GetResult TrialArgs.Study_Trial
-        storagePath study |> Result.map (fun study -> Options.Rerun (study, trial))
+        storage study |> Result.map (fun study -> Options.Rerun (study, trial))
     | Args.Delete t ->
         let study, trial = t.GetResult TrialArgs.Study_Trial
-        storagePath study |> Result.map (fun study -> Options.Delete (study, trial))
+        storage study |> Result.map (fun study -> Options.Delete (study, trial))
+    | Args.Copy c ->
+        storage (c.GetResult CopyArgs.From)
+        |> Result.bind (fun from -> storage (c.GetResult CopyArgs.To) |> Result.map (fun into -> Options.Copy (from, into)))
 
-let private withStore (error: TextWriter) (path: string) (work: TrialStore -> int) =
-    match TrialStore.Open path with
+let private withStore (error: TextWriter) (storage: Storage) (work: TrialStore -> int) =
+    match TrialStore.Open storage with
     | Error message -> fail error message
     | Ok store ->
         use store = store
@@ -193,13 +211,18 @@ let private worker (output: TextWriter) (error: TextWriter) (o: WorkerOptions) =
             Screening.scorer store.Study log
             |> Result.bind (fun scorer -> Strategies.rankedProposer scorer store.Study Environment.ProcessId)
         match proposer, Objectives.evaluator (Evaluation.evaluator store.Study) store.Study with
-        | Error message, _ | _, Error message -> fail error $"{o.Study}: {message}"
+        | Error message, _ | _, Error message -> fail error $"{store.Location}: {message}"
         | Ok propose, Ok evaluate ->
+            store.Log <- log
             use stop = new CancellationTokenSource()
-            // Ctrl-C ends the loop after the trial under way instead of leaving it to the reaper.
-            Console.CancelKeyPress.Add(fun e ->
-                e.Cancel <- true
-                stop.Cancel())
+            // SIGTERM (a scheduler's stop) and Ctrl-C hand the trial under way back to the queue at once instead
+            // of leaving it to the reaper; the process then ends normally.
+            let stopping (context: Runtime.InteropServices.PosixSignalContext) =
+                context.Cancel <- true
+                log $"{context.Signal}: stopping"
+                stop.Cancel()
+            use _ = Runtime.InteropServices.PosixSignalRegistration.Create(Runtime.InteropServices.PosixSignal.SIGTERM, stopping)
+            use _ = Runtime.InteropServices.PosixSignalRegistration.Create(Runtime.InteropServices.PosixSignal.SIGINT, stopping)
             let options =
                 { Worker.defaults () with
                     Name = name
@@ -209,19 +232,19 @@ let private worker (output: TextWriter) (error: TextWriter) (o: WorkerOptions) =
                     Device = SearchRun.deviceOf store.Study
                     Log = log }
             let summary = Worker.run store options propose evaluate
-            output.WriteLine $"{name}: recorded {summary.Recorded} trial(s), dropped {summary.Dropped}"
+            output.WriteLine $"{name}: recorded {summary.Recorded} trial(s), dropped {summary.Dropped}, released {summary.Released}"
             exitOk)
 
 let private countsLine (store: TrialStore) =
     store.Counts() |> List.map (fun (s, n) -> $"{TrialState.name s} {n}") |> String.concat ", "
 
-let private status (output: TextWriter) (error: TextWriter) path =
-    withStore error path (fun store ->
+let private status (output: TextWriter) (error: TextWriter) storage =
+    withStore error storage (fun store ->
         let s = store.Study
-        output.WriteLine $"study '{s.Name}' ({path}): budget {s.Budget}, strategy {s.Strategy}"
+        output.WriteLine $"study '{s.Name}' ({store.Location}): budget {s.Budget}, strategy {s.Strategy}"
         output.WriteLine (countsLine store)
-        let now = DateTimeOffset.UtcNow
-        for trial, beat in store.Running() do
+        let running, now = store.Running()
+        for trial, beat in running do
             let age = (now - beat).TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)
             let worker = defaultArg trial.Worker "?"
             output.WriteLine $"  trial {trial.Id} (#{trial.Number}, attempt {trial.Attempt}): {worker}, heartbeat {age} s ago"
@@ -231,14 +254,9 @@ let private resume (output: TextWriter) (error: TextWriter) (o: ResumeOptions) =
     withStore error o.Study (fun store ->
         let orphans = SearchRun.reapDeadWorkers store
         let stale = store.Reap(TimeSpan.FromSeconds o.Stale)
-        output.WriteLine $"{o.Study}: re-queued {orphans} trial(s) of dead workers and {stale} stale one(s); {countsLine store}"
-        let file, prefix = SearchRun.self ()
+        output.WriteLine $"{store.Location}: re-queued {orphans} trial(s) of dead workers and {stale} stale one(s); {countsLine store}"
         let invariant (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
-        let start () =
-            let info = ProcessStartInfo(file, UseShellExecute = false)
-            for a in prefix @ [ "search"; "worker"; o.Study; "--heartbeat"; invariant o.Heartbeat; "--stale"; invariant o.Stale ] do
-                info.ArgumentList.Add a
-            Process.Start info
+        let start () = Process.Start(SearchRun.workerProcess store.Storage [ "--heartbeat"; invariant o.Heartbeat; "--stale"; invariant o.Stale ] false)
         let workers = List.init o.Workers (fun _ -> start ())
         let codes =
             workers
@@ -246,7 +264,7 @@ let private resume (output: TextWriter) (error: TextWriter) (o: ResumeOptions) =
                 use p = p
                 p.WaitForExit()
                 p.ExitCode)
-        output.WriteLine $"{o.Study}: {countsLine store}"
+        output.WriteLine $"{store.Location}: {countsLine store}"
         if codes |> List.forall ((=) 0) then exitOk else exitFailed)
 
 let private leaderboard (output: TextWriter) (error: TextWriter) path top =
@@ -299,3 +317,10 @@ let run (output: TextWriter) (error: TextWriter) (o: Options) =
     | Options.Export e -> export output error e
     | Options.Rerun (path, id) -> onTrial output error path (fun s -> s.Rerun id |> Result.map (fun t -> $"trial {id} (#{t.Number}) waits again"))
     | Options.Delete (path, id) -> onTrial output error path (fun s -> s.Delete id |> Result.map (fun () -> $"trial {id} deleted"))
+    | Options.Copy (from, into) ->
+        withStore error from (fun source ->
+            match Copy.study source into with
+            | Ok copied ->
+                output.WriteLine $"copied study '{source.Study.Name}' from {source.Location} to {Storage.describe (Storage.withStudy source.Study.Name into)}: {copied.Trials} trial(s) written, {copied.Skipped} already there, {copied.Requeued} running there and waiting here"
+                exitOk
+            | Error message -> fail error message)

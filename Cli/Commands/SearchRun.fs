@@ -26,7 +26,7 @@ type RunOptions =
       Epochs: int
       Workers: int
       /// None: NAME.study.db in the working folder.
-      Storage: string option
+      Storage: Storage option
       Init: string
       Data: string
       Validation: int
@@ -96,7 +96,7 @@ type RunArgs =
             | Trials _ -> $"candidates to evaluate; those the constraints reject cost nothing and do not count (default {defaultTrials})"
             | Epochs _ -> $"epochs each candidate trains (ASHA: at the top rung) (default {defaultEpochs})"
             | Workers _ -> "worker processes, this one included (default 1)"
-            | Storage _ -> "the study's store: sqlite:PATH (default sqlite:NAME.study.db, NAME the space's network)"
+            | Storage _ -> "the study's store: sqlite:PATH (default sqlite:NAME.study.db, NAME the space's network), postgres://USER@HOST/DB, postgres:env:VARIABLE or postgres:file:PATH"
             | Init _ -> $"how candidates are initialised: {methodsText} (default autoinit)"
             | Data _ -> $"the training images: {DataSources.names DataSources.labelled} (default mnist)"
             | Validation _ -> $"training images held out to score candidates (default {defaultValidation}); the test images are not looked at"
@@ -133,7 +133,7 @@ let runOptions (a: ParseResults<RunArgs>) : Result<RunOptions, string> =
         | other -> other
     let storage =
         match a.TryGetResult RunArgs.Storage with
-        | Some s -> storagePath s |> Result.map Some
+        | Some s -> storage s |> Result.map Some
         | None -> Ok None
     let checks =
         [ atLeastOne "trials" (a.GetResult(RunArgs.Trials, defaultTrials))
@@ -256,12 +256,19 @@ let reapDeadWorkers (store: TrialStore) =
     |> List.map _.Id
     |> store.ReapWorkers
 
-let private startWorker (path: string) =
+/// `receptor search worker STORAGE ARGS` started as a child of this process (a PostgreSQL connection passed
+/// in its environment, not on its command line).
+let workerProcess (storage: Storage) (args: string list) (redirect: bool) =
     let file, prefix = self ()
-    let info = ProcessStartInfo(file, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true)
-    for a in prefix @ [ "search"; "worker"; path ] do
+    let argument, variable = Storage.forChild storage
+    let info = ProcessStartInfo(file, UseShellExecute = false, RedirectStandardOutput = redirect, RedirectStandardError = redirect)
+    for a in prefix @ [ "search"; "worker"; argument ] @ args do
         info.ArgumentList.Add a
-    let p = Process.Start info
+    variable |> Option.iter (fun (name, value) -> info.Environment[name] <- value)
+    info
+
+let private startWorker (storage: Storage) =
+    let p = Process.Start(workerProcess storage [] true)
     // The child's output is not shown (the display says what matters) but must be drained.
     p.OutputDataReceived.Add ignore
     p.ErrorDataReceived.Add ignore
@@ -351,8 +358,9 @@ let private retrain (output: TextWriter) (objective: TrainObjective) seed (trial
 let run (output: TextWriter) (error: TextWriter) (o: RunOptions) =
     readSpace error o.File (fun text space ->
         let study = study o text space
-        let path = o.Storage |> Option.defaultValue $"{study.Name}.study.db"
-        match TrialStore.Create(path, study) with
+        let storage = o.Storage |> Option.defaultValue (Storage.sqlite $"{study.Name}.study.db")
+        let path = Storage.describe storage
+        match TrialStore.Create(storage, study) with
         | Error message -> fail error message
         | Ok store ->
             use store = store
@@ -370,8 +378,8 @@ let run (output: TextWriter) (error: TextWriter) (o: RunOptions) =
                 | orphans -> output.WriteLine $"re-queued {orphans} trial(s) of a run that stopped"
                 o.Ranking |> Option.iter (fun r ->
                     output.WriteLine $"proposals: the best by {ZeroCost.name r.Proxy} of {r.Pool} fresh candidates (random draws only)")
-                let children = List.init (o.Workers - 1) (fun _ -> startWorker path)
-                let workerStore = TrialStore.Open path |> Result.defaultWith failwith
+                let children = List.init (o.Workers - 1) (fun _ -> startWorker store.Storage)
+                let workerStore = TrialStore.Open store.Storage |> Result.defaultWith failwith
                 let worker =
                     Tasks.Task.Run(fun () ->
                         use workerStore = workerStore

@@ -1,12 +1,10 @@
 /// The trial store's tables. Written in the SQL that SQLite and PostgreSQL share (TEXT, INTEGER, DOUBLE
-/// PRECISION, ISO-8601 UTC time stamps as text, which sort as they compare) so that a PostgreSQL store can
-/// create the same tables; only the trial id's auto-numbering differs between the two.
+/// PRECISION, ISO-8601 UTC time stamps as text, which sort as they compare), so both stores create the same
+/// tables; only the trial id's auto-numbering differs between the two.
 module Receptor.Search.Schema
 
-/// Bumped when a table changes; a store refuses a file of another version instead of misreading it.
-let version = 1
-
-/// The tables, in creation order. `idColumn` is the dialect's auto-numbered primary key.
+/// The tables as version 1 created them, in creation order; `idColumn` is the dialect's auto-numbered primary
+/// key. Later versions change them only through `migrations`, so an old store and a new one end alike.
 let tables (idColumn: string) =
     [ "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
       // One row per study; `settings` is the study's JSON (StudyJson).
@@ -62,5 +60,11 @@ let tables (idColumn: string) =
           message TEXT,
           at TEXT NOT NULL)" ]
 
-/// SQLite's: an alias of the rowid, numbered by SQLite.
-let sqliteId = "INTEGER PRIMARY KEY"
+/// The statements that take a store from the version before to this one, in order. A store is migrated when
+/// opened by a newer receptor; a store of a version above the last is refused, never misread.
+let migrations: (int * string list) list =
+    [ // Workers of many studies share a PostgreSQL database; each records where its trials run.
+      2, [ "ALTER TABLE workers ADD COLUMN study TEXT"; "ALTER TABLE workers ADD COLUMN device TEXT" ] ]
+
+/// The version this receptor writes.
+let version = migrations |> List.map fst |> List.fold max 1
