@@ -36,6 +36,7 @@ type ExportOptions =
 type Options =
     | Space of SearchRun.SpaceOptions
     | Run of SearchRun.RunOptions
+    | Create of SearchRun.RunOptions
     | Worker of WorkerOptions
     | Status of study: Storage
     | Resume of ResumeOptions
@@ -130,6 +131,7 @@ type TrialArgs =
 type Args =
     | [<CliPrefix(CliPrefix.None)>] Space of ParseResults<SearchRun.SpaceArgs>
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<SearchRun.RunArgs>
+    | [<CliPrefix(CliPrefix.None)>] Create of ParseResults<SearchRun.RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Worker of ParseResults<WorkerArgs>
     | [<CliPrefix(CliPrefix.None)>] Status of ParseResults<StudyArgs>
     | [<CliPrefix(CliPrefix.None)>] Resume of ParseResults<ResumeArgs>
@@ -144,6 +146,7 @@ type Args =
             match this with
             | Space _ -> "a search space's size, choice points and a few samples"
             | Run _ -> "search a space: propose, reject, initialise, train and score candidates; then the leaderboard and the best"
+            | Create _ -> "write a study to its store (search run's options) without running it: workers started elsewhere join it"
             | Worker _ -> "join a study: run its trials until every one has ended"
             | Status _ -> "trials by state, and the running ones with their worker and heartbeat"
             | Resume _ -> "re-queue the trials of dead or silent workers, then run --workers processes until all end"
@@ -160,6 +163,7 @@ let options (a: ParseResults<Args>) : Result<Options, string> =
     match a.GetSubCommand() with
     | Args.Space s -> SearchRun.spaceOptions s |> Result.map Options.Space
     | Args.Run r -> SearchRun.runOptions r |> Result.map Options.Run
+    | Args.Create r -> SearchRun.runOptions r |> Result.map Options.Create
     | Args.Worker w ->
         storage (w.GetResult WorkerArgs.Study)
         |> Result.bind (fun study ->
@@ -310,6 +314,7 @@ let run (output: TextWriter) (error: TextWriter) (o: Options) =
     match o with
     | Options.Space s -> SearchRun.space output error s
     | Options.Run r -> SearchRun.run output error r
+    | Options.Create r -> SearchRun.create output error r
     | Options.Worker w -> worker output error w
     | Options.Status path -> status output error path
     | Options.Resume r -> resume output error r

@@ -96,7 +96,7 @@ type RunArgs =
             | Trials _ -> $"candidates to evaluate; those the constraints reject cost nothing and do not count (default {defaultTrials})"
             | Epochs _ -> $"epochs each candidate trains (ASHA: at the top rung) (default {defaultEpochs})"
             | Workers _ -> "worker processes, this one included (default 1)"
-            | Storage _ -> "the study's store: sqlite:PATH (default sqlite:NAME.study.db, NAME the space's network), postgres://USER@HOST/DB, postgres:env:VARIABLE or postgres:file:PATH"
+            | Storage _ -> "the study's store: sqlite:PATH (default sqlite:NAME.study.db, NAME the space's network), postgres://USER@HOST/DB, postgres:env:VARIABLE or postgres:file:PATH; a trailing #NAME names the study"
             | Init _ -> $"how candidates are initialised: {methodsText} (default autoinit)"
             | Data _ -> $"the training images: {DataSources.names DataSources.labelled} (default mnist)"
             | Validation _ -> $"training images held out to score candidates (default {defaultValidation}); the test images are not looked at"
@@ -218,8 +218,9 @@ let space (output: TextWriter) (error: TextWriter) (o: SpaceOptions) =
 let private objective (o: RunOptions) : TrainObjective =
     { Data = o.Data; Init = o.Init; Validation = o.Validation; BatchSize = o.Batch; LearningRate = o.LearningRate; Repeats = o.Repeats }
 
+/// The study: named by --storage's #NAME where given, else after the space's network.
 let private study (o: RunOptions) (text: string) (space: Space.Space) : Study =
-    { Name = space.Program.Name
+    { Name = o.Storage |> Option.bind _.Study |> Option.defaultValue space.Program.Name
       Space = text
       Strategy = Strategies.toJson { Strategy = o.Strategy; Epochs = o.Epochs; Constraints = o.Constraints; Ranking = o.Ranking }
       Objective = Train (objective o)
@@ -355,10 +356,25 @@ let private retrain (output: TextWriter) (objective: TrainObjective) seed (trial
                     |> Result.bind (fun _ -> Trainer.evaluate network splits.Test)
                     |> Result.map (fun evaluation -> evaluation, splits.Test.Count)))))
 
+/// The study's store: --storage, or NAME.study.db in the working folder.
+let private storageFor (o: RunOptions) (study: Study) = o.Storage |> Option.defaultValue (Storage.sqlite $"{study.Name}.study.db")
+
+/// `search create`: the study written to its store and nothing run, for workers started elsewhere (a cluster's
+/// job array) to join with `search worker`.
+let create (output: TextWriter) (error: TextWriter) (o: RunOptions) =
+    readSpace error o.File (fun text space ->
+        let study = study o text space
+        match TrialStore.Create(storageFor o study, study) with
+        | Error message -> fail error message
+        | Ok store ->
+            use store = store
+            output.WriteLine $"study '{study.Name}' in {store.Location}: {Strategies.name o.Strategy}, {o.Trials} trials of {o.Epochs} epoch(s); join it with: receptor search worker STORE#{study.Name}"
+            exitOk)
+
 let run (output: TextWriter) (error: TextWriter) (o: RunOptions) =
     readSpace error o.File (fun text space ->
         let study = study o text space
-        let storage = o.Storage |> Option.defaultValue (Storage.sqlite $"{study.Name}.study.db")
+        let storage = storageFor o study
         let path = Storage.describe storage
         match TrialStore.Create(storage, study) with
         | Error message -> fail error message
