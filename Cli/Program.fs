@@ -18,6 +18,7 @@ type Arguments =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("erf-growth")>] Erf_Growth of ParseResults<Commands.ErfGrowth.Args>
     | [<CliPrefix(CliPrefix.None)>] Rewrite of ParseResults<Commands.Rewrite.Args>
     | [<CliPrefix(CliPrefix.None)>] Search of ParseResults<Commands.Search.Args>
+    | [<CliPrefix(CliPrefix.None)>] Serve of ParseResults<Commands.Serve.Args>
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -33,6 +34,7 @@ type Arguments =
             | Erf_Growth _ -> "ERF against depth for families of stacked 3×3 convolutions"
             | Rewrite _ -> "rewrite a program's tree and print it in the text syntax: all-conv"
             | Search _ -> "architecture search trials in their store: worker, status, resume, leaderboard, export, rerun, delete"
+            | Serve _ -> "Receptor over HTTP on this machine: analysis, initialisation reports, ERF heatmaps, studies and their live events"
 
 /// A command and its options, as the command line asked.
 type Command =
@@ -47,6 +49,7 @@ type Command =
     | ErfGrowth of Commands.ErfGrowth.Options
     | Rewrite of Commands.Rewrite.Options
     | Search of Commands.Search.Options
+    | Serve of Commands.Serve.Options
 
 type Parsed =
     | Run of Command
@@ -76,6 +79,7 @@ let parse (argv: string[]) =
             match Commands.Search.options a with
             | Ok options -> Run (Command.Search options)
             | Error message -> Malformed message
+        | Arguments.Serve a -> Run (Command.Serve (Commands.Serve.options a))
     with :? ArguParseException as e ->
         // Argu reports usage requests and bad command lines the same way; only the latter is an error.
         if e.ErrorCode = ErrorCode.HelpText then Usage e.Message else Malformed e.Message
@@ -94,6 +98,7 @@ let private run command =
     | Command.ErfGrowth o -> Commands.ErfGrowth.run output error o
     | Command.Rewrite o -> Commands.Rewrite.run output error o
     | Command.Search o -> Commands.Search.run output error o
+    | Command.Serve o -> Commands.Serve.run output error o
 
 [<EntryPoint>]
 let main argv =

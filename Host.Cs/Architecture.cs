@@ -23,6 +23,11 @@ public static class Architecture
         return Analyze(source, path);
     }
 
+    /// <summary>Parses and analyses a program text, and lays the analysis out as <c>receptor analyze</c> prints it.</summary>
+    /// <exception cref="ReceptorException">The text does not parse or does not check.</exception>
+    public static string Table(string source, string fileName = "<source>") =>
+        Receptor.Core.Reporting.Report.table(Failures.Unwrap(Receptor.Core.Analysis.ofText(fileName, source)));
+
     /// <summary>Parses a program and prints it in canonical form.</summary>
     public static string Format(string source, string fileName = "<source>") =>
         Printer.program(Failures.Unwrap(Parser.parseProgram(fileName, source)));

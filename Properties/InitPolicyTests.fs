@@ -16,7 +16,7 @@ let private close tolerance expected actual message =
     Expect.isLessThanOrEqual (abs (actual - expected)) tolerance $"{message}: expected {expected}, got {actual}"
 
 let private activation text =
-    match Eoc.parseActivation text with
+    match EdgeOfChaos.parseActivation text with
     | Ok a -> a
     | Error d -> failtest (Diagnostic.format d)
 

@@ -40,40 +40,6 @@ let options (a: ParseResults<Args>) =
       SigmaW = a.TryGetResult Sigma_W |> Option.orElse defaults.SigmaW
       Plot = a.TryGetResult Plot |> Option.orElse defaults.Plot }
 
-let private source = "<activation>"
-
-/// An activation layer, its arguments checked as the network checker does (act's scalars need values).
-let private ofLayer (layer: Layer) =
-    let place = Text (source, 1, 1)
-    LayerCheck.check layer
-    |> Result.mapError (fun (message, hint) -> { Place = place; Message = message; Hint = hint })
-    |> Result.bind (fun (kind, args) ->
-        if not (Layers.Activations.kinds |> List.exists (fun k -> k.Name = kind.Name)) then
-            Error (Diagnostic.at place (sprintf "'%s' is a layer kind but not an activation" kind.Name)
-                   |> Diagnostic.withHint "give an activation such as tanh, prelu(0.25) or act(x * sigmoid(x))")
-        else
-            Receptor.Core.Kinds.Registry.activationOfLayer layer
-            |> Result.mapError (fun d -> Diagnostic.at place d.Message)
-            |> Result.bind (function
-                | Some activation -> Ok activation
-                | None -> Error (Diagnostic.at place (sprintf "no moments for the activation '%s'" kind.Name))))
-
-/// Reads an activation as the language writes it: a layer (`tanh`, `prelu(0.25)`, `act(x * sigmoid(b * x),
-/// b=1.5)`) or a bare expression of x (`x * sigmoid(x)`).
-let parseActivation (text: string) : Result<Moments.Activation, Diagnostic> =
-    match Parser.parseNode text with
-    | Ok (Op layer) -> ofLayer layer
-    | Ok (Call (name, _)) ->
-        let unknown = Diagnostic.at (Text (source, 1, 1)) (sprintf "unknown layer '%s'" name)
-        match Registry.nearest Registry.names name with
-        | Some near -> Error (Diagnostic.withHint (sprintf "did you mean '%s'?" near) unknown)
-        | None -> Error unknown
-    | Ok _ -> Error (Diagnostic.at (Text (source, 1, 1)) "expected one activation, not a network")
-    | Error layerError ->
-        match Parser.parseActivation text with
-        | Ok expression -> ofLayer { Kind = "act"; Args = [ "f", Expr expression ] }
-        | Error _ -> Error layerError
-
 let private describe (activation: Moments.Activation) biasSd weightSd =
     let p = EdgeOfChaos.point activation biasSd weightSd
     match p.FixedPoint, p.Chi with
@@ -90,7 +56,7 @@ let run (output: TextWriter) (error: TextWriter) (o: Options) =
             match weightSd with
             | Some w when not (w > 0.0) -> Error (Diagnostic.at Nowhere "--sigma-w must be positive")
             | _ -> Ok ()
-    match checkedScales |> Result.bind (fun () -> parseActivation text) with
+    match checkedScales |> Result.bind (fun () -> EdgeOfChaos.parseActivation text) with
     | Error d ->
         error.WriteLine (Diagnostic.format d)
         exitBadInput

@@ -211,12 +211,9 @@ let private worker (output: TextWriter) (error: TextWriter) (o: WorkerOptions) =
     withStore error o.Study (fun store ->
         let name = o.Name |> Option.defaultWith Worker.defaultName
         let log (line: string) = error.WriteLine $"{name}: {line}"
-        let proposer =
-            Screening.scorer store.Study log
-            |> Result.bind (fun scorer -> Strategies.rankedProposer scorer store.Study Environment.ProcessId)
-        match proposer, Objectives.evaluator (Evaluation.evaluator store.Study) store.Study with
-        | Error message, _ | _, Error message -> fail error $"{store.Location}: {message}"
-        | Ok propose, Ok evaluate ->
+        match Studies.prepare store log with
+        | Error message -> fail error message
+        | Ok (propose, evaluate) ->
             store.Log <- log
             use stop = new CancellationTokenSource()
             // SIGTERM (a scheduler's stop) and Ctrl-C hand the trial under way back to the queue at once instead

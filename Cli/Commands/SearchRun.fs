@@ -220,15 +220,18 @@ let private objective (o: RunOptions) : TrainObjective =
 
 /// The study: named by --storage's #NAME where given, else after the space's network.
 let private study (o: RunOptions) (text: string) (space: Space.Space) : Study =
-    { Name = o.Storage |> Option.bind _.Study |> Option.defaultValue space.Program.Name
-      Space = text
-      Strategy = Strategies.toJson { Strategy = o.Strategy; Epochs = o.Epochs; Constraints = o.Constraints; Ranking = o.Ranking }
-      Objective = Train (objective o)
-      Budget = o.Trials
-      MaxAttempts = 3
-      TrialSeconds = o.TrialSeconds
-      Seed = o.Seed
-      Created = DateTimeOffset.UtcNow }
+    Studies.define
+        space
+        text
+        { Name = o.Storage |> Option.bind _.Study
+          Strategy = o.Strategy
+          Epochs = o.Epochs
+          Constraints = o.Constraints
+          Ranking = o.Ranking
+          Objective = objective o
+          Budget = o.Trials
+          Seed = o.Seed
+          TrialSeconds = o.TrialSeconds }
 
 /// This executable and the arguments that start it again (`dotnet receptor.dll` when run through dotnet).
 let self () =
@@ -380,12 +383,9 @@ let run (output: TextWriter) (error: TextWriter) (o: RunOptions) =
         | Error message -> fail error message
         | Ok store ->
             use store = store
-            let proposer =
-                Screening.scorer store.Study error.WriteLine
-                |> Result.bind (fun scorer -> Strategies.rankedProposer scorer store.Study Environment.ProcessId)
-            match proposer, Objectives.evaluator (Evaluation.evaluator store.Study) store.Study with
-            | Error message, _ | _, Error message -> fail error $"{path}: {message}"
-            | Ok propose, Ok evaluate ->
+            match Studies.prepare store error.WriteLine with
+            | Error message -> fail error message
+            | Ok (propose, evaluate) ->
                 output.WriteLine $"study '{study.Name}' in {path}: {Strategies.name o.Strategy}, {o.Trials} trials of {o.Epochs} epoch(s), {o.Workers} worker(s), init {o.Init}, data {o.Data} ({o.Validation} held out)"
                 output.WriteLine $"space: {Space.formatSize (Space.size space)}, {space.Points.Length} choice points"
                 // Run again after a crash, the study goes on: the dead run's trials are re-queued at once.

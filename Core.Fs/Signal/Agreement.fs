@@ -81,15 +81,23 @@ let drawAndMeasure (prepared: Initialisers.Prepared) (network: Network) (seeds: 
     | Some d -> Error d
     | None -> Ok (measured, List.ofSeq draws)
 
-/// Draws AutoInit under `rules` once per seed (1…seeds) on standard-normal input of the program's shape, and
-/// measures every node on `batch` fresh samples per seed in training mode, as `receptor init --report` does;
-/// the prediction is the plan's variances propagated with batch norm's statistics over `batch` samples.
-let measureAutoInit (rules: Rules) (seeds: int) (batch: int) (program: Program) : Result<Prediction * Measurement.Measured list, Diagnostic> =
+/// Draws `method` once per seed (1…seeds) on standard-normal input of the program's shape, and measures every
+/// node on `batch` fresh samples per seed in training mode, as `receptor init --report` does. The prediction
+/// is the plan's variances propagated with batch norm's statistics over `batch` samples; LSUV's propagates the
+/// variances its draws realised (it rescales after the plan).
+let measureMethod (method: Initialisers.Method) (seeds: int) (batch: int) (program: Program) : Result<Prediction * Measurement.Measured list, Diagnostic> =
     Network.ofProgram program
     |> Result.bind (fun network ->
         use network = network
-        Initialisers.prepare (Initialisers.AutoInit (rules, Initialisers.Normal)) None network
+        Initialisers.prepare method None network
         |> Result.bind (fun prepared ->
             drawAndMeasure prepared network (List.init seeds (fun i -> i + 1)) (fun _ -> Measurement.gaussianBatch network batch) true
-            |> Result.bind (fun (measured, _) ->
-                Initialisers.predictInBatches prepared batch network None |> Result.map (fun prediction -> prediction, measured))))
+            |> Result.bind (fun (measured, draws) ->
+                match method with
+                | Initialisers.Lsuv -> Initialisers.predictRealised prepared draws network None
+                | _ -> Initialisers.predictInBatches prepared batch network None
+                |> Result.map (fun prediction -> prediction, measured))))
+
+/// `measureMethod` for AutoInit under `rules` with normal weights: the zoo table's comparison.
+let measureAutoInit (rules: Rules) (seeds: int) (batch: int) (program: Program) : Result<Prediction * Measurement.Measured list, Diagnostic> =
+    measureMethod (Initialisers.AutoInit (rules, Initialisers.Normal)) seeds batch program

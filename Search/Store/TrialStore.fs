@@ -393,6 +393,24 @@ type TrialStore private (storage: Storage, link: Link, study: Study) =
 
     static member Open(path: string) : Result<TrialStore, string> = TrialStore.Open(Storage.sqlite path)
 
+    /// The names of the studies a store holds (none for a store not yet created).
+    static member Names(storage: Storage) : Result<string list, string> =
+        match storage.Backend with
+        | Sqlite path when not (IO.File.Exists path) -> Ok []
+        | _ ->
+            let where = Storage.describe storage
+            let link = linkOf storage false
+            try
+                try
+                    match link.Run(fun _ c -> versionOf c) with
+                    | None -> Ok []
+                    | Some _ -> Ok (link.Run(fun _ c -> studyNames c))
+                with
+                | :? DbException as e -> Error $"{where}: {e.Message}"
+                | e when link.Dialect.IsTransient e -> Error $"{where}: cannot reach the database: {e.Message}"
+            finally
+                (link :> IDisposable).Dispose()
+
     /// Creates the study in the store (creating the store's tables where needed), or opens it when the store
     /// already holds this study with the same settings.
     static member Create(storage: Storage, study: Study) : Result<TrialStore, string> =

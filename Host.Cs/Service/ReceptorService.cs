@@ -1,0 +1,280 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Receptor.Host.Service;
+
+/// <summary>A study to create, as POST /api/studies takes it.</summary>
+/// <param name="Name">The study's name: letters, digits, '-', '_' and '.'.</param>
+/// <param name="Space">The search space's text.</param>
+/// <param name="Options">The search; null for the defaults.</param>
+/// <param name="Run">Whether to start a worker in the service at once.</param>
+public sealed record CreateStudyRequest(string Name, string Space, StudyOptions? Options = null, bool Run = false);
+
+/// <summary>A study in the list.</summary>
+public sealed record StudyEntry(string Name, bool Running);
+
+/// <summary>A study's state and whether the service runs a worker of it.</summary>
+public sealed record StudyView(StudyStatus Status, bool Running);
+
+/// <summary>What went wrong with a request, and where.</summary>
+public sealed record ProblemView(string Error, string? File = null, int? Line = null, int? Column = null, string? LayerPath = null, string? Hint = null);
+
+/// <summary>Receptor over HTTP (<c>receptor serve</c>): analysis, initialisation reports, effective receptive fields and studies, with an OpenAPI document at <c>/openapi/v1.json</c>.</summary>
+/// <remarks>
+/// It binds loopback unless told otherwise. Writing endpoints (creating and running studies) need the bearer
+/// token written at first start to <c>STUDY_FOLDER/.receptor-token</c> (mode 0600). Bodies, bracket nesting and
+/// analysis time are limited (<see cref="ServiceOptions"/>); study names are checked so that no path leaves the
+/// study folder.
+/// </remarks>
+public sealed class ReceptorService : IAsyncDisposable
+{
+    private readonly WebApplication app;
+    private readonly StudyCatalog catalog;
+
+    private ReceptorService(WebApplication app, StudyCatalog catalog, Uri address, string tokenPath)
+    {
+        this.app = app;
+        this.catalog = catalog;
+        Address = address;
+        TokenPath = tokenPath;
+    }
+
+    /// <summary>Where the service listens.</summary>
+    public Uri Address { get; }
+
+    /// <summary>The file holding the bearer token of the writing endpoints.</summary>
+    public string TokenPath { get; }
+
+    /// <summary>Starts the service; it runs until disposed.</summary>
+    /// <exception cref="ReceptorException">The address or the store is unusable.</exception>
+    public static async Task<ReceptorService> StartAsync(ServiceOptions options, CancellationToken cancellationToken = default)
+    {
+        if (!IPAddress.TryParse(options.Address, out var ip))
+            throw new ReceptorException($"Address expects an IP address, got '{options.Address}'", null, null, null, null, null);
+        var folder = Path.GetFullPath(options.StudyFolder);
+        var token = Token.LoadOrCreate(folder);
+        if (options.Storage is not null)
+            Failures.Unwrap(Receptor.Search.StorageModule.parse(options.Storage));
+        var catalog = new StudyCatalog(folder, options.Storage);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = options.MaxBodyBytes;
+            kestrel.Listen(ip, options.Port);
+        });
+        builder.Services.ConfigureHttpJsonOptions(json => Configure(json.SerializerOptions));
+        builder.Services.AddOpenApi();
+        var app = builder.Build();
+        app.MapOpenApi();
+        Map(app, options, catalog, token);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new ReceptorService(app, catalog, new Uri(bound), Path.Combine(folder, Token.FileName));
+    }
+
+    /// <summary>Completes when the service stops (Ctrl-C or SIGTERM when run by <c>receptor serve</c>).</summary>
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => app.WaitForShutdownAsync(cancellationToken);
+
+    /// <summary>Stops the service and its workers (their trials under way go back to the queue).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await catalog.DisposeAsync().ConfigureAwait(false);
+        await app.StopAsync().ConfigureAwait(false);
+        await app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static void Configure(JsonSerializerOptions json)
+    {
+        // A global receptive field is infinite.
+        json.NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals;
+        json.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
+    }
+
+    private static readonly JsonSerializerOptions EventJson = Json();
+
+    private static JsonSerializerOptions Json()
+    {
+        var json = new JsonSerializerOptions();
+        Configure(json);
+        return json;
+    }
+
+    private static IResult Problem(int status, string message) => Results.Json(new ProblemView(message), statusCode: status);
+
+    /// <summary>Runs a handler, turning bad input into 4xx answers that name the place.</summary>
+    private static async Task<IResult> Guard(Func<Task<IResult>> handler)
+    {
+        try
+        {
+            return await handler().ConfigureAwait(false);
+        }
+        catch (ReceptorException e)
+        {
+            return Results.Json(new ProblemView(e.Message, e.File, e.Line, e.Column, e.LayerPath, e.Hint), statusCode: StatusCodes.Status400BadRequest);
+        }
+        catch (BadHttpRequestException e)
+        {
+            return Problem(e.StatusCode, e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "the body is larger than the service takes" : e.Message);
+        }
+        catch (JsonException e)
+        {
+            return Problem(StatusCodes.Status400BadRequest, $"the body is not the JSON expected: {e.Message}");
+        }
+        catch (TimeoutException e)
+        {
+            return Problem(StatusCodes.Status422UnprocessableEntity, e.Message);
+        }
+    }
+
+    /// <summary>The body as text, refused before parsing when its brackets nest deeper than the limit.</summary>
+    private static async Task<string> Architecture(HttpRequest request, ServiceOptions options)
+    {
+        using var reader = new StreamReader(request.Body);
+        var text = await reader.ReadToEndAsync(request.HttpContext.RequestAborted).ConfigureAwait(false);
+        var nesting = Limits.Nesting(text);
+        if (nesting > options.MaxNesting)
+            throw new ReceptorException($"brackets nest {nesting} deep; the service takes at most {options.MaxNesting}", null, null, null, null, null);
+        return text;
+    }
+
+    /// <summary>Work bounded in time: a slower one answers 422 (and is left to finish in the background).</summary>
+    private static Task<T> Bounded<T>(Func<T> work, ServiceOptions options) =>
+        Task.Run(work).WaitAsync(options.AnalysisTime).ContinueWith(t =>
+            t.Exception?.InnerException is TimeoutException
+                ? throw new TimeoutException($"the analysis took longer than {options.AnalysisTime.TotalSeconds:F0} s")
+                : t.GetAwaiter().GetResult(), TaskScheduler.Default);
+
+    private static IResult? Refused(HttpRequest request, string token) =>
+        Token.Allows(token, request.Headers.Authorization) ? null : Problem(StatusCodes.Status401Unauthorized, "this endpoint writes: send Authorization: Bearer TOKEN (the token is in the study folder's .receptor-token)");
+
+    private static IResult? BadName(string name) =>
+        Limits.IsStudyName(name) ? null : Problem(StatusCodes.Status400BadRequest, "a study's name is 1 to 100 letters, digits, '-', '_' or '.', not starting with '.'");
+
+    private static void Map(WebApplication app, ServiceOptions options, StudyCatalog catalog, string token)
+    {
+        var api = app.MapGroup("/api");
+
+        api.MapGet("/health", () => Results.Text("ok"));
+
+        api.MapPost("/analyse", (HttpRequest request, string? format) => Guard(async () =>
+        {
+            var text = await Architecture(request, options).ConfigureAwait(false);
+            return format == "table"
+                ? Results.Text(await Bounded(() => Host.Architecture.Table(text, "<request>"), options).ConfigureAwait(false))
+                : Results.Json(await Bounded(() => Host.Architecture.Analyze(text, "<request>"), options).ConfigureAwait(false));
+        })).Accepts<string>("text/plain").Produces<ArchitectureReport>().Produces<ProblemView>(400);
+
+        api.MapPost("/initialisation", (HttpRequest request, string? method, int? seeds, int? batch) => Guard(async () =>
+        {
+            var text = await Architecture(request, options).ConfigureAwait(false);
+            var init = new InitialisationOptions(Method: method ?? "autoinit");
+            var comparison = await Initialisation.CompareAsync(text, init, Math.Clamp(seeds ?? 4, 2, 32), Math.Clamp(batch ?? 8, 2, 64), "<request>")
+                .WaitAsync(options.AnalysisTime).ConfigureAwait(false);
+            return Results.Json(comparison);
+        })).Accepts<string>("text/plain").Produces<InitialisationComparison>().Produces<ProblemView>(400);
+
+        api.MapPost("/erf", (HttpRequest request, string? layer, int? samples, string? format) => Guard(async () =>
+        {
+            var text = await Architecture(request, options).ConfigureAwait(false);
+            var field = await ReceptiveFields.EffectiveAsync(text, new EffectiveFieldOptions(layer, Math.Clamp(samples ?? 8, 1, 64)), "<request>")
+                .WaitAsync(options.AnalysisTime).ConfigureAwait(false);
+            return format == "json" ? Results.Json(field) : Results.File(field.Png, "image/png");
+        })).Accepts<string>("text/plain").Produces(200, contentType: "image/png").Produces<ProblemView>(400);
+
+        var studies = api.MapGroup("/studies");
+
+        studies.MapGet("/", () => Guard(() =>
+            Task.FromResult(Results.Json(catalog.Names().Select(n => new StudyEntry(n, catalog.IsRunning(n))).ToList()))));
+
+        studies.MapPost("/", (HttpRequest request, CreateStudyRequest body) => Guard(() =>
+        {
+            if (Refused(request, token) is { } refused)
+                return Task.FromResult(refused);
+            if (BadName(body.Name) is { } bad)
+                return Task.FromResult(bad);
+            if (Limits.Nesting(body.Space) > options.MaxNesting)
+                return Task.FromResult(Problem(StatusCodes.Status400BadRequest, $"the space's brackets nest deeper than {options.MaxNesting}"));
+            using var study = catalog.Create(body.Name, body.Space, body.Options ?? new StudyOptions());
+            if (body.Run)
+                catalog.Start(body.Name);
+            return Task.FromResult(Results.Json(new StudyView(study.Status(), catalog.IsRunning(body.Name)), statusCode: StatusCodes.Status201Created));
+        }));
+
+        studies.MapGet("/{name}", (string name) => WithStudy(catalog, name, study =>
+            Results.Json(new StudyView(study.Status(), catalog.IsRunning(name)))));
+
+        studies.MapGet("/{name}/leaderboard", (string name, int? top) => WithStudy(catalog, name, study =>
+            Results.Json(study.Leaderboard(Math.Clamp(top ?? 10, 1, 1000)))));
+
+        studies.MapGet("/{name}/trials", (string name) => WithStudy(catalog, name, study => Results.Json(study.Trials())));
+
+        studies.MapGet("/{name}/trials/{id:long}", (string name, long id) => WithStudy(catalog, name, study =>
+            study.Trial(id) is { } trial ? Results.Json(trial) : Problem(StatusCodes.Status404NotFound, $"study '{name}' has no trial {id}")));
+
+        studies.MapGet("/{name}/export", (string name, string? format) => WithStudy(catalog, name, study =>
+            format == "csv" ? Results.Text(study.ExportCsv(), "text/csv") : Results.Text(study.ExportJson(), "application/json")));
+
+        studies.MapPost("/{name}/run", (HttpRequest request, string name) => Guard(() =>
+        {
+            if (Refused(request, token) is { } refused)
+                return Task.FromResult(refused);
+            if (BadName(name) is { } bad)
+                return Task.FromResult(bad);
+            if (!catalog.Exists(name))
+                return Task.FromResult(Problem(StatusCodes.Status404NotFound, $"no study '{name}'"));
+            return Task.FromResult(catalog.Start(name)
+                ? Results.Accepted($"/api/studies/{name}")
+                : Problem(StatusCodes.Status409Conflict, $"a worker of '{name}' runs already"));
+        }));
+
+        // Server-sent events: every trial as it stands, then each change, until the client goes.
+        studies.MapGet("/{name}/events", async (HttpContext http, string name) =>
+        {
+            if (BadName(name) is { } bad)
+            {
+                await bad.ExecuteAsync(http).ConfigureAwait(false);
+                return;
+            }
+            if (!catalog.Exists(name))
+            {
+                await Problem(StatusCodes.Status404NotFound, $"no study '{name}'").ExecuteAsync(http).ConfigureAwait(false);
+                return;
+            }
+            http.Response.Headers.ContentType = "text/event-stream";
+            http.Response.Headers.CacheControl = "no-cache";
+            using var study = catalog.Open(name);
+            try
+            {
+                await foreach (var change in study.EventsAsync(TimeSpan.FromMilliseconds(500), http.RequestAborted).ConfigureAwait(false))
+                {
+                    await http.Response.WriteAsync($"event: trial\ndata: {JsonSerializer.Serialize(change, EventJson)}\n\n", http.RequestAborted).ConfigureAwait(false);
+                    await http.Response.Body.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+            {
+            }
+        });
+    }
+
+    private static Task<IResult> WithStudy(StudyCatalog catalog, string name, Func<SearchStudy, IResult> work) => Guard(() =>
+    {
+        if (BadName(name) is { } bad)
+            return Task.FromResult(bad);
+        if (!catalog.Exists(name))
+            return Task.FromResult(Problem(StatusCodes.Status404NotFound, $"no study '{name}'"));
+        using var study = catalog.Open(name);
+        return Task.FromResult(work(study));
+    });
+}
