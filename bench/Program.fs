@@ -46,6 +46,9 @@ let main argv =
     | [| "store" |] ->
         printfn "%s" (StoreBench.runAll ())
         0
+    | [| "service" |] ->
+        printfn "%s" (ServiceBench.run 50 30.0)
+        0
     | [| "store-mnist" |] ->
         printfn "%s" (StoreBench.mnistScaling [ 1; 16 ])
         0
@@ -62,5 +65,5 @@ let main argv =
         printfn "%s" (LayerBench.run ())
         0
     | _ ->
-        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init | propagation | layers | store | store-mnist | search-overhead | train-init FILE [--init METHOD | --from PATH] [--epochs N] [--batch N] [--optimizer sgd|adam] [--lr X] [--images N] [--seed N]]"
+        eprintfn "usage: receptor-bench [analysis | train-step [--rounds N] [--threads N] [--op-reps N] | layout-zoo | erf | init | propagation | layers | store | store-mnist | service | search-overhead | train-init FILE [--init METHOD | --from PATH] [--epochs N] [--batch N] [--optimizer sgd|adam] [--lr X] [--images N] [--seed N]]"
         2

@@ -50,6 +50,18 @@ read -r passed failed < <(sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$log" \
     | grep -Eo '[0-9]+ passed, [0-9]+ ignored, [0-9]+ failed, [0-9]+ errored' \
     | awk '{p += $1; f += $5 + $7} END {print p + 0, f + 0}')
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+
+# The C# host's tests, in C# (xunit): "Passed!  - Failed: F, Passed: P, Skipped: S, Total: T".
+csharp_log=$(mktemp)
+dotnet test Properties/CSharp/Receptor.Host.Tests.csproj -c Release --no-build --nologo 2>&1 | tee "$csharp_log"
+csharp_status=${PIPESTATUS[0]}
+read -r csharp_passed csharp_failed < <(grep -Eo 'Failed: +[0-9]+, Passed: +[0-9]+' "$csharp_log" \
+    | awk '{f += $2; p += $4} END {print p + 0, f + 0}')
+rm -f "$csharp_log"
+if [ "$csharp_status" -ne 0 ] && [ "$csharp_failed" -eq 0 ]; then csharp_failed=1; fi
+passed=$((passed + csharp_passed))
+failed=$((failed + csharp_failed))
+if [ "$csharp_status" -ne 0 ]; then status=1; fi
 failed=$((failed + install_failures))
 if [ "$install_failures" -ne 0 ] && [ "$status" -eq 0 ]; then status=1; fi
 printf '\n%s passed, %s failed\n' "$passed" "$failed"

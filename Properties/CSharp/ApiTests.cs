@@ -1,0 +1,102 @@
+using Xunit;
+
+namespace Receptor.Host.Tests;
+
+public class ApiTests
+{
+    private const string SmallNet = "input(3, 16, 16)\nnetwork small =\n    conv(3, 16, padding=1) >> relu >> conv(3, 16, padding=1) >> relu >> gavgpool >> flatten >> dense(10)\n";
+
+    [Fact]
+    public void Analyze_counts_lenet5_as_the_zoo_file_states()
+    {
+        var report = Architecture.Analyze(Repository.Read("Examples", "zoo", "lenet5.rcp"), "lenet5.rcp");
+        Assert.Equal("lenet5", report.Name);
+        Assert.Equal(61_706, report.Parameters);
+        Assert.Equal(new[] { 10 }, report.OutputShape);
+        Assert.Contains("c1", Architecture.Table(Repository.Read("Examples", "zoo", "lenet5.rcp")));
+    }
+
+    [Fact]
+    public void Bad_text_throws_with_its_line_column_and_hint()
+    {
+        var e = Assert.Throws<ReceptorException>(() => Architecture.Analyze("input(1, 8, 8)\nnetwork n = conv(3, 4) >> reluu\n", "n.rcp"));
+        Assert.Equal("n.rcp", e.File);
+        Assert.Equal(2, e.Line);
+        Assert.NotNull(e.Column);
+        Assert.Contains("relu", e.Hint ?? e.Message);
+    }
+
+    [Fact]
+    public async Task Initialisation_comparison_agrees_on_a_small_network()
+    {
+        var comparison = await Initialisation.CompareAsync(SmallNet, seeds: 4, batch: 16);
+        Assert.StartsWith("autoinit", comparison.Description);
+        Assert.NotEmpty(comparison.Nodes);
+        Assert.Equal(comparison.Nodes.Count, comparison.NodesAgreeing);
+        Assert.Equal(comparison.Nodes.Count(n => n.Agrees), comparison.NodesAgreeing);
+        Assert.All(comparison.Layers, l => Assert.True(l.WithinTolerance, $"{l.Path}: {l.MeasuredVariance} against {l.Target}"));
+        await Assert.ThrowsAsync<ReceptorException>(() => Initialisation.CompareAsync(SmallNet, new InitialisationOptions("no-such-method")));
+    }
+
+    [Fact]
+    public async Task Effective_field_is_a_png_with_its_statistics()
+    {
+        var field = await ReceptiveFields.EffectiveAsync(SmallNet, new EffectiveFieldOptions(Layer: null, Samples: 4));
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, field.Png.Take(4));
+        Assert.True(field.LuoSize > 0 && field.LuoSize <= field.TheoreticalSize + 1e-9, $"ERF {field.LuoSize} within TRF {field.TheoreticalSize}");
+        // Two 3×3 convolutions see 5×5 pixels.
+        Assert.Equal(5.0, field.TheoreticalSize, 6);
+        Assert.NotEmpty(field.Heatmap);
+    }
+
+    [Fact]
+    public void Edge_of_chaos_of_relu_is_at_root_two()
+    {
+        var result = ReceptiveFields.EdgeOfChaos("relu");
+        Assert.NotNull(result.CriticalSigmaW);
+        Assert.Equal(Math.Sqrt(2.0), result.CriticalSigmaW!.Value, 3);
+        Assert.Throws<ReceptorException>(() => ReceptiveFields.EdgeOfChaos("conv(3, 4)"));
+    }
+
+    [Fact]
+    public async Task A_search_runs_reports_its_trials_and_streams_their_changes()
+    {
+        var folder = Repository.TempFolder();
+        var space = Repository.Read("Examples", "spaces", "mnist-small.rcp");
+        var options = new StudyOptions(Data: "synthetic-blobs", Strategy: "random", Trials: 3, Epochs: 1, Validation: 200);
+        using var study = SearchStudy.Create(space, $"sqlite:{Path.Combine(folder, "s.study.db")}", options);
+        var ended = new List<TrialRecord>();
+        var recorded = await study.RunAsync(new SynchronousProgress<TrialRecord>(ended.Add));
+        Assert.Equal(3, recorded);
+        Assert.Equal(3, ended.Select(t => t.Id).Distinct().Count());
+        var status = study.Status();
+        Assert.Equal(3, status.Counts["finished"]);
+        Assert.NotNull(status.Best);
+        Assert.Equal(study.Leaderboard(1)[0].Id, status.Best!.Id);
+        var csv = study.ExportCsv();
+        Assert.All(study.Trials(), t => Assert.Contains(t.Fingerprint, csv));
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var events = new List<TrialEvent>();
+        await foreach (var change in study.EventsAsync(TimeSpan.FromMilliseconds(50), cancel.Token))
+        {
+            events.Add(change);
+            if (events.Count == 3)
+                break;
+        }
+        Assert.All(events, e => Assert.Equal("finished", e.Trial.State));
+        Assert.All(events, e => Assert.Null(e.Previous));
+        using var again = SearchStudy.Open($"sqlite:{Path.Combine(folder, "s.study.db")}");
+        Assert.Equal(status.Best.Id, again.Trial(status.Best.Id)!.Id);
+        Assert.Throws<ReceptorException>(() => SearchStudy.Open($"sqlite:{Path.Combine(folder, "missing.db")}"));
+    }
+
+    /// <summary>Reports on the caller's thread, so that the list is complete when the run returns.</summary>
+    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value)
+        {
+            lock (this)
+                report(value);
+        }
+    }
+}
