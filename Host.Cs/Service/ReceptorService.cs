@@ -161,8 +161,27 @@ public sealed class ReceptorService : IAsyncDisposable
     private static IResult? BadName(string name) =>
         Limits.IsStudyName(name) ? null : Problem(StatusCodes.Status400BadRequest, "a study's name is 1 to 100 letters, digits, '-', '_' or '.', not starting with '.'");
 
+    /// <summary>A file of the dashboard, embedded in this assembly.</summary>
+    private static IResult Dashboard(string file)
+    {
+        var stream = typeof(ReceptorService).Assembly.GetManifestResourceStream("dashboard/" + file);
+        if (stream is null)
+            return Results.NotFound();
+        var type = Path.GetExtension(file) switch
+        {
+            ".html" => "text/html; charset=utf-8",
+            ".js" => "text/javascript; charset=utf-8",
+            ".css" => "text/css; charset=utf-8",
+            _ => "application/octet-stream",
+        };
+        return Results.Stream(stream, type);
+    }
+
     private static void Map(WebApplication app, ServiceOptions options, StudyCatalog catalog, string token)
     {
+        app.MapGet("/", () => Dashboard("index.html")).ExcludeFromDescription();
+        app.MapGet("/dashboard/{file}", (string file) => Dashboard(file)).ExcludeFromDescription();
+
         var api = app.MapGroup("/api");
 
         api.MapGet("/health", () => Results.Text("ok"));
