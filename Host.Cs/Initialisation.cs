@@ -44,17 +44,18 @@ public sealed record InitialisationComparison(
 /// <summary>Predicts an initialisation's moments and measures its draws.</summary>
 public static class Initialisation
 {
-    /// <summary>Draws the initialisation once per seed on standard-normal input, measures every node in training mode and sets the prediction beside it.</summary>
+    /// <summary>Draws the initialisation once per seed, measures every node in training mode on a fresh batch per seed and sets the prediction beside it.</summary>
     /// <param name="source">The program, as in an <c>.rcp</c> file.</param>
-    /// <param name="options">The initialisation; null for AutoInit under the exact rules. GradInit (it learns on labelled images) and residual policies are not compared here.</param>
+    /// <param name="options">The initialisation, any method; null for AutoInit under the exact rules. Residual policies are compared by <c>receptor init --report --residual</c>.</param>
     /// <param name="seeds">Draws to measure, at least 2.</param>
     /// <param name="batch">Samples per draw, at least 2.</param>
     /// <param name="fileName">The name used in error positions.</param>
+    /// <param name="data">Labelled images to initialise and measure on (their per-pixel moments enter the prediction; GradInit learns on them); null for standard-normal input.</param>
     /// <param name="cancellationToken">Cancels before the measurement starts.</param>
-    /// <exception cref="ReceptorException">The text does not parse or check, or an option is unknown or unsupported here.</exception>
+    /// <exception cref="ReceptorException">The text does not parse or check, an option is unknown, the images do not fit the network, or GradInit is asked for without images.</exception>
     public static Task<InitialisationComparison> CompareAsync(
         string source, InitialisationOptions? options = null, int seeds = 8, int batch = 8, string fileName = "<source>",
-        CancellationToken cancellationToken = default)
+        TrainingData? data = null, CancellationToken cancellationToken = default)
     {
         Core.Torch.NativeRuntime.configure();
         var chosen = options ?? new InitialisationOptions();
@@ -66,11 +67,18 @@ public static class Initialisation
         {
             var program = Failures.Unwrap(Parser.parseProgram(fileName, source));
             var spec = Failures.Unwrap(InitSpecModule.parse(chosen.Method, chosen.Rules, chosen.Law, FSharpOption<string>.None));
+            var input = data is null
+                ? Agreement.SourceModule.gaussian(program.Input, batch)
+                : Failures.Unwrap(Agreement.SourceModule.labelled(program.Input, batch, "training images", data.Train));
+            Initialisers.Method method;
             if (spec.Method == "gradinit")
-                throw new ReceptorException("gradinit learns on labelled images: its comparison needs them (receptor init --report --data)", null, null, null, null, null);
-            var method = Failures.Unwrap(Initialisers.parseMethod(spec.Method, spec.Rules, spec.Law));
+                method = data is null
+                    ? throw new ReceptorException("gradinit learns on labelled images: pass data", null, null, null, null, null)
+                    : Initialisers.Method.NewGradInit(Initialisers.Method.NewHe(Initialisers.FanMode.FanIn, spec.Law), GradInit.defaults(data.Train));
+            else
+                method = Failures.Unwrap(Initialisers.parseMethod(spec.Method, spec.Rules, spec.Law));
             cancellationToken.ThrowIfCancellationRequested();
-            var (prediction, measured) = Failures.Unwrap(Agreement.measureMethod(method, seeds, batch, program));
+            var (prediction, measured) = Failures.Unwrap(Agreement.measureMethod(method, seeds, input, program));
             var verdict = Agreement.verdict(prediction, measured);
             var nodes = Agreement.pairs(prediction, measured)
                 .Select(pair => new NodeComparison(

@@ -108,11 +108,12 @@ public static class Training
     /// <param name="checkpointPath">Where to write the weights; the sidecar goes to the same path plus <c>.json</c>.</param>
     /// <param name="options">The initialisation; null for AutoInit.</param>
     /// <param name="seed">Seeds the draw: the same seed gives the same weights.</param>
+    /// <param name="data">Labelled images the initialisation looks at (their per-pixel moments; GradInit learns on them); null for standard-normal input.</param>
     /// <param name="cancellationToken">Cancels before the draw starts.</param>
-    /// <exception cref="ReceptorException">The file does not parse or check, an option is unknown, or the checkpoint cannot be written.</exception>
+    /// <exception cref="ReceptorException">The file does not parse or check, an option is unknown, GradInit is asked for without images, or the checkpoint cannot be written.</exception>
     public static Task<InitialisationReport> InitialiseAndSaveAsync(
         string architecturePath, string checkpointPath, InitialisationOptions? options = null, int seed = 1,
-        CancellationToken cancellationToken = default)
+        TrainingData? data = null, CancellationToken cancellationToken = default)
     {
         Core.Torch.NativeRuntime.configure();
         var chosen = options ?? new InitialisationOptions();
@@ -121,7 +122,8 @@ public static class Training
             var program = Read(architecturePath);
             var spec = Spec(chosen);
             cancellationToken.ThrowIfCancellationRequested();
-            var report = Failures.Unwrap(Checkpoint.initialiseAndSave(checkpointPath, spec, seed, InitData.StandardNormal, program));
+            var input = data is null ? InitData.StandardNormal : InitData.NewImages(data.Train);
+            var report = Failures.Unwrap(Checkpoint.initialiseAndSave(checkpointPath, spec, seed, input, program));
             var layers = report.Plan.Layers
                 .Select(chosenLayer => new InitialisedLayer(
                     chosenLayer.Item1.Part == "" ? chosenLayer.Item1.Path : $"{chosenLayer.Item1.Path}/{chosenLayer.Item1.Part}",

@@ -99,28 +99,6 @@ let options (a: ParseResults<Args>) =
       Methods = a.GetResult(Methods, d.Methods)
       Save = a.TryGetResult Save |> Option.orElse d.Save }
 
-/// Where the input batches come from, their moments for the prediction, and the labelled images GradInit
-/// learns on (none for Gaussian input).
-type private Source =
-    { Batch: int -> torch.Tensor
-      Moments: InputMoments option
-      Labelled: Dataset option
-      Name: string }
-
-let private gaussianSource (input: Shape) size =
-    { Batch = (fun _ -> Measurement.gaussianOfShape input size); Moments = None; Labelled = None; Name = "Gaussian N(0, 1)" }
-
-/// Labelled images fitted to the network's input; per-pixel moments over all of them.
-let private labelledSource (input: Shape) size name (data: Dataset) =
-    Receptor.Core.Data.Batches.fit input data
-    |> Result.map (fun (fitted: Receptor.Core.Data.Batches.Fitted) ->
-        let all: torch.Tensor = torch.tensor (fitted.Data.Images, ReadOnlySpan (Array.append [| int64 data.Count |] fitted.Dims))
-        { Batch = (fun _ -> all.index_select (0L, torch.randint (int64 data.Count, [| int64 size |])))
-          Moments = Some (Measurement.pixelMoments fitted)
-          Labelled = Some data
-          Name = match fitted.Note with Some note -> $"{name}; {note}" | None -> name })
-    |> Result.mapError (fun e -> Diagnostic.at Nowhere $"--data: {e}")
-
 /// The training images of a labelled source, fitted to the network's input as training fits them (repeated
 /// over channels, padded or cropped), so that `init --data` plans on the same pixels as `train --init`.
 let private imagesSource (input: Shape) size (images: DataSources.Images) =
@@ -132,7 +110,9 @@ let private imagesSource (input: Shape) size (images: DataSources.Images) =
             | DataSources.Unavailable e -> e
             | DataSources.Unsuitable e -> $"--data {e}"))
     |> Result.mapError (Diagnostic.at Nowhere)
-    |> Result.bind (fun splits -> labelledSource input size $"{splits.Title} (training images)" splits.Train)
+    |> Result.bind (fun splits ->
+        Agreement.Source.labelled input size $"{splits.Title} (training images)" splits.Train
+        |> Result.mapError (fun e -> Diagnostic.at Nowhere $"--data: {e}"))
 
 /// GradInit learns on labelled data, so it is made here rather than by the parser of data-free methods:
 /// from He's draw (as the reference's networks start), with the reference's settings.
@@ -164,13 +144,13 @@ let private sourceOf (options: Options) input =
     |> Result.mapError (Diagnostic.at Nowhere)
     |> Result.bind (fun source ->
         match source.Provides with
-        | DataSources.Noise -> Ok (gaussianSource input options.Batch)
+        | DataSources.Noise -> Ok (Agreement.Source.gaussian input options.Batch)
         | DataSources.Labelled images -> imagesSource input options.Batch images)
 
 /// Draws one initialisation per seed (re-seeding torch each time) and, for --report, measures every node on
 /// a fresh batch. The prediction is the plan's, except for LSUV and GradInit, whose rescaled variances are
 /// averaged over the draws and propagated.
-let private initialiseAndMeasure (options: Options) (prepared: Initialisers.Prepared) network (source: Source) =
+let private initialiseAndMeasure (options: Options) (prepared: Initialisers.Prepared) network (source: Agreement.Source) =
     let seeds = if options.Report then List.init options.Seeds (fun i -> i + 1) else [ 1 ]
     Agreement.drawAndMeasure prepared network seeds source.Batch options.Report
     |> Result.bind (fun (measured, draws) ->
@@ -183,7 +163,7 @@ let private initialiseAndMeasure (options: Options) (prepared: Initialisers.Prep
 
 /// Compiles the program for one method, with the residual policy applied, and draws (and, for --report,
 /// measures) it; the network lives only inside.
-let private initialise (options: Options) policy (source: Source) (program: Program) method =
+let private initialise (options: Options) policy (source: Agreement.Source) (program: Program) method =
     Shapes.checkProgram program
     |> Result.bind (fun tree ->
         match policy with
@@ -196,7 +176,7 @@ let private initialise (options: Options) policy (source: Source) (program: Prog
         |> Result.bind (fun prepared -> initialiseAndMeasure options prepared network source))
 
 /// `--plot`: every method drawn and measured over the seeds, its variances along the main path plotted.
-let private plotMethods (output: TextWriter) (options: Options) policy (source: Source) (program: Program) (path: string) =
+let private plotMethods (output: TextWriter) (options: Options) policy (source: Agreement.Source) (program: Program) (path: string) =
     let names = options.Methods.Split (',', StringSplitOptions.TrimEntries ||| StringSplitOptions.RemoveEmptyEntries)
     let curve name =
         methodNamed options source.Labelled name
@@ -231,7 +211,7 @@ let private plotMethods (output: TextWriter) (options: Options) policy (source: 
 
 /// `--save`: the method's draw with seed 1 on the same input (the labelled training images' moments, or
 /// standard normal), written by the library as `receptor train --from` reads it.
-let private save (output: TextWriter) (options: Options) (source: Source) (program: Program) path =
+let private save (output: TextWriter) (options: Options) (source: Agreement.Source) (program: Program) path =
     InitSpec.parse options.Method options.Rules options.Law options.Residual
     |> Result.mapError (Diagnostic.at Nowhere)
     |> Result.bind (fun spec ->

@@ -3,8 +3,10 @@
 /// (`receptor study agreement`) lists per model.
 module Receptor.Core.Signal.Agreement
 
+open System
 open TorchSharp
 open Receptor.Dsl
+open Receptor.Core.Data
 open Receptor.Core.Torch
 
 /// One node's prediction beside its measurement.
@@ -81,23 +83,51 @@ let drawAndMeasure (prepared: Initialisers.Prepared) (network: Network) (seeds: 
     | Some d -> Error d
     | None -> Ok (measured, List.ofSeq draws)
 
-/// Draws `method` once per seed (1…seeds) on standard-normal input of the program's shape, and measures every
-/// node on `batch` fresh samples per seed in training mode, as `receptor init --report` does. The prediction
-/// is the plan's variances propagated with batch norm's statistics over `batch` samples; LSUV's propagates the
-/// variances its draws realised (it rescales after the plan).
-let measureMethod (method: Initialisers.Method) (seeds: int) (batch: int) (program: Program) : Result<Prediction * Measurement.Measured list, Diagnostic> =
+/// Where a comparison's input batches come from (`Batch seed`, `Size` samples), their moments for the
+/// prediction, and the labelled images GradInit learns on (none for Gaussian input).
+type Source =
+    { Batch: int -> torch.Tensor
+      Size: int
+      Moments: InputMoments option
+      Labelled: Dataset option
+      Name: string }
+
+module Source =
+    /// Standard-normal samples of the input's shape.
+    let gaussian (input: Shape) size =
+        { Batch = (fun _ -> Measurement.gaussianOfShape input size); Size = size; Moments = None; Labelled = None; Name = "Gaussian N(0, 1)" }
+
+    /// Labelled images fitted to the network's input as training fits them; batches drawn from all of them,
+    /// moments per pixel over all of them.
+    let labelled (input: Shape) size name (data: Dataset) : Result<Source, string> =
+        Batches.fit input data
+        |> Result.map (fun (fitted: Batches.Fitted) ->
+            let all: torch.Tensor = torch.tensor (fitted.Data.Images, ReadOnlySpan (Array.append [| int64 data.Count |] fitted.Dims))
+            { Batch = (fun _ -> all.index_select (0L, torch.randint (int64 data.Count, [| int64 size |])))
+              Size = size
+              Moments = Some (Measurement.pixelMoments fitted)
+              Labelled = Some data
+              Name = match fitted.Note with Some note -> $"{name}; {note}" | None -> name })
+
+/// Draws `method` once per seed (1…seeds) and measures every node on a batch of `source` per seed in training
+/// mode, as `receptor init --report` does. The prediction is the plan's variances propagated with batch
+/// norm's statistics over the batch; LSUV's and GradInit's propagate the variances their draws realised (they
+/// rescale after the plan).
+let measureMethod (method: Initialisers.Method) (seeds: int) (source: Source) (program: Program) : Result<Prediction * Measurement.Measured list, Diagnostic> =
     Network.ofProgram program
     |> Result.bind (fun network ->
         use network = network
-        Initialisers.prepare method None network
+        Initialisers.prepare method source.Moments network
         |> Result.bind (fun prepared ->
-            drawAndMeasure prepared network (List.init seeds (fun i -> i + 1)) (fun _ -> Measurement.gaussianBatch network batch) true
+            drawAndMeasure prepared network (List.init seeds (fun i -> i + 1)) source.Batch true
             |> Result.bind (fun (measured, draws) ->
                 match method with
-                | Initialisers.Lsuv -> Initialisers.predictRealised prepared draws network None
-                | _ -> Initialisers.predictInBatches prepared batch network None
+                | Initialisers.Lsuv
+                | Initialisers.GradInit _ -> Initialisers.predictRealised prepared draws network source.Moments
+                | _ -> Initialisers.predictInBatches prepared source.Size network source.Moments
                 |> Result.map (fun prediction -> prediction, measured))))
 
-/// `measureMethod` for AutoInit under `rules` with normal weights: the zoo table's comparison.
+/// `measureMethod` for AutoInit under `rules` with normal weights on standard-normal input: the zoo table's
+/// comparison.
 let measureAutoInit (rules: Rules) (seeds: int) (batch: int) (program: Program) : Result<Prediction * Measurement.Measured list, Diagnostic> =
-    measureMethod (Initialisers.AutoInit (rules, Initialisers.Normal)) seeds batch program
+    measureMethod (Initialisers.AutoInit (rules, Initialisers.Normal)) seeds (Source.gaussian program.Input batch) program

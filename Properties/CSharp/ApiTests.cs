@@ -17,6 +17,23 @@ public class ApiTests
     }
 
     [Fact]
+    public void A_network_built_in_csharp_is_the_one_its_text_writes()
+    {
+        var block = Layer.Residual(Layer.Conv(3, 16, padding: 1, bias: false).Then(Layer.BatchNorm).Then(Layer.Relu)).Then(Layer.Relu);
+        var built = Layer.Conv(3, 16, padding: 1)
+            .Then(Layer.Repeat(3, block).Named("stage"))
+            .Then(Layer.Concat(Layer.Identity, Layer.MaxPool(3, stride: 1).Then(Layer.Of("zeropad(1)"))))
+            .Then(Layer.GlobalAvgPool).Then(Layer.Flatten).Then(Layer.Dense(10))
+            .Program("built", 3, 32, 32);
+        var report = Architecture.Analyze(built);
+        // conv 3·9·16+16 = 448, three blocks of 16·9·16 + 32 (batch norm) = 2,336 each, dense 32·10+10 = 330.
+        Assert.Equal(448 + 3 * 2_336 + 330, report.Parameters);
+        Assert.Contains(report.Layers, l => l.Path.StartsWith("stage/", StringComparison.Ordinal));
+        Assert.Equal(built, Architecture.Format(built));
+        Assert.Throws<ReceptorException>(() => Layer.Of("conv(3"));
+    }
+
+    [Fact]
     public void Bad_text_throws_with_its_line_column_and_hint()
     {
         var e = Assert.Throws<ReceptorException>(() => Architecture.Analyze("input(1, 8, 8)\nnetwork n = conv(3, 4) >> reluu\n", "n.rcp"));
@@ -36,6 +53,23 @@ public class ApiTests
         Assert.Equal(comparison.Nodes.Count(n => n.Agrees), comparison.NodesAgreeing);
         Assert.All(comparison.Layers, l => Assert.True(l.WithinTolerance, $"{l.Path}: {l.MeasuredVariance} against {l.Target}"));
         await Assert.ThrowsAsync<ReceptorException>(() => Initialisation.CompareAsync(SmallNet, new InitialisationOptions("no-such-method")));
+    }
+
+    [Fact]
+    public async Task Every_method_is_compared_gradinit_on_labelled_images()
+    {
+        const string grey = "input(1, 16, 16)\nnetwork grey =\n    conv(3, 32, padding=1) >> relu >> conv(3, 32, padding=1) >> relu >> gavgpool >> flatten >> dense(4)\n";
+        // GradInit learns for 390 steps per draw: a tiny network keeps that short.
+        const string tiny = "input(1, 8, 8)\nnetwork tiny =\n    conv(3, 4, padding=1) >> relu >> gavgpool >> flatten >> dense(4)\n";
+        var blobs = TrainingData.Blobs(8, classes: 4, trainingImages: 256, testImages: 32);
+        var lsuv = await Initialisation.CompareAsync(grey, new InitialisationOptions("lsuv"), seeds: 4, batch: 32);
+        Assert.StartsWith("lsuv", lsuv.Description);
+        Assert.Equal(lsuv.Nodes.Count, lsuv.NodesAgreeing);
+        await Assert.ThrowsAsync<ReceptorException>(() => Initialisation.CompareAsync(tiny, new InitialisationOptions("gradinit")));
+        var gradinit = await Initialisation.CompareAsync(tiny, new InitialisationOptions("gradinit"), seeds: 2, batch: 16, data: blobs);
+        Assert.StartsWith("gradinit", gradinit.Description);
+        Assert.NotEmpty(gradinit.Nodes);
+        Assert.All(gradinit.Nodes, n => Assert.True(double.IsFinite(n.MeasuredVariance) && double.IsFinite(n.PredictedVariance), n.Path));
     }
 
     [Fact]
