@@ -85,7 +85,10 @@ public sealed class SearchStudy : IDisposable
     /// <param name="options">The search; null for the defaults.</param>
     /// <param name="fileName">The name used in error positions.</param>
     /// <exception cref="ReceptorException">The space does not parse, an option is invalid, or the store refuses the study.</exception>
-    public static SearchStudy Create(string spaceSource, string storage, StudyOptions? options = null, string fileName = "<space>")
+    public static SearchStudy Create(string spaceSource, string storage, StudyOptions? options = null, string fileName = "<space>") =>
+        Create(spaceSource, Failures.Unwrap(StorageModule.parse(storage)), options, fileName);
+
+    internal static SearchStudy Create(string spaceSource, Storage storage, StudyOptions? options, string fileName)
     {
         var o = options ?? new StudyOptions();
         var space = Failures.Unwrap(Space.parse(fileName, spaceSource));
@@ -105,14 +108,14 @@ public sealed class SearchStudy : IDisposable
             o.Name is null ? FSharpOption<string>.None : FSharpOption<string>.Some(o.Name), strategy, o.Epochs, constraints,
             FSharpOption<Strategies.Ranking>.None, objective, o.Trials, o.Seed, Option(o.TrialSeconds));
         var study = Studies.define(space, spaceSource, definition);
-        var parsed = Failures.Unwrap(StorageModule.parse(storage));
-        return new SearchStudy(Failures.Unwrap(TrialStore.Create(parsed, study)));
+        return new SearchStudy(Failures.Unwrap(TrialStore.Create(storage, study)));
     }
 
     /// <summary>Opens a study in a store (<c>STORE#NAME</c> where the store holds several).</summary>
     /// <exception cref="ReceptorException">The store cannot be reached, or holds no such study.</exception>
-    public static SearchStudy Open(string storage) =>
-        new(Failures.Unwrap(TrialStore.Open(Failures.Unwrap(StorageModule.parse(storage)))));
+    public static SearchStudy Open(string storage) => Open(Failures.Unwrap(StorageModule.parse(storage)));
+
+    internal static SearchStudy Open(Storage storage) => new(Failures.Unwrap(TrialStore.Open(storage)));
 
     /// <summary>Runs one worker of the study in this process until every trial has ended; other workers (<c>receptor search worker</c>) may run beside it anywhere.</summary>
     /// <param name="progress">Told of every trial that ends.</param>

@@ -321,11 +321,16 @@ let private chaos (backend: Backend) (restart: (unit -> unit) option) =
     killAt workers[0]
     workers.Add(worker store.Storage [ "--name"; "w5" ])
     waitUntil (fun () -> finished () >= 50) "50 finished trials"
-    // Paused while it holds a trial, for longer than the lease (2 s): the others re-queue and finish it.
+    // Paused while it holds a trial, for longer than the lease (2 s): the others re-queue and finish it. Paused
+    // early in the trial's 150 ms, so that it is evaluating, not inside its finishing transaction (whose row
+    // locks would hold the others back until it went on).
     let paused = workers[1]
+    let early () =
+        let running, now = store.Running()
+        running |> List.tryFind (fun (t, _) -> t.Worker = Some paused.Name && t.Started.IsSome && now - t.Started.Value < TimeSpan.FromMilliseconds 80.0)
     let mutable pausedTrial = None
     while pausedTrial.IsNone do
-        waitUntil (fun () -> (runningOf store paused.Name).IsSome) $"{paused.Name} running a trial"
+        waitUntil (fun () -> (early ()).IsSome) $"{paused.Name} early in a trial"
         signal paused sigstop
         pausedTrial <- runningOf store paused.Name
         if pausedTrial.IsNone then signal paused sigcont
@@ -366,6 +371,7 @@ let private processTests (backend: Backend) =
             signal child sigterm
             finish child
             Expect.equal (store.Trial trial.Id).Value.State Waiting "back in the queue"
+            Expect.equal (store.Trial trial.Id).Value.Attempt 0 "a stopped attempt is not counted against the trial"
             Expect.stringContains (child.Log.ToString()) "released 1" "the worker says so"
             let audit = store.Attempts() |> List.filter (fun (number, _, _, _, _, _) -> number = trial.Number)
             Expect.exists audit (fun (_, _, _, state, message, _) -> state = Waiting && message |> Option.exists (fun m -> m.Contains "released")) "audited as released"

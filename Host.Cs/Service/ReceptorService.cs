@@ -62,9 +62,8 @@ public sealed class ReceptorService : IAsyncDisposable
             throw new ReceptorException($"Address expects an IP address, got '{options.Address}'", null, null, null, null, null);
         var folder = Path.GetFullPath(options.StudyFolder);
         var token = Token.LoadOrCreate(folder);
-        if (options.Storage is not null)
-            Failures.Unwrap(Receptor.Search.StorageModule.parse(options.Storage));
-        var catalog = new StudyCatalog(folder, options.Storage);
+        var storage = options.Storage is null ? null : Failures.Unwrap(Receptor.Search.StorageModule.parse(options.Storage));
+        var catalog = new StudyCatalog(folder, storage);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -89,8 +88,9 @@ public sealed class ReceptorService : IAsyncDisposable
     /// <summary>Stops the service and its workers (their trials under way go back to the queue).</summary>
     public async ValueTask DisposeAsync()
     {
-        await catalog.DisposeAsync().ConfigureAwait(false);
+        // Requests first, so that none starts a worker the catalog would not stop.
         await app.StopAsync().ConfigureAwait(false);
+        await catalog.DisposeAsync().ConfigureAwait(false);
         await app.DisposeAsync().ConfigureAwait(false);
     }
 
@@ -177,8 +177,42 @@ public sealed class ReceptorService : IAsyncDisposable
         return Results.Stream(stream, type);
     }
 
+    /// <summary>A measurement (which runs networks) bounded in cost, in number at once and in time.</summary>
+    private static async Task<IResult> Measured<T>(
+        string text, long samples, ServiceOptions options, SemaphoreSlim slots, Func<Task<T>> measure, Func<T, IResult> answer)
+    {
+        var cost = (double)Host.Architecture.Analyze(text, "<request>").MultiplyAccumulates * samples;
+        if (cost > options.MaxMeasuredMacs)
+            return Problem(StatusCodes.Status422UnprocessableEntity, $"measuring this network costs {cost:G3} multiply-accumulates; the service measures at most {options.MaxMeasuredMacs:G3}");
+        if (!await slots.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false))
+            return Problem(StatusCodes.Status503ServiceUnavailable, "the service is measuring other networks: try again");
+        try
+        {
+            return answer(await measure().WaitAsync(options.AnalysisTime).ConfigureAwait(false));
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
     private static void Map(WebApplication app, ServiceOptions options, StudyCatalog catalog, string token)
     {
+        var slots = new SemaphoreSlim(Math.Max(1, options.ConcurrentMeasurements));
+
+        // A page on another site may post to a loopback service (text/plain needs no preflight): requests that
+        // say they come from another origin are refused.
+        app.Use(async (context, next) =>
+        {
+            var origin = context.Request.Headers.Origin.ToString();
+            if (origin.Length > 0 && !(Uri.TryCreate(origin, UriKind.Absolute, out var from) && from.Authority == context.Request.Host.Value))
+            {
+                await Problem(StatusCodes.Status403Forbidden, $"requests from {origin} are refused: the service answers its own pages and programs").ExecuteAsync(context).ConfigureAwait(false);
+                return;
+            }
+            await next(context).ConfigureAwait(false);
+        });
+
         app.MapGet("/", () => Dashboard("index.html")).ExcludeFromDescription();
         app.MapGet("/dashboard/{file}", (string file) => Dashboard(file)).ExcludeFromDescription();
 
@@ -198,17 +232,19 @@ public sealed class ReceptorService : IAsyncDisposable
         {
             var text = await Architecture(request, options).ConfigureAwait(false);
             var init = new InitialisationOptions(Method: method ?? "autoinit");
-            var comparison = await Initialisation.CompareAsync(text, init, Math.Clamp(seeds ?? 4, 2, 32), Math.Clamp(batch ?? 8, 2, 64), "<request>")
-                .WaitAsync(options.AnalysisTime).ConfigureAwait(false);
-            return Results.Json(comparison);
+            int draws = Math.Clamp(seeds ?? 4, 2, 32), size = Math.Clamp(batch ?? 8, 2, 64);
+            return await Measured(text, draws * size, options, slots,
+                () => Initialisation.CompareAsync(text, init, draws, size, "<request>"), comparison => Results.Json(comparison)).ConfigureAwait(false);
         })).Accepts<string>("text/plain").Produces<InitialisationComparison>().Produces<ProblemView>(400);
 
         api.MapPost("/erf", (HttpRequest request, string? layer, int? samples, string? format) => Guard(async () =>
         {
             var text = await Architecture(request, options).ConfigureAwait(false);
-            var field = await ReceptiveFields.EffectiveAsync(text, new EffectiveFieldOptions(layer, Math.Clamp(samples ?? 8, 1, 64)), "<request>")
-                .WaitAsync(options.AnalysisTime).ConfigureAwait(false);
-            return format == "json" ? Results.Json(field) : Results.File(field.Png, "image/png");
+            var count = Math.Clamp(samples ?? 8, 1, 64);
+            // A backward pass for each forward one.
+            return await Measured(text, 3L * count, options, slots,
+                () => ReceptiveFields.EffectiveAsync(text, new EffectiveFieldOptions(layer, count), "<request>"),
+                field => format == "json" ? Results.Json(field) : Results.File(field.Png, "image/png")).ConfigureAwait(false);
         })).Accepts<string>("text/plain").Produces(200, contentType: "image/png").Produces<ProblemView>(400);
 
         var studies = api.MapGroup("/studies");
@@ -220,6 +256,8 @@ public sealed class ReceptorService : IAsyncDisposable
         {
             if (Refused(request, token) is { } refused)
                 return Task.FromResult(refused);
+            if (body.Name is null || body.Space is null)
+                return Task.FromResult(Problem(StatusCodes.Status400BadRequest, "a study needs a name and a space"));
             if (BadName(body.Name) is { } bad)
                 return Task.FromResult(bad);
             if (Limits.Nesting(body.Space) > options.MaxNesting)

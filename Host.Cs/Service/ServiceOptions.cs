@@ -15,4 +15,10 @@ public sealed record ServiceOptions(int Port = 5080, string Address = "127.0.0.1
 
     /// <summary>An analysis running longer is abandoned with 422.</summary>
     public TimeSpan AnalysisTime { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Measurements (initialisation reports, ERFs) costing more multiply-accumulates than this in all (the network's MACs × samples) are refused with 422; ResNet-50 at 224×224 over 4 × 8 samples costs 1.3·10¹¹.</summary>
+    public double MaxMeasuredMacs { get; init; } = 2e11;
+
+    /// <summary>Measurements run at most this many at once; a request that finds them busy for a second answers 503.</summary>
+    public int ConcurrentMeasurements { get; init; } = 2;
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Receptor.Search;
 
 namespace Receptor.Host.Service;
@@ -7,23 +6,25 @@ namespace Receptor.Host.Service;
 internal sealed class StudyCatalog : IAsyncDisposable
 {
     private readonly string folder;
-    private readonly string? postgres;
-    private readonly ConcurrentDictionary<string, (Task Run, CancellationTokenSource Stop)> running = new();
+    private readonly Storage? postgres;
+    private readonly Dictionary<string, (Task Run, CancellationTokenSource Stop)> running = new();
 
-    internal StudyCatalog(string folder, string? postgres)
+    internal StudyCatalog(string folder, Storage? postgres)
     {
         this.folder = Path.GetFullPath(folder);
         this.postgres = postgres;
     }
 
-    /// <summary>The storage of a study; its name has been checked (<see cref="Limits.IsStudyName"/>), so a file stays in the folder.</summary>
-    internal string StorageOf(string name) =>
-        postgres is null ? "sqlite:" + Path.Combine(folder, name + ".study.db") : postgres + "#" + name;
+    /// <summary>The storage of a study, built as a value (never re-parsed from text, where a '#' in the folder's
+    /// name would be read as a study's); the name has been checked (<see cref="Limits.IsStudyName"/>), so a file
+    /// stays in the folder.</summary>
+    internal Storage StorageOf(string name) =>
+        StorageModule.withStudy(name, postgres ?? StorageModule.sqlite(Path.Combine(folder, name + ".study.db")));
 
     internal IReadOnlyList<string> Names()
     {
         if (postgres is not null)
-            return Failures.Unwrap(TrialStore.Names(Failures.Unwrap(StorageModule.parse(postgres)))).ToList();
+            return Failures.Unwrap(TrialStore.Names(postgres)).ToList();
         return Directory.Exists(folder)
             ? Directory.GetFiles(folder, "*.study.db").Select(f => Path.GetFileName(f)[..^".study.db".Length]).Order().ToList()
             : [];
@@ -36,27 +37,46 @@ internal sealed class StudyCatalog : IAsyncDisposable
     internal SearchStudy Create(string name, string space, StudyOptions options) =>
         SearchStudy.Create(space, StorageOf(name), options with { Name = name }, $"{name}.rcp");
 
-    internal bool IsRunning(string name) => running.TryGetValue(name, out var r) && !r.Run.IsCompleted;
+    internal bool IsRunning(string name)
+    {
+        lock (running)
+            return running.TryGetValue(name, out var r) && !r.Run.IsCompleted;
+    }
 
-    /// <summary>Starts one worker of the study in the service's process, unless one runs already.</summary>
+    /// <summary>Starts one worker of the study in the service's process, unless one runs already (checked and
+    /// recorded under one lock, so that two requests never start two).</summary>
     internal bool Start(string name)
     {
-        if (IsRunning(name))
-            return false;
-        var stop = new CancellationTokenSource();
-        var run = Task.Run(async () =>
+        lock (running)
         {
-            using var study = Open(name);
-            await study.RunAsync(cancellationToken: stop.Token).ConfigureAwait(false);
-        });
-        running[name] = (run, stop);
-        return true;
+            if (running.TryGetValue(name, out var r) && !r.Run.IsCompleted)
+                return false;
+            var stop = new CancellationTokenSource();
+            var run = Task.Run(async () =>
+            {
+                try
+                {
+                    using var study = Open(name);
+                    await study.RunAsync(cancellationToken: stop.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is ReceptorException or OperationCanceledException)
+                {
+                    // The study's trials say what became of them; why the worker stopped goes to the log.
+                    Console.Error.WriteLine($"study '{name}': worker stopped: {e.Message}");
+                }
+            });
+            running[name] = (run, stop);
+            return true;
+        }
     }
 
     /// <summary>Stops the workers: their trials under way go back to the queue.</summary>
     public async ValueTask DisposeAsync()
     {
-        foreach (var (run, stop) in running.Values)
+        List<(Task Run, CancellationTokenSource Stop)> workers;
+        lock (running)
+            workers = running.Values.ToList();
+        foreach (var (run, stop) in workers)
         {
             stop.Cancel();
             try

@@ -13,7 +13,13 @@ internal static class Token
         Directory.CreateDirectory(folder);
         var path = Path.Combine(folder, FileName);
         if (File.Exists(path))
-            return File.ReadAllText(path).Trim();
+        {
+            var kept = File.ReadAllText(path).Trim();
+            if (kept.Length >= 32)
+                return kept;
+            // Cut short (a process stopped while writing it): made again.
+            File.Delete(path);
+        }
         var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
@@ -27,7 +33,7 @@ internal static class Token
     internal static bool Allows(string token, string? authorization)
     {
         const string scheme = "Bearer ";
-        if (authorization is null || !authorization.StartsWith(scheme, StringComparison.Ordinal))
+        if (authorization is null || !authorization.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
             return false;
         var given = Encoding.UTF8.GetBytes(authorization[scheme.Length..].Trim());
         return CryptographicOperations.FixedTimeEquals(given, Encoding.UTF8.GetBytes(token));

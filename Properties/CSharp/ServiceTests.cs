@@ -71,6 +71,8 @@ public sealed class ServiceTests : IAsyncLifetime
             ("a path outside the study folder", () => client.GetAsync("/api/studies/..%2F..%2Fetc%2Fpasswd/export"), HttpStatusCode.BadRequest),
             ("a dot name", () => client.GetAsync("/api/studies/.receptor-token"), HttpStatusCode.BadRequest),
             ("a write without the token", () => client.PostAsJsonAsync("/api/studies", new { name = "s", space = "x" }), HttpStatusCode.Unauthorized),
+            ("a post from another site's page", () => client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/analyse") { Content = Text(repeat), Headers = { { "Origin", "http://evil.example" } } }), HttpStatusCode.Forbidden),
+            ("a measurement beyond the cost limit", () => client.PostAsync("/api/initialisation?seeds=32&batch=64", Text("input(3, 1024, 1024)\nnetwork big = conv(3, 64, padding=1) >> relu >> conv(3, 64, padding=1)\n")), HttpStatusCode.UnprocessableEntity),
         };
         foreach (var (what, send, expected) in cases)
         {

@@ -270,21 +270,32 @@ type TrialStore private (storage: Storage, link: Link, study: Study) =
         Sql.rows c $"SELECT id, attempt, worker FROM trials WHERE study = @s AND state = 'running' {where}" (("@s", box study.Name) :: parameters) (fun r ->
             Sql.int64 r 0, Sql.int32 r 1, Sql.text r 2)
 
-    /// Whether this claim's end is already in the audit: a retried Finish whose first try committed.
-    let ended c (claim: Claim) =
-        Sql.integer c "SELECT COUNT(*) FROM attempts WHERE trial = @id AND attempt = @attempt AND worker = @worker" (Sql.fenceParameters claim) > 0L
+    /// Whether this claim's own end (state and message) is already in the audit, written since the claim: a
+    /// retried Finish or Release whose first try committed. A reaper's row for the same attempt says otherwise.
+    let ended c (claim: Claim) (state: TrialState) (message: string option) =
+        let since = claim.Trial.Started |> Option.map Sql.stamp |> Option.defaultValue ""
+        Sql.integer
+            c
+            "SELECT COUNT(*) FROM attempts WHERE trial = @id AND attempt = @attempt AND worker = @worker AND state = @st
+               AND COALESCE(message, '') = @m AND at >= @since"
+            ([ "@st", box (TrialState.name state); "@m", box (message |> Option.defaultValue ""); "@since", box since ] @ Sql.fenceParameters claim)
+        > 0L
 
     static let connectSqlite (path: string) (mode: SqliteOpenMode) () =
         let builder = SqliteConnectionStringBuilder(DataSource = path, Mode = mode, Pooling = false, DefaultTimeout = 60)
         let connection = new SqliteConnection(builder.ToString())
-        connection.Open()
-        // busy_timeout first: switching to WAL itself needs a lock another process may hold. A waiting writer
-        // then sleeps instead of failing with "database is locked".
-        Sql.execute connection "PRAGMA busy_timeout = 60000" [] |> ignore
-        Sql.scalar connection "PRAGMA journal_mode = WAL" [] |> ignore
-        // NORMAL is durable against a killed process in WAL mode; only a power cut may lose the last commits.
-        Sql.execute connection "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON" [] |> ignore
-        connection :> DbConnection
+        try
+            connection.Open()
+            // busy_timeout first: switching to WAL itself needs a lock another process may hold. A waiting writer
+            // then sleeps instead of failing with "database is locked".
+            Sql.execute connection "PRAGMA busy_timeout = 60000" [] |> ignore
+            Sql.scalar connection "PRAGMA journal_mode = WAL" [] |> ignore
+            // NORMAL is durable against a killed process in WAL mode; only a power cut may lose the last commits.
+            Sql.execute connection "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON" [] |> ignore
+            connection :> DbConnection
+        with _ ->
+            connection.Dispose()
+            reraise ()
 
     static let connectPostgres (target: PostgresTarget) () =
         let connection = new NpgsqlConnection(target.ConnectionString)
@@ -299,10 +310,19 @@ type TrialStore private (storage: Storage, link: Link, study: Study) =
         | Sqlite path -> new Link(Dialect.sqlite, connectSqlite path (if create then SqliteOpenMode.ReadWriteCreate else SqliteOpenMode.ReadWrite), patience)
         | Postgres target -> new Link(Dialect.postgres, connectPostgres target, patience)
 
+    /// The store's schema version; None where the database holds no store (no such table). Other failures
+    /// (a lost connection) are raised, for the link to retry.
     static let versionOf c =
-        // A database that never held a store has no table to ask.
-        try Sql.rows c "SELECT version FROM schema_version" [] (fun r -> Sql.int32 r 0) |> Some
-        with :? DbException -> None
+        let missingTable (e: exn) =
+            match e with
+            | :? PostgresException as p -> p.SqlState = "42P01"
+            | :? SqliteException as s -> s.Message.Contains "no such table"
+            | _ -> false
+        try Sql.rows c "SELECT version FROM schema_version" [] (fun r -> Sql.int32 r 0) |> List.tryHead
+        with e when missingTable e -> None
+
+    static let newer (where: string) (version: int) =
+        $"{where}: the store is at schema version {version}, newer than this receptor's {Schema.version}: use a newer receptor"
 
     /// Creates the tables where they are missing and migrates an older store to this version; refuses a newer
     /// one. Inside a write transaction.
@@ -316,8 +336,7 @@ type TrialStore private (storage: Storage, link: Link, study: Study) =
                 Sql.execute c "INSERT INTO schema_version (version) VALUES (1)" [] |> ignore
                 1
             | versions -> List.max versions
-        if current > Schema.version then
-            Error $"{where}: the store is at schema version {current}, newer than this receptor's {Schema.version}: use a newer receptor"
+        if current > Schema.version then Error (newer where current)
         else
             for version, statements in Schema.migrations do
                 if version > current then
@@ -384,12 +403,16 @@ type TrialStore private (storage: Storage, link: Link, study: Study) =
         | Sqlite path when not (IO.File.Exists path) -> Error $"no study at {path}"
         | _ ->
             withLink storage false (fun link ->
-                // Asked outside a transaction: PostgreSQL aborts a transaction whose statement failed.
+                // Asked outside a transaction (PostgreSQL aborts a transaction whose statement failed), and before
+                // any statement that writes: a current store is only read, a newer one refused untouched.
+                let opened (study: Study) = new TrialStore(Storage.withStudy study.Name storage, link, study)
                 match link.Run(fun _ c -> versionOf c) with
                 | None -> Error $"{where}: not a trial store (no schema version)"
+                | Some v when v > Schema.version -> Error (newer where v)
+                | Some v when v = Schema.version -> link.Run(fun _ c -> readStudy where storage.Study c) |> Result.map opened
                 | Some _ ->
                     link.Write(None, fun _ c -> prepareSchema where link.Dialect c |> Result.bind (fun () -> readStudy where storage.Study c))
-                    |> Result.map (fun study -> new TrialStore(Storage.withStudy study.Name storage, link, study)))
+                    |> Result.map opened)
 
     static member Open(path: string) : Result<TrialStore, string> = TrialStore.Open(Storage.sqlite path)
 
@@ -418,6 +441,9 @@ type TrialStore private (storage: Storage, link: Link, study: Study) =
         validate study
         |> Result.bind (fun study ->
             withLink storage true (fun link ->
+                match link.Run(fun _ c -> versionOf c) with
+                | Some v when v > Schema.version -> Error (newer where v)
+                | _ ->
                 link.Write(None, fun _ c ->
                     prepareSchema where link.Dialect c
                     |> Result.bind (fun () ->
@@ -535,20 +561,25 @@ type TrialStore private (storage: Storage, link: Link, study: Study) =
                     else epochs |> List.iter (Sql.upsertEpoch c claim.Trial.Id)
                     audit c claim.Trial.Id claim.Attempt (Some claim.Worker) state message
                     true
-                else retried && ended c claim))
+                else retried && ended c claim state message))
 
     /// Hands the claimed trial back to the queue unfinished (its worker is stopping): Waiting, epochs cleared,
-    /// the attempt audited as released. False when fenced out.
+    /// its attempt not counted, audited as released. False when fenced out.
     member _.Release(claim: Claim, reason: string) : bool =
         locked (fun () ->
             link.Write(None, fun retried c ->
+                // The attempt is given back: a trial stopped from outside has not failed. The fence stays sound,
+                // since it names the worker too.
                 let held =
-                    Sql.execute c $"UPDATE trials SET state = 'waiting', message = @msg, heartbeat = NULL WHERE {Sql.fence}" (("@msg", box (Some reason)) :: Sql.fenceParameters claim) = 1
+                    Sql.execute
+                        c
+                        $"UPDATE trials SET state = 'waiting', attempt = attempt - 1, message = @msg, heartbeat = NULL WHERE {Sql.fence}"
+                        (("@msg", box (Some reason)) :: Sql.fenceParameters claim) = 1
                 if held then
                     Sql.execute c "DELETE FROM epochs WHERE trial = @id" [ "@id", box claim.Trial.Id ] |> ignore
                     audit c claim.Trial.Id claim.Attempt (Some claim.Worker) Waiting (Some reason)
                     true
-                else retried && ended c claim))
+                else retried && ended c claim Waiting (Some reason)))
 
     /// Running trials whose heartbeat is older than `olderThan` on the database's clock go back to Waiting
     /// (Failed when their attempts are spent); how many.
@@ -687,6 +718,11 @@ type TrialStore private (storage: Storage, link: Link, study: Study) =
             link.Write(Some study.Name, fun _ c ->
                 if (byFingerprint c trial.Candidate.Fingerprint).IsSome then false
                 else
+                    // The target's study may have moved on: a taken number gives way to the next free one.
+                    let taken = Sql.integer c "SELECT COUNT(*) FROM trials WHERE study = @s AND number = @n" [ "@s", box study.Name; "@n", box trial.Number ] > 0L
+                    let number =
+                        if taken then int (Sql.integer c "SELECT COALESCE(MAX(number), 0) + 1 FROM trials WHERE study = @s" [ "@s", box study.Name ])
+                        else trial.Number
                     let running = trial.State = Running
                     let stamp (t: DateTimeOffset option) = t |> Option.map Sql.stamp
                     let id =
@@ -697,7 +733,7 @@ type TrialStore private (storage: Storage, link: Link, study: Study) =
                              VALUES (@s, @n, @arch, @fp, @dec, @ep, @par, @macs, @rf, @state, @attempt, @worker, @seed, @msg, @device,
                                @started, @ended, @wall, @cpu)
                              RETURNING id"
-                            [ "@s", box study.Name; "@n", box trial.Number; "@arch", box trial.Candidate.Architecture
+                            [ "@s", box study.Name; "@n", box number; "@arch", box trial.Candidate.Architecture
                               "@fp", box trial.Candidate.Fingerprint; "@dec", box trial.Candidate.Decisions; "@ep", box trial.Candidate.Epochs
                               "@par", box trial.Candidate.Parameters; "@macs", box trial.Candidate.Macs; "@rf", box trial.Candidate.ReceptiveField
                               "@state", box (TrialState.name (if running then Waiting else trial.State)); "@attempt", box trial.Attempt
