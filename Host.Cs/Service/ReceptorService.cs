@@ -204,6 +204,12 @@ public sealed class ReceptorService : IAsyncDisposable
         // say they come from another origin are refused.
         app.Use(async (context, next) =>
         {
+            // A body announced too large is refused before anything reads it.
+            if (context.Request.ContentLength > options.MaxBodyBytes)
+            {
+                await Problem(StatusCodes.Status413PayloadTooLarge, "the body is larger than the service takes").ExecuteAsync(context).ConfigureAwait(false);
+                return;
+            }
             var origin = context.Request.Headers.Origin.ToString();
             if (origin.Length > 0 && !(Uri.TryCreate(origin, UriKind.Absolute, out var from) && from.Authority == context.Request.Host.Value))
             {
@@ -262,7 +268,7 @@ public sealed class ReceptorService : IAsyncDisposable
                 return Task.FromResult(bad);
             if (Limits.Nesting(body.Space) > options.MaxNesting)
                 return Task.FromResult(Problem(StatusCodes.Status400BadRequest, $"the space's brackets nest deeper than {options.MaxNesting}"));
-            using var study = catalog.Create(body.Name, body.Space, body.Options ?? new StudyOptions());
+            var study = catalog.Create(body.Name, body.Space, body.Options ?? new StudyOptions());
             if (body.Run)
                 catalog.Start(body.Name);
             return Task.FromResult(Results.Json(new StudyView(study.Status(), catalog.IsRunning(body.Name)), statusCode: StatusCodes.Status201Created));
@@ -308,12 +314,16 @@ public sealed class ReceptorService : IAsyncDisposable
                 await Problem(StatusCodes.Status404NotFound, $"no study '{name}'").ExecuteAsync(http).ConfigureAwait(false);
                 return;
             }
-            http.Response.Headers.ContentType = "text/event-stream";
-            http.Response.Headers.CacheControl = "no-cache";
-            using var study = catalog.Open(name);
+            if (!catalog.TryAddStream())
+            {
+                await Problem(StatusCodes.Status503ServiceUnavailable, $"the service streams {StudyCatalog.MaxStreams} studies' events already").ExecuteAsync(http).ConfigureAwait(false);
+                return;
+            }
             try
             {
-                await foreach (var change in study.EventsAsync(TimeSpan.FromMilliseconds(500), http.RequestAborted).ConfigureAwait(false))
+                http.Response.Headers.ContentType = "text/event-stream";
+                http.Response.Headers.CacheControl = "no-cache";
+                await foreach (var change in catalog.Study(name).EventsAsync(TimeSpan.FromMilliseconds(500), http.RequestAborted).ConfigureAwait(false))
                 {
                     await http.Response.WriteAsync($"event: trial\ndata: {JsonSerializer.Serialize(change, EventJson)}\n\n", http.RequestAborted).ConfigureAwait(false);
                     await http.Response.Body.FlushAsync(http.RequestAborted).ConfigureAwait(false);
@@ -321,6 +331,10 @@ public sealed class ReceptorService : IAsyncDisposable
             }
             catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
             {
+            }
+            finally
+            {
+                catalog.RemoveStream();
             }
         });
     }
@@ -331,7 +345,6 @@ public sealed class ReceptorService : IAsyncDisposable
             return Task.FromResult(bad);
         if (!catalog.Exists(name))
             return Task.FromResult(Problem(StatusCodes.Status404NotFound, $"no study '{name}'"));
-        using var study = catalog.Open(name);
-        return Task.FromResult(work(study));
+        return Task.FromResult(work(catalog.Study(name)));
     });
 }

@@ -8,6 +8,11 @@ internal sealed class StudyCatalog : IAsyncDisposable
     private readonly string folder;
     private readonly Storage? postgres;
     private readonly Dictionary<string, (Task Run, CancellationTokenSource Stop)> running = new();
+    private readonly Dictionary<string, SearchStudy> shared = new();
+    private int streams;
+
+    /// <summary>Event streams served at once, at most.</summary>
+    internal const int MaxStreams = 64;
 
     internal StudyCatalog(string folder, Storage? postgres)
     {
@@ -30,12 +35,47 @@ internal sealed class StudyCatalog : IAsyncDisposable
             : [];
     }
 
-    internal bool Exists(string name) => Names().Contains(name);
+    internal bool Exists(string name)
+    {
+        lock (shared)
+            if (shared.ContainsKey(name))
+                return true;
+        return Names().Contains(name);
+    }
 
-    internal SearchStudy Open(string name) => SearchStudy.Open(StorageOf(name));
+    /// <summary>The study, opened once and shared by every request and event stream that reads it (one connection
+    /// a study, however many dashboards watch it); the catalog closes it.</summary>
+    internal SearchStudy Study(string name)
+    {
+        lock (shared)
+        {
+            if (!shared.TryGetValue(name, out var study))
+            {
+                study = SearchStudy.Open(StorageOf(name));
+                shared[name] = study;
+            }
+            return study;
+        }
+    }
 
-    internal SearchStudy Create(string name, string space, StudyOptions options) =>
-        SearchStudy.Create(space, StorageOf(name), options with { Name = name }, $"{name}.rcp");
+    internal SearchStudy Create(string name, string space, StudyOptions options)
+    {
+        using (SearchStudy.Create(space, StorageOf(name), options with { Name = name }, $"{name}.rcp"))
+        {
+        }
+        return Study(name);
+    }
+
+    /// <summary>Counts an event stream in; false when the service already serves as many as it takes.</summary>
+    internal bool TryAddStream()
+    {
+        if (Interlocked.Increment(ref streams) <= MaxStreams)
+            return true;
+        Interlocked.Decrement(ref streams);
+        return false;
+    }
+
+    internal void RemoveStream() => Interlocked.Decrement(ref streams);
 
     internal bool IsRunning(string name)
     {
@@ -56,8 +96,7 @@ internal sealed class StudyCatalog : IAsyncDisposable
             {
                 try
                 {
-                    using var study = Open(name);
-                    await study.RunAsync(cancellationToken: stop.Token).ConfigureAwait(false);
+                    await Study(name).RunAsync(cancellationToken: stop.Token).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is ReceptorException or OperationCanceledException)
                 {
@@ -88,6 +127,12 @@ internal sealed class StudyCatalog : IAsyncDisposable
                 // A worker's failure is in its study's trials; shutting down goes on.
             }
             stop.Dispose();
+        }
+        lock (shared)
+        {
+            foreach (var study in shared.Values)
+                study.Dispose();
+            shared.Clear();
         }
     }
 }

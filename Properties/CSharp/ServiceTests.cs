@@ -18,7 +18,9 @@ public sealed class ServiceTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         service = await ReceptorService.StartAsync(new ServiceOptions(Port: 0, StudyFolder: folder));
-        client = new HttpClient { BaseAddress = service.Address, Timeout = TimeSpan.FromMinutes(3) };
+        // A client sending a large body waits for the server's word before sending it, however busy the machine.
+        var handler = new SocketsHttpHandler { Expect100ContinueTimeout = TimeSpan.FromSeconds(60) };
+        client = new HttpClient(handler) { BaseAddress = service.Address, Timeout = TimeSpan.FromMinutes(3) };
     }
 
     public async Task DisposeAsync()

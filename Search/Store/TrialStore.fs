@@ -661,10 +661,12 @@ type TrialStore private (storage: Storage, link: Link, study: Study) =
     /// An ended trial back to Waiting with fresh attempts and its epochs cleared.
     member _.Rerun(id: int64) : Result<Trial, string> =
         locked (fun () ->
-            link.Write(Some study.Name, fun _ c ->
+            link.Write(Some study.Name, fun retried c ->
                 match trialById c id |> Option.filter (fun t -> t.Study = study.Name) with
                 | None -> Error $"{name}: no trial {id}"
                 | Some t when t.State = Rejected -> Error $"{name}: trial {id} was rejected before training ({t.Message |> Option.defaultValue String.Empty}); it cannot run"
+                // A retry whose first try committed finds the trial as it left it.
+                | Some t when retried && t.State = Waiting && t.Attempt = 0 && t.Started.IsNone -> Ok t
                 | Some t when not (TrialState.isEnded t.State) -> Error $"{name}: trial {id} is {TrialState.name t.State}, not ended"
                 | Some _ ->
                     Sql.execute c "DELETE FROM epochs WHERE trial = @id" [ "@id", box id ] |> ignore
@@ -679,8 +681,11 @@ type TrialStore private (storage: Storage, link: Link, study: Study) =
     /// Removes a trial, its epochs and its audit; a worker still running it is fenced out.
     member _.Delete(id: int64) : Result<unit, string> =
         locked (fun () ->
-            if link.Run(fun _ c -> Sql.execute c "DELETE FROM trials WHERE id = @id AND study = @s" [ "@id", box id; "@s", box study.Name ]) = 1 then Ok ()
-            else Error $"{name}: no trial {id}")
+            // A retry finding nothing to delete follows a first try that deleted it.
+            match link.Run(fun retried c -> Sql.execute c "DELETE FROM trials WHERE id = @id AND study = @s" [ "@id", box id; "@s", box study.Name ], retried) with
+            | 1, _
+            | _, true -> Ok ()
+            | _ -> Error $"{name}: no trial {id}")
 
     /// The best `n` finished trials by their best validation accuracy, ties to fewer MACs.
     member _.Leaderboard(n: int) : Trial list =
@@ -715,8 +720,9 @@ type TrialStore private (storage: Storage, link: Link, study: Study) =
     /// when the study already holds its fingerprint; whether it was written.
     member _.Import(trial: Trial, attempts: (int * string option * TrialState * string option * DateTimeOffset) list) : bool =
         locked (fun () ->
-            link.Write(Some study.Name, fun _ c ->
-                if (byFingerprint c trial.Candidate.Fingerprint).IsSome then false
+            link.Write(Some study.Name, fun retried c ->
+                // A retry finding the network there counts it as this call's: its first try committed.
+                if (byFingerprint c trial.Candidate.Fingerprint).IsSome then retried
                 else
                     // The target's study may have moved on: a taken number gives way to the next free one.
                     let taken = Sql.integer c "SELECT COUNT(*) FROM trials WHERE study = @s AND number = @n" [ "@s", box study.Name; "@n", box trial.Number ] > 0L
