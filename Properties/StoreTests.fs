@@ -460,6 +460,25 @@ let private commandTests =
         }
     ]
 
+/// A copy into a study that has moved on: numbers taken there give way, nothing is overwritten.
+let private copyTests =
+    testList "copy" [
+        test "a copy into a study that has trials of its own renumbers the clashing ones" {
+            let s = unique (study "grown" Empty 10)
+            use source = TrialStore.Create(tempFile (), s) |> ok
+            for i in 1 .. 3 do source.Enqueue(candidate i) |> ignore
+            use target = TrialStore.Create(Postgres.freshDatabase (), s) |> ok
+            target.Enqueue(candidate 99) |> ignore
+            let copied = Copy.study source target.Storage |> ok
+            Expect.equal (copied.Trials, copied.Skipped) (3, 0) "three written"
+            let trials = target.Trials()
+            Expect.equal (trials |> List.map _.Number) [ 1; 2; 3; 4 ] "numbers stay unique"
+            Expect.equal (trials |> List.map _.Candidate.Fingerprint |> Set.ofList) (Set.ofList [ "fp-99"; "fp-1"; "fp-2"; "fp-3" ]) "every network once"
+            let again = Copy.study source target.Storage |> ok
+            Expect.equal (again.Trials, again.Skipped) (0, 3) "a second copy adds nothing"
+        }
+    ]
+
 /// A store of schema version 1 (as the first receptor with a store wrote it) is migrated when opened.
 let private migrationTests =
     testList "migrations" [
@@ -489,5 +508,6 @@ let tests =
     testList "store" [
         testList "library" (backends |> List.map unitTests)
         migrationTests
+        copyTests
         commandTests
         testList "processes" (backends |> List.map processTests) ]
