@@ -7,19 +7,10 @@ module Receptor.Bench.ServiceBench
 open System
 open System.Diagnostics
 open System.IO
-open System.Net
 open System.Net.Http
-open System.Net.Sockets
 open System.Text
 open System.Threading
 open System.Threading.Tasks
-
-let private root () =
-    let rec up (dir: DirectoryInfo) =
-        if isNull dir then failwith "no folder above the bench holds Dsl.sln"
-        elif File.Exists(Path.Combine(dir.FullName, "Dsl.sln")) then dir.FullName
-        else up dir.Parent
-    up (DirectoryInfo AppContext.BaseDirectory)
 
 /// VmRSS of a process, in MiB.
 let private residentMiB (pid: int) =
@@ -27,22 +18,15 @@ let private residentMiB (pid: int) =
     |> Array.find (fun l -> l.StartsWith "VmRSS:")
     |> fun l -> float (l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0
 
-let private freePort () =
-    let listener = new TcpListener(IPAddress.Loopback, 0)
-    listener.Start()
-    let port = (listener.LocalEndpoint :?> IPEndPoint).Port
-    listener.Stop()
-    port
-
 let private percentile (sorted: float[]) (p: float) = sorted[min (sorted.Length - 1) (int (p * float sorted.Length))]
 
 let run (clients: int) (seconds: float) =
-    let rootDir = root ()
+    let rootDir = InitBench.root ()
     let resnet = File.ReadAllText(Path.Combine(rootDir, "Examples", "zoo", "resnet50.rcp"))
-    let port = freePort ()
+    let port = StoreBench.freePort ()
     let folder = Path.Combine(Path.GetTempPath(), $"receptor-servebench-{Guid.NewGuid():N}")
     let info = ProcessStartInfo("dotnet", UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true)
-    for a in [ Path.Combine(rootDir, "Cli", "bin", "Release", "net10.0", "receptor.dll"); "serve"; "--port"; string port; "--folder"; folder ] do
+    for a in [ StoreBench.receptorDll (); "serve"; "--port"; string port; "--folder"; folder ] do
         info.ArgumentList.Add a
     use server = Process.Start info
     server.StandardOutput.ReadLine() |> ignore

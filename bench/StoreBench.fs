@@ -14,14 +14,10 @@ open System.Net.Sockets
 open System.Text.Json
 open Receptor.Search
 
-let private root () =
-    let rec up (dir: DirectoryInfo) =
-        if isNull dir then failwith "no folder above the bench holds Dsl.sln"
-        elif File.Exists(Path.Combine(dir.FullName, "Dsl.sln")) then dir.FullName
-        else up dir.Parent
-    up (DirectoryInfo AppContext.BaseDirectory)
+let private root = InitBench.root
 
-let private receptorDll () =
+/// The repository's Release build of `receptor`.
+let receptorDll () =
     let dll = Path.Combine(root (), "Cli", "bin", "Release", "net10.0", "receptor.dll")
     if File.Exists dll then dll else failwith $"{dll} is missing: dotnet build Cli/Cli.fsproj -c Release first"
 
@@ -33,6 +29,14 @@ let private run (file: string) (args: string list) =
     let err = p.StandardError.ReadToEndAsync()
     p.WaitForExit()
     p.ExitCode, out.Result, err.Result
+
+/// A loopback port nobody listens on now.
+let freePort () =
+    let listener = new TcpListener(IPAddress.Loopback, 0)
+    listener.Start()
+    let port = (listener.LocalEndpoint :?> IPEndPoint).Port
+    listener.Stop()
+    port
 
 /// A PostgreSQL server of the bench's own (scripts/postgres.sh), with one database for receptor and one for
 /// Optuna (their tables share names).
@@ -49,10 +53,7 @@ type private Server(folder: string, port: int) =
 
     static member Start() =
         let folder = Path.Combine(Path.GetTempPath(), $"receptor-bench-postgres-{Guid.NewGuid():N}")
-        let listener = new TcpListener(IPAddress.Loopback, 0)
-        listener.Start()
-        let port = (listener.LocalEndpoint :?> IPEndPoint).Port
-        listener.Stop()
+        let port = freePort ()
         let script = Path.Combine(root (), "scripts", "postgres.sh")
         match run "bash" [ script; "start"; folder; string port ] with
         | 0, _, _ -> ()
