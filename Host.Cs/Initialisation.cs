@@ -70,13 +70,8 @@ public static class Initialisation
             var input = data is null
                 ? Agreement.SourceModule.gaussian(program.Input, batch)
                 : Failures.Unwrap(Agreement.SourceModule.labelled(program.Input, batch, "training images", data.Train));
-            Initialisers.Method method;
-            if (spec.Method == "gradinit")
-                method = data is null
-                    ? throw new ReceptorException("gradinit learns on labelled images: pass data", null, null, null, null, null)
-                    : Initialisers.Method.NewGradInit(Initialisers.Method.NewHe(Initialisers.FanMode.FanIn, spec.Law), GradInit.defaults(data.Train));
-            else
-                method = Failures.Unwrap(Initialisers.parseMethod(spec.Method, spec.Rules, spec.Law));
+            var labelled = data is null ? FSharpOption<Core.Data.Dataset>.None : FSharpOption<Core.Data.Dataset>.Some(data.Train);
+            var method = Failures.Unwrap(Core.Signal.Initialisation.methodFor(spec, labelled));
             cancellationToken.ThrowIfCancellationRequested();
             var (prediction, measured) = Failures.Unwrap(Agreement.measureMethod(method, seeds, input, program));
             var verdict = Agreement.verdict(prediction, measured);

@@ -114,19 +114,16 @@ let private imagesSource (input: Shape) size (images: DataSources.Images) =
         Agreement.Source.labelled input size $"{splits.Title} (training images)" splits.Train
         |> Result.mapError (fun e -> Diagnostic.at Nowhere $"--data: {e}"))
 
-/// GradInit learns on labelled data, so it is made here rather than by the parser of data-free methods:
-/// from He's draw (as the reference's networks start), with the reference's settings.
-let private gradInit (options: Options) (labelled: Dataset option) =
-    match labelled with
-    | Some data -> Initialisers.parseLaw options.Law |> Result.map (fun law -> Initialisers.GradInit (Initialisers.He (Initialisers.FanIn, law), GradInit.defaults data))
-    | None -> Error $"--method gradinit learns on labelled images: add --data {DataSources.names DataSources.labelled}"
-
+/// A method by name with the options' rules and law; GradInit is made with the labelled images it learns on
+/// (Initialisation.methodFor), and without them the error says how to give some.
 let private methodNamed (options: Options) (labelled: Dataset option) (name: string) =
-    (if name.ToLowerInvariant () = "gradinit" then gradInit options labelled
-     else
-         Initialisers.parseRules options.Rules
-         |> Result.bind (fun rules -> Initialisers.parseLaw options.Law |> Result.bind (Initialisers.parseMethod name rules)))
+    InitSpec.parse name options.Rules options.Law None
     |> Result.mapError (Diagnostic.at Nowhere)
+    |> Result.bind (fun spec ->
+        match spec.Method, labelled with
+        | "gradinit", None ->
+            Error (Diagnostic.at Nowhere $"--method gradinit learns on labelled images: add --data {DataSources.names DataSources.labelled}")
+        | _ -> Initialisation.methodFor spec labelled)
 
 let private methodOf (options: Options) labelled =
     methodNamed options labelled options.Method

@@ -105,11 +105,13 @@ module Initialisation =
 
     /// GradInit is made here, with its data: from He's draw (as the reference's networks start), with the
     /// reference's settings; `seeded` sets the order of its batches.
-    let private methodOf (spec: InitSpec) (inputs: Inputs) : Result<Method, Diagnostic> =
-        match spec.Method, inputs.Labelled with
+    let methodFor (spec: InitSpec) (labelled: Dataset option) : Result<Method, Diagnostic> =
+        match spec.Method, labelled with
         | "gradinit", Some data -> Ok (GradInit (He (FanIn, spec.Law), GradInit.defaults data))
         | "gradinit", None -> Error (Diagnostic.at Nowhere "gradinit learns on labelled images; standard-normal input has no labels")
         | name, _ -> parseMethod name spec.Rules spec.Law |> Result.mapError (Diagnostic.at Nowhere)
+
+    let private methodOf (spec: InitSpec) (inputs: Inputs) = methodFor spec inputs.Labelled
 
     let private seeded (seed: int) (method: Method) =
         match method with

@@ -59,6 +59,10 @@ module InitSpec =
 
 /// Binding a spec to a program and data: compiling the tree it needs and drawing its weights.
 module Initialisation =
+    /// The spec's method; GradInit is made here with the labelled images it learns on (an error without them),
+    /// from He's draw as the reference's networks start.
+    val methodFor: spec: InitSpec -> labelled: Dataset option -> Result<Method, Diagnostic>
+
     /// The network a spec initialises, with TorchSharp's default weights: compiled from the tree its
     /// residual policy makes (restore and sqrt-n rescale the sums, zero-gamma starts the last norm of each
     /// residual body at γ = 0; restore plans on the data's moments), with SkipInit's α. A checkpoint of an
