@@ -161,6 +161,10 @@ public sealed class ReceptorService : IAsyncDisposable
     private static IResult? BadName(string name) =>
         Limits.IsStudyName(name) ? null : Problem(StatusCodes.Status400BadRequest, "a study's name is 1 to 100 letters, digits, '-', '_' or '.', not starting with '.'");
 
+    /// <summary>Why a request cannot reach the named study (a bad name: 400; no such study: 404), or null.</summary>
+    private static IResult? Unreachable(StudyCatalog catalog, string name) =>
+        BadName(name) ?? (catalog.Exists(name) ? null : Problem(StatusCodes.Status404NotFound, $"no study '{name}'"));
+
     /// <summary>A file of the dashboard, embedded in this assembly.</summary>
     private static IResult Dashboard(string file)
     {
@@ -292,10 +296,8 @@ public sealed class ReceptorService : IAsyncDisposable
         {
             if (Refused(request, token) is { } refused)
                 return Task.FromResult(refused);
-            if (BadName(name) is { } bad)
-                return Task.FromResult(bad);
-            if (!catalog.Exists(name))
-                return Task.FromResult(Problem(StatusCodes.Status404NotFound, $"no study '{name}'"));
+            if (Unreachable(catalog, name) is { } unreachable)
+                return Task.FromResult(unreachable);
             return Task.FromResult(catalog.Start(name)
                 ? Results.Accepted($"/api/studies/{name}")
                 : Problem(StatusCodes.Status409Conflict, $"a worker of '{name}' runs already"));
@@ -304,14 +306,9 @@ public sealed class ReceptorService : IAsyncDisposable
         // Server-sent events: every trial as it stands, then each change, until the client goes.
         studies.MapGet("/{name}/events", async (HttpContext http, string name) =>
         {
-            if (BadName(name) is { } bad)
+            if (Unreachable(catalog, name) is { } unreachable)
             {
-                await bad.ExecuteAsync(http).ConfigureAwait(false);
-                return;
-            }
-            if (!catalog.Exists(name))
-            {
-                await Problem(StatusCodes.Status404NotFound, $"no study '{name}'").ExecuteAsync(http).ConfigureAwait(false);
+                await unreachable.ExecuteAsync(http).ConfigureAwait(false);
                 return;
             }
             if (!catalog.TryAddStream())
@@ -341,10 +338,8 @@ public sealed class ReceptorService : IAsyncDisposable
 
     private static Task<IResult> WithStudy(StudyCatalog catalog, string name, Func<SearchStudy, IResult> work) => Guard(() =>
     {
-        if (BadName(name) is { } bad)
-            return Task.FromResult(bad);
-        if (!catalog.Exists(name))
-            return Task.FromResult(Problem(StatusCodes.Status404NotFound, $"no study '{name}'"));
+        if (Unreachable(catalog, name) is { } unreachable)
+            return Task.FromResult(unreachable);
         return Task.FromResult(work(catalog.Study(name)));
     });
 }

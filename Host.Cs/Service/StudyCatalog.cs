@@ -58,12 +58,20 @@ internal sealed class StudyCatalog : IAsyncDisposable
         }
     }
 
+    /// <summary>Creates (or finds with the same settings) the study; the store it opens becomes the shared one.</summary>
     internal SearchStudy Create(string name, string space, StudyOptions options)
     {
-        using (SearchStudy.Create(space, StorageOf(name), options with { Name = name }, $"{name}.rcp"))
+        var created = SearchStudy.Create(space, StorageOf(name), options with { Name = name }, $"{name}.rcp");
+        lock (shared)
         {
+            if (shared.TryGetValue(name, out var open))
+            {
+                created.Dispose();
+                return open;
+            }
+            shared[name] = created;
+            return created;
         }
-        return Study(name);
     }
 
     /// <summary>Counts an event stream in; false when the service already serves as many as it takes.</summary>
